@@ -1,0 +1,111 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+// A bad configuration never serves traffic: the start fails and one critical
+// log line names the document, line, element and attribute.
+func TestPluginStart_refusesBadConfiguration(t *testing.T) {
+	tests := []struct {
+		name, config, wantLog string
+	}{
+		{
+			name: "unknown attribute",
+			config: "<policies>\n  <inbound>\n    <check-header nam=\"x-api-key\" failed-check-httpcode=\"403\" />\n  </inbound>\n</policies>",
+			wantLog: `apimguard: refusing to start: policy:3:19: check-header: unknown attribute "nam"`,
+		},
+		{
+			name:    "unknown element",
+			config:  "<policies><inbound>\n<check-headers name=\"a\"/></inbound></policies>",
+			wantLog: `apimguard: refusing to start: policy:2:1: check-headers: unsupported policy element`,
+		},
+		{
+			name:    "missing named value",
+			config:  `{"policy": "<policies><inbound><set-variable name=\"k\" value=\"{{api-key}}\"/></inbound></policies>"}`,
+			wantLog: `apimguard: refusing to start: policy:1:50: set-variable: named value "api-key" is not defined (set it in namedValues or as a VM environment variable)`,
+		},
+		{
+			name:    "unknown JSON key",
+			config:  `{"policy": "<policies/>", "polcy": "x"}`,
+			wantLog: `apimguard: refusing to start: plugin configuration: unknown key "polcy" (known: policy, namedValues)`,
+		},
+		{
+			name:    "not XML",
+			config:  "<policies><inbound></policies>",
+			wantLog: `apimguard: refusing to start: policy:1:22: end tag </policies> does not match <inbound> opened at 1:11`,
+		},
+		{
+			name:    "empty",
+			config:  "",
+			wantLog: `apimguard: refusing to start: plugin configuration: empty; give a <policies> document or a JSON object with "policy"`,
+		},
+	}
+	eachVM(t, func(t *testing.T, vm types.VMContext) {
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				p, st := startPlugin(t, vm, tc.config)
+				if st != types.OnPluginStartStatusFailed {
+					t.Fatalf("plugin started with a bad configuration")
+				}
+				logs := p.host.GetCriticalLogs()
+				if len(logs) != 1 || logs[0] != tc.wantLog {
+					t.Fatalf("critical logs = %q\nwant one line %q", logs, tc.wantLog)
+				}
+			})
+		}
+	})
+}
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name, in   string
+		wantPolicy string
+		wantNV     map[string]string
+		wantErr    string
+	}{
+		{name: "bare document", in: "  <policies/>\n", wantPolicy: "<policies/>"},
+		{name: "json", in: `{"policy":"<policies/>","namedValues":{"a":"1"}}`, wantPolicy: "<policies/>", wantNV: map[string]string{"a": "1"}},
+		{name: "policy not a string", in: `{"policy": 3}`, wantErr: `plugin configuration: "policy" must be a string holding a <policies> document`},
+		{name: "named value not a string", in: `{"policy":"<policies/>","namedValues":{"a":1}}`, wantErr: `plugin configuration: namedValues["a"] must be a string`},
+		{name: "no policy", in: `{"namedValues":{}}`, wantErr: `plugin configuration: "policy" is missing or empty`},
+		{name: "duplicate key", in: `{"policy":"<policies/>","policy":"<policies/>"}`, wantErr: `plugin configuration: duplicate key "policy"`},
+		{name: "broken json", in: `{"policy":`, wantErr: `plugin configuration: not valid JSON`},
+		{name: "yaml", in: `policy: x`, wantErr: `plugin configuration: want a <policies> document or a JSON object, got "policy:"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseConfig([]byte(tc.in))
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("err = %v, want %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.policy != tc.wantPolicy {
+				t.Errorf("policy = %q, want %q", c.policy, tc.wantPolicy)
+			}
+			if len(c.namedValues) != len(tc.wantNV) || (len(tc.wantNV) > 0 && c.namedValues["a"] != tc.wantNV["a"]) {
+				t.Errorf("namedValues = %v, want %v", c.namedValues, tc.wantNV)
+			}
+		})
+	}
+}
+
+func TestJoinHeader(t *testing.T) {
+	hs := [][2]string{{"a", "1"}, {"b", "2"}, {"a", "3"}, {"a", ""}}
+	if v, ok := joinHeader(hs, "a"); !ok || v != "1,3," {
+		t.Errorf(`joinHeader(a) = %q, %v; want "1,3,", true`, v, ok)
+	}
+	if v, ok := joinHeader(hs, "b"); !ok || v != "2" {
+		t.Errorf(`joinHeader(b) = %q, %v; want "2", true`, v, ok)
+	}
+	if v, ok := joinHeader(hs, "c"); ok || v != "" {
+		t.Errorf(`joinHeader(c) = %q, %v; want "", false`, v, ok)
+	}
+}

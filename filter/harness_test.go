@@ -1,0 +1,81 @@
+package main
+
+import (
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+// wasmPath is the module that make build writes.
+const wasmPath = "../build/apimguard.wasm"
+
+var wasmBytes = sync.OnceValues(func() ([]byte, error) { return os.ReadFile(wasmPath) })
+
+// eachVM runs fn twice: with the plugin compiled natively and with the built
+// .wasm running under wazero through the SDK's proxytest. A missing module
+// is a failure, never a skip.
+func eachVM(t *testing.T, fn func(t *testing.T, vm types.VMContext)) {
+	t.Helper()
+	t.Run("native", func(t *testing.T) { fn(t, &vmContext{}) })
+	t.Run("wasm", func(t *testing.T) {
+		wasm, err := wasmBytes()
+		if err != nil {
+			t.Fatalf("%s is missing: run make build (%v)", wasmPath, err)
+		}
+		vm, err := proxytest.NewWasmVMContext(wasm)
+		if err != nil {
+			t.Fatalf("loading %s under wazero: %v", wasmPath, err)
+		}
+		defer vm.Close()
+		fn(t, vm)
+	})
+}
+
+// plugin is a started plugin in the host emulator.
+type plugin struct {
+	t    *testing.T
+	host proxytest.HostEmulator
+}
+
+// startPlugin configures and starts the plugin; the emulator is reset when
+// the test ends (it is process-global: no t.Parallel in this package).
+func startPlugin(t *testing.T, vm types.VMContext, configuration string) (*plugin, types.OnPluginStartStatus) {
+	t.Helper()
+	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration([]byte(configuration))
+	host, reset := proxytest.NewHostEmulator(opt)
+	t.Cleanup(reset)
+	if st := host.StartVM(); st != types.OnVMStartStatusOK {
+		t.Fatalf("StartVM = %v", st)
+	}
+	return &plugin{t: t, host: host}, host.StartPlugin()
+}
+
+// mustStart starts the plugin and fails the test if it refuses.
+func mustStart(t *testing.T, vm types.VMContext, configuration string) *plugin {
+	t.Helper()
+	p, st := startPlugin(t, vm, configuration)
+	if st != types.OnPluginStartStatusOK {
+		t.Fatalf("plugin refused to start: %q", p.host.GetCriticalLogs())
+	}
+	return p
+}
+
+// outcome is what the host saw for one request.
+type outcome struct {
+	action   types.Action
+	local    *proxytest.LocalHttpResponse
+	upstream [][2]string // request headers as they leave the filter
+}
+
+// request sends request headers through the plugin.
+func (p *plugin) request(headers ...[2]string) outcome {
+	id := p.host.InitializeHttpContext()
+	hs := append([][2]string{{":method", "GET"}, {":path", "/"}, {":authority", "api.example.com"}}, headers...)
+	action := p.host.CallOnRequestHeaders(id, hs, false)
+	o := outcome{action: action, local: p.host.GetSentLocalResponse(id), upstream: p.host.GetCurrentRequestHeaders(id)}
+	p.host.CompleteHttpContext(id)
+	return o
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/apimguard/apimguard/policy"
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+// vmContext implements types.VMContext.
+type vmContext struct {
+	types.DefaultVMContext
+}
+
+// NewPluginContext implements types.VMContext.
+func (*vmContext) NewPluginContext(contextID uint32) types.PluginContext {
+	return &pluginContext{}
+}
+
+// pluginContext holds the compiled policy shared by every request of one
+// plugin configuration.
+type pluginContext struct {
+	types.DefaultPluginContext
+	prog *policy.Program
+}
+
+// OnPluginStart implements types.PluginContext. Any configuration problem
+// fails the start, so Envoy refuses the configuration instead of serving
+// traffic half-configured.
+func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
+	defer func() {
+		if r := recover(); r != nil {
+			proxywasm.LogCriticalf("apimguard: refusing to start: internal error: %v", r)
+			status = types.OnPluginStartStatusFailed
+		}
+	}()
+	prog, err := load()
+	if err != nil {
+		proxywasm.LogCriticalf("apimguard: refusing to start: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	p.prog = prog
+	proxywasm.LogInfo("apimguard: policy loaded")
+	return types.OnPluginStartStatusOK
+}
+
+func load() (*policy.Program, error) {
+	data, err := proxywasm.GetPluginConfiguration()
+	if err != nil && err != types.ErrorStatusNotFound {
+		return nil, fmt.Errorf("plugin configuration: cannot read it from the host: %v", err)
+	}
+	cfg, err := parseConfig(data)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.compile()
+}
+
+// NewHttpContext implements types.PluginContext.
+func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
+	return &httpContext{prog: p.prog}
+}

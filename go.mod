@@ -1,0 +1,14 @@
+module github.com/apimguard/apimguard
+
+go 1.24
+
+require (
+	github.com/proxy-wasm/proxy-wasm-go-sdk v0.0.0-20250212164326-ab4161dcf924
+	github.com/tidwall/gjson v1.20.2
+)
+
+require (
+	github.com/tetratelabs/wazero v1.7.2 // indirect
+	github.com/tidwall/match v1.1.1 // indirect
+	github.com/tidwall/pretty v1.3.0 // indirect
+)

@@ -1,0 +1,587 @@
+package policy
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Pos is a 1-based line and column (in characters) inside a policy document.
+type Pos struct {
+	Line, Col int
+}
+
+func (p Pos) String() string { return strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Col) }
+
+// Node is one element of a policy document.
+type Node struct {
+	Name     string
+	Pos      Pos // position of the '<' of the start tag
+	Attrs    []Attr
+	Children []*Node
+	// Text is the character data directly inside the element, with entities
+	// decoded and comments removed. Expressions (@(...), @{...}) are kept verbatim.
+	Text    string
+	TextPos Pos // position of the first non-space character of Text
+}
+
+// Attr is one attribute of a Node.
+type Attr struct {
+	Name  string
+	Value string
+	Pos   Pos // position of the attribute name
+	// ValuePos is the position of the first character of the value.
+	ValuePos Pos
+}
+
+// Attr returns the attribute called name.
+func (n *Node) Attr(name string) (Attr, bool) {
+	for _, a := range n.Attrs {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Attr{}, false
+}
+
+// ParseError is a syntax error in a policy document.
+type ParseError struct {
+	Pos Pos
+	Msg string
+}
+
+func (e *ParseError) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// ParseDocument reads an APIM policy document.
+//
+// APIM stores policies as "rawxml": inside @(...) and @{...} expressions,
+// quotes and angle brackets are routinely left unescaped, for example
+// condition="@(context.Request.Method == "POST")" or @{ x.As<JObject>() }.
+// A stock XML parser rejects those documents, so this reader delimits
+// expressions by balancing brackets while respecting C# string and character
+// literals, and treats the escaped forms (&quot;, &lt;, ...) the same way.
+// The seed's {{context.Variables["name"]}} form is read the same way inside
+// attribute values. See RATIONALE.md, "Why our own XML reader?".
+func ParseDocument(src string) (*Node, error) {
+	p := &reader{src: src}
+	p.lineStarts = append(p.lineStarts, 0)
+	for i := 0; i < len(src); i++ {
+		if src[i] == '\n' {
+			p.lineStarts = append(p.lineStarts, i+1)
+		}
+	}
+	if strings.HasPrefix(src, "\ufeff") {
+		p.i = len("\ufeff")
+	}
+	if err := p.misc(true); err != nil {
+		return nil, err
+	}
+	if p.eof() || p.src[p.i] != '<' {
+		return nil, p.errAt(p.i, "expected a root element")
+	}
+	root, err := p.element()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.misc(false); err != nil {
+		return nil, err
+	}
+	if !p.eof() {
+		return nil, p.errAt(p.i, "unexpected content after the root element")
+	}
+	return root, nil
+}
+
+type reader struct {
+	src        string
+	i          int
+	lineStarts []int
+}
+
+func (p *reader) eof() bool { return p.i >= len(p.src) }
+
+func (p *reader) pos(off int) Pos {
+	line := sort.Search(len(p.lineStarts), func(k int) bool { return p.lineStarts[k] > off })
+	start := p.lineStarts[line-1]
+	if off > len(p.src) {
+		off = len(p.src)
+	}
+	return Pos{Line: line, Col: utf8.RuneCountInString(p.src[start:off]) + 1}
+}
+
+func (p *reader) errAt(off int, format string, args ...any) error {
+	return &ParseError{Pos: p.pos(off), Msg: fmt.Sprintf(format, args...)}
+}
+
+func (p *reader) has(prefix string) bool { return strings.HasPrefix(p.src[p.i:], prefix) }
+
+func (p *reader) skipSpace() {
+	for !p.eof() && isSpace(p.src[p.i]) {
+		p.i++
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// misc skips white space, comments and (before the root only) an XML declaration.
+func (p *reader) misc(prolog bool) error {
+	for {
+		p.skipSpace()
+		switch {
+		case p.has("<!--"):
+			if err := p.comment(); err != nil {
+				return err
+			}
+		case prolog && p.has("<?"):
+			end := strings.Index(p.src[p.i:], "?>")
+			if end < 0 {
+				return p.errAt(p.i, "unterminated processing instruction")
+			}
+			p.i += end + 2
+		case p.has("<!"):
+			return p.errAt(p.i, "DOCTYPE and other declarations are not allowed")
+		default:
+			return nil
+		}
+	}
+}
+
+func (p *reader) comment() error {
+	end := strings.Index(p.src[p.i+4:], "-->")
+	if end < 0 {
+		return p.errAt(p.i, "unterminated comment")
+	}
+	p.i += 4 + end + 3
+	return nil
+}
+
+func isNameByte(c byte) bool {
+	return c == '-' || c == '_' || c == ':' || c == '.' ||
+		('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') || c >= 0x80
+}
+
+func (p *reader) name() (string, error) {
+	start := p.i
+	for !p.eof() && isNameByte(p.src[p.i]) {
+		p.i++
+	}
+	if p.i == start {
+		return "", p.errAt(start, "expected a name")
+	}
+	if c := p.src[start]; c == '-' || c == '.' || ('0' <= c && c <= '9') {
+		return "", p.errAt(start, "invalid name %q", p.src[start:p.i])
+	}
+	return p.src[start:p.i], nil
+}
+
+// element reads an element starting at '<'.
+func (p *reader) element() (*Node, error) {
+	start := p.i
+	p.i++ // '<'
+	name, err := p.name()
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{Name: name, Pos: p.pos(start)}
+	for {
+		hadSpace := !p.eof() && isSpace(p.src[p.i])
+		p.skipSpace()
+		if p.eof() {
+			return nil, p.errAt(start, "unterminated start tag <%s>", name)
+		}
+		if p.has("/>") {
+			p.i += 2
+			return n, nil
+		}
+		if p.src[p.i] == '>' {
+			p.i++
+			break
+		}
+		if !hadSpace {
+			return nil, p.errAt(p.i, "expected white space before attribute in <%s>", name)
+		}
+		a, err := p.attribute()
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := n.Attr(a.Name); dup {
+			return nil, &ParseError{Pos: a.Pos, Msg: fmt.Sprintf("duplicate attribute %q in <%s>", a.Name, name)}
+		}
+		n.Attrs = append(n.Attrs, a)
+	}
+	return n, p.content(n)
+}
+
+func (p *reader) attribute() (Attr, error) {
+	a := Attr{Pos: p.pos(p.i)}
+	name, err := p.name()
+	if err != nil {
+		return a, err
+	}
+	a.Name = name
+	p.skipSpace()
+	if p.eof() || p.src[p.i] != '=' {
+		return a, p.errAt(p.i, "expected '=' after attribute %q", name)
+	}
+	p.i++
+	p.skipSpace()
+	if p.eof() || (p.src[p.i] != '"' && p.src[p.i] != '\'') {
+		return a, p.errAt(p.i, "expected a quoted value for attribute %q", name)
+	}
+	q := p.src[p.i]
+	p.i++
+	a.ValuePos = p.pos(p.i)
+	if p.has("@(") || p.has("@{") {
+		v, err := p.expression()
+		if err != nil {
+			return a, err
+		}
+		p.skipSpace()
+		if p.eof() || p.src[p.i] != q {
+			return a, p.errAt(p.i, "expected %c to close attribute %q after its expression", q, name)
+		}
+		p.i++
+		a.Value = v
+		return a, nil
+	}
+	var b strings.Builder
+	for {
+		if p.eof() {
+			return a, p.errAt(p.i, "unterminated value of attribute %q", name)
+		}
+		c := p.src[p.i]
+		switch {
+		case c == q:
+			p.i++
+			a.Value = b.String()
+			return a, nil
+		case c == '<':
+			return a, p.errAt(p.i, "'<' must be written &lt; in attribute %q", name)
+		case c == '&':
+			r, err := p.entity()
+			if err != nil {
+				return a, err
+			}
+			b.WriteString(r)
+		case p.has("{{"):
+			// {{context.Variables["x"]}} may carry the attribute's own quote.
+			end := strings.Index(p.src[p.i:], "}}")
+			if end < 0 {
+				return a, p.errAt(p.i, "unterminated {{ in attribute %q", name)
+			}
+			b.WriteString(p.src[p.i : p.i+end+2])
+			p.i += end + 2
+		default:
+			b.WriteByte(c)
+			p.i++
+		}
+	}
+}
+
+// content reads the children and text of n up to and including its end tag.
+func (p *reader) content(n *Node) error {
+	var text strings.Builder
+	textStart := -1
+	markText := func(off int) {
+		if textStart < 0 {
+			textStart = off
+		}
+	}
+	for {
+		if p.eof() {
+			return p.errAt(p.i, "element <%s> opened at %s is not closed", n.Name, n.Pos)
+		}
+		switch {
+		case p.has("</"):
+			p.i += 2
+			name, err := p.name()
+			if err != nil {
+				return err
+			}
+			if name != n.Name {
+				return p.errAt(p.i-len(name), "end tag </%s> does not match <%s> opened at %s", name, n.Name, n.Pos)
+			}
+			p.skipSpace()
+			if p.eof() || p.src[p.i] != '>' {
+				return p.errAt(p.i, "expected '>' to close </%s>", name)
+			}
+			p.i++
+			if textStart >= 0 && strings.TrimSpace(text.String()) != "" {
+				n.Text = strings.TrimSpace(text.String())
+				n.TextPos = p.pos(textStart)
+			}
+			return nil
+		case p.has("<!--"):
+			if err := p.comment(); err != nil {
+				return err
+			}
+		case p.has("<![CDATA["):
+			end := strings.Index(p.src[p.i:], "]]>")
+			if end < 0 {
+				return p.errAt(p.i, "unterminated CDATA section")
+			}
+			markText(p.i + 9)
+			text.WriteString(p.src[p.i+9 : p.i+end])
+			p.i += end + 3
+		case p.has("<?") || p.has("<!"):
+			return p.errAt(p.i, "unexpected markup inside <%s>", n.Name)
+		case p.src[p.i] == '<':
+			child, err := p.element()
+			if err != nil {
+				return err
+			}
+			n.Children = append(n.Children, child)
+		default:
+			if err := p.charData(&text, markText); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// charData reads text up to the next '<', reading an expression whole when
+// the text starts with one.
+func (p *reader) charData(b *strings.Builder, markText func(int)) error {
+	for !p.eof() && isSpace(p.src[p.i]) {
+		b.WriteByte(p.src[p.i])
+		p.i++
+	}
+	if p.has("@(") || p.has("@{") {
+		markText(p.i)
+		v, err := p.expression()
+		if err != nil {
+			return err
+		}
+		b.WriteString(v)
+	}
+	for !p.eof() && p.src[p.i] != '<' {
+		c := p.src[p.i]
+		if !isSpace(c) {
+			markText(p.i)
+		}
+		if c == '&' {
+			r, err := p.entity()
+			if err != nil {
+				return err
+			}
+			b.WriteString(r)
+			continue
+		}
+		b.WriteByte(c)
+		p.i++
+	}
+	return nil
+}
+
+// entity decodes the character or entity reference at p.i.
+func (p *reader) entity() (string, error) {
+	r, n := decodeEntity(p.src[p.i:])
+	if n == 0 {
+		return "", p.errAt(p.i, "'&' must be written &amp; or start a character reference")
+	}
+	p.i += n
+	return r, nil
+}
+
+// decodeEntity decodes an XML entity or character reference at the start of s.
+// It returns n == 0 when s does not start with one.
+func decodeEntity(s string) (r string, n int) {
+	end := strings.IndexByte(s, ';')
+	if end < 2 || end > 10 {
+		return "", 0
+	}
+	switch ref := s[1:end]; ref {
+	case "quot":
+		return `"`, end + 1
+	case "apos":
+		return "'", end + 1
+	case "lt":
+		return "<", end + 1
+	case "gt":
+		return ">", end + 1
+	case "amp":
+		return "&", end + 1
+	default:
+		if ref[0] != '#' {
+			return "", 0
+		}
+		var v uint64
+		var err error
+		if len(ref) > 1 && (ref[1] == 'x' || ref[1] == 'X') {
+			v, err = strconv.ParseUint(ref[2:], 16, 32)
+		} else {
+			v, err = strconv.ParseUint(ref[1:], 10, 32)
+		}
+		if err != nil || v == 0 || v > utf8.MaxRune || (v >= 0xD800 && v <= 0xDFFF) {
+			return "", 0
+		}
+		return string(rune(v)), end + 1
+	}
+}
+
+// expression reads an @(...) or @{...} expression starting at p.i and
+// returns it with XML entities decoded. A lone '&' (as in C#'s &&) is kept.
+func (p *reader) expression() (string, error) {
+	start := p.i
+	s := exprScanner{r: p}
+	s.out.WriteByte('@')
+	p.i++
+	open, _ := s.next()
+	closer := byte(')')
+	if open == '{' {
+		closer = '}'
+	}
+	if err := s.code(open, closer); err != nil {
+		return "", p.errAt(start, "%v", err)
+	}
+	return s.out.String(), nil
+}
+
+type exprScanner struct {
+	r   *reader
+	out strings.Builder
+}
+
+// next returns the next decoded character and appends it to the output.
+func (s *exprScanner) next() (byte, bool) {
+	p := s.r
+	if p.eof() {
+		return 0, false
+	}
+	if p.src[p.i] == '&' {
+		if r, n := decodeEntity(p.src[p.i:]); n > 0 && len(r) == 1 {
+			p.i += n
+			s.out.WriteString(r)
+			return r[0], true
+		}
+	}
+	c := p.src[p.i]
+	p.i++
+	s.out.WriteByte(c)
+	return c, true
+}
+
+func (s *exprScanner) peek() byte {
+	p := s.r
+	if p.eof() {
+		return 0
+	}
+	if p.src[p.i] == '&' {
+		if r, n := decodeEntity(p.src[p.i:]); n > 0 && len(r) == 1 {
+			return r[0]
+		}
+	}
+	return p.src[p.i]
+}
+
+// before returns the output byte k places before the last one written.
+func (s *exprScanner) before(k int) byte {
+	o := s.out.String()
+	if len(o) < k+1 {
+		return 0
+	}
+	return o[len(o)-1-k]
+}
+
+// code consumes C# code up to and including the closer matching an
+// already-consumed opener.
+func (s *exprScanner) code(open, closer byte) error {
+	depth := 0
+	for {
+		c, ok := s.next()
+		if !ok {
+			return fmt.Errorf("expression is not closed: missing %q", closer)
+		}
+		switch c {
+		case '"':
+			b1, b2 := s.before(1), s.before(2)
+			verbatim := b1 == '@' || (b1 == '$' && b2 == '@')
+			interp := b1 == '$' || (b1 == '@' && b2 == '$')
+			if err := s.str(verbatim, interp); err != nil {
+				return err
+			}
+		case '\'':
+			if err := s.char(); err != nil {
+				return err
+			}
+		case '/':
+			switch s.peek() {
+			case '/':
+				for {
+					c, ok := s.next()
+					if !ok || c == '\n' {
+						break
+					}
+				}
+			case '*':
+				s.next()
+				for {
+					c, ok := s.next()
+					if !ok {
+						return fmt.Errorf("unterminated comment in expression")
+					}
+					if c == '*' && s.peek() == '/' {
+						s.next()
+						break
+					}
+				}
+			}
+		case open:
+			depth++
+		case closer:
+			if depth == 0 {
+				return nil
+			}
+			depth--
+		}
+	}
+}
+
+// str consumes a C# string literal after its opening quote.
+func (s *exprScanner) str(verbatim, interp bool) error {
+	for {
+		c, ok := s.next()
+		if !ok {
+			return fmt.Errorf("unterminated string literal in expression")
+		}
+		switch {
+		case c == '\\' && !verbatim:
+			if _, ok := s.next(); !ok {
+				return fmt.Errorf("unterminated string literal in expression")
+			}
+		case c == '"':
+			if verbatim && s.peek() == '"' {
+				s.next()
+				continue
+			}
+			return nil
+		case c == '{' && interp:
+			if s.peek() == '{' {
+				s.next()
+				continue
+			}
+			if err := s.code('{', '}'); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// char consumes a C# character literal after its opening quote.
+func (s *exprScanner) char() error {
+	for {
+		c, ok := s.next()
+		if !ok {
+			return fmt.Errorf("unterminated character literal in expression")
+		}
+		if c == '\\' {
+			s.next()
+			continue
+		}
+		if c == '\'' {
+			return nil
+		}
+	}
+}

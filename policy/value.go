@@ -1,0 +1,144 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Value is an attribute value or element text compiled once at load time:
+// a constant (after {{named value}} substitution) or a template that reads
+// request variables through the seed's {{context.Variables["name"]}} form.
+type Value struct {
+	constant string
+	parts    []valuePart // nil for a constant
+}
+
+type valuePart struct {
+	lit      string
+	variable string // when not empty, the part is context.Variables[variable]
+}
+
+// IsConst reports whether the value is known at load time.
+func (v *Value) IsConst() bool { return v.parts == nil }
+
+// Const returns the value of a constant Value.
+func (v *Value) Const() string { return v.constant }
+
+// Eval returns the value for the request x.
+func (v *Value) Eval(x *Exec) (string, error) {
+	if v.parts == nil {
+		return v.constant, nil
+	}
+	if len(v.parts) == 1 && v.parts[0].variable != "" {
+		return x.variableString(v.parts[0].variable)
+	}
+	var b strings.Builder
+	for _, p := range v.parts {
+		if p.variable == "" {
+			b.WriteString(p.lit)
+			continue
+		}
+		s, err := x.variableString(p.variable)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(s)
+	}
+	return b.String(), nil
+}
+
+// variableString reads context.Variables[name] in a string context. Like
+// APIM's indexer it fails when the variable does not exist.
+func (x *Exec) variableString(name string) (string, error) {
+	v, ok := x.vars[name]
+	if !ok {
+		return "", fmt.Errorf("context.Variables[%q]: the variable is not set", name)
+	}
+	return toString(v), nil
+}
+
+const varRefPrefix, varRefSuffix = `context.Variables["`, `"]`
+
+// value compiles raw, the text of an attribute or element of n starting at pos.
+//
+// Named values are substituted textually first, as APIM does, so a named
+// value may itself hold an expression. They are never substituted twice: a
+// named value cannot reference another.
+func (c *compiler) value(n *Node, raw string, pos Pos) (Value, error) {
+	var parts []valuePart
+	var lit strings.Builder
+	hasVar := false
+	rest := raw
+	for {
+		i := strings.Index(rest, "{{")
+		if i < 0 {
+			lit.WriteString(rest)
+			break
+		}
+		lit.WriteString(rest[:i])
+		end := strings.Index(rest[i:], "}}")
+		if end < 0 {
+			return Value{}, c.errf(n, pos, "unterminated {{ in %q", abbreviate(raw))
+		}
+		ref := rest[i+2 : i+end]
+		rest = rest[i+end+2:]
+		if strings.HasPrefix(ref, varRefPrefix) && strings.HasSuffix(ref, varRefSuffix) {
+			name := ref[len(varRefPrefix) : len(ref)-len(varRefSuffix)]
+			if !validName(name) {
+				return Value{}, c.errf(n, pos, "invalid variable name %q in {{%s}}", name, ref)
+			}
+			if lit.Len() > 0 {
+				parts = append(parts, valuePart{lit: lit.String()})
+				lit.Reset()
+			}
+			parts = append(parts, valuePart{variable: name})
+			hasVar = true
+			continue
+		}
+		if !validName(ref) {
+			return Value{}, c.errf(n, pos, "invalid named value reference {{%s}}", abbreviate(ref))
+		}
+		nv, ok := "", false
+		if c.opt.NamedValue != nil {
+			nv, ok = c.opt.NamedValue(ref)
+		}
+		if !ok {
+			return Value{}, c.errf(n, pos, "named value %q is not defined (set it in namedValues or as a VM environment variable)", ref)
+		}
+		lit.WriteString(nv)
+	}
+	if !hasVar {
+		s := lit.String()
+		if isExpression(s) {
+			return Value{}, c.errf(n, pos, "policy expressions (@(...), @{...}) are not supported yet: %q", abbreviate(s))
+		}
+		return Value{constant: s}, nil
+	}
+	if lit.Len() > 0 {
+		parts = append(parts, valuePart{lit: lit.String()})
+	}
+	if first := parts[0]; first.variable == "" && isExpression(first.lit) {
+		return Value{}, c.errf(n, pos, "{{context.Variables[...]}} cannot be used inside an expression; use context.Variables[...] there")
+	}
+	return Value{parts: parts}, nil
+}
+
+func isExpression(s string) bool {
+	s = strings.TrimSpace(s)
+	return strings.HasPrefix(s, "@(") || strings.HasPrefix(s, "@{")
+}
+
+// validName reports whether s is a usable named-value or variable name:
+// letters, digits, '-', '_' and '.'.
+func validName(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '-' || c == '_' || c == '.' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9')) {
+			return false
+		}
+	}
+	return true
+}
