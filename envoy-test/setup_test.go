@@ -1,0 +1,86 @@
+package envoytest
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stack is a running Envoy with apimguard in front of a recording upstream.
+type stack struct {
+	envoy    *Envoy
+	upstream *Upstream
+}
+
+// startStack starts the upstream and Envoy for one test; both are stopped
+// when the test ends and Envoy's log is printed if it failed. A missing
+// Envoy or module fails the test: this tier is never skipped.
+func startStack(t *testing.T, p Params, env ...string) *stack {
+	t.Helper()
+	envoyBin, wasm, err := Paths()
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := StartUpstream("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Close() })
+	p.WasmPath, p.UpstreamPort = wasm, up.Port()
+	if p.ListenerPort, err = FreePort(); err != nil {
+		t.Fatal(err)
+	}
+	if p.AdminPort, err = FreePort(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Render("apimguard.yaml", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, StartOptions{Env: env})
+	t.Cleanup(func() {
+		e.Stop()
+		if t.Failed() {
+			t.Logf("envoy config:\n%s\nenvoy log:\n%s", cfg, e.Log())
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &stack{envoy: e, upstream: up}
+}
+
+// response is what a client got back.
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+var client = &http.Client{Timeout: 10 * time.Second}
+
+// do sends a request through Envoy.
+func (s *stack) do(t *testing.T, method, path string, headers map[string][]string, body string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, s.envoy.URL(path), strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range headers {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}

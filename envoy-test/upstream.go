@@ -1,0 +1,59 @@
+package envoytest
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+)
+
+// Received is one request as the upstream saw it.
+type Received struct {
+	Method, Path string
+	Header       http.Header
+	Body         string
+}
+
+// Upstream is a local HTTP server standing in for the protected API. It
+// records every request and answers 200 with a small JSON echo.
+type Upstream struct {
+	srv  *http.Server
+	ln   net.Listener
+	mu   sync.Mutex
+	reqs []Received
+}
+
+// StartUpstream listens on addr ("127.0.0.1:0" for any free port).
+func StartUpstream(addr string) (*Upstream, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	u := &Upstream{ln: ln}
+	u.srv = &http.Server{Handler: http.HandlerFunc(u.serve)}
+	go u.srv.Serve(ln)
+	return u, nil
+}
+
+func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	u.mu.Lock()
+	u.reqs = append(u.reqs, Received{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: string(body)})
+	u.mu.Unlock()
+	w.Header().Set("content-type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{"upstream": "ok", "method": r.Method, "path": r.URL.RequestURI()})
+}
+
+// Port is the port the upstream listens on.
+func (u *Upstream) Port() int { return u.ln.Addr().(*net.TCPAddr).Port }
+
+// Requests returns what the upstream received so far.
+func (u *Upstream) Requests() []Received {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]Received(nil), u.reqs...)
+}
+
+// Close stops the upstream.
+func (u *Upstream) Close() error { return u.srv.Close() }
