@@ -186,6 +186,9 @@ func (e *Envoy) waitReady(timeout time.Duration) error {
 	return fmt.Errorf("envoy was not ready after %v", timeout)
 }
 
+// Done is closed when the process has ended.
+func (e *Envoy) Done() <-chan struct{} { return e.done }
+
 // Exited waits up to d for the process to end and reports whether it did.
 func (e *Envoy) Exited(d time.Duration) bool {
 	select {

@@ -202,7 +202,7 @@ func (p *reader) element() (*Node, error) {
 		if !hadSpace {
 			return nil, p.errAt(p.i, "expected white space before attribute in <%s>", name)
 		}
-		a, err := p.attribute()
+		a, err := p.attribute(name)
 		if err != nil {
 			return nil, err
 		}
@@ -214,7 +214,7 @@ func (p *reader) element() (*Node, error) {
 	return n, p.content(n)
 }
 
-func (p *reader) attribute() (Attr, error) {
+func (p *reader) attribute(elem string) (Attr, error) {
 	a := Attr{Pos: p.pos(p.i)}
 	name, err := p.name()
 	if err != nil {
@@ -223,12 +223,12 @@ func (p *reader) attribute() (Attr, error) {
 	a.Name = name
 	p.skipSpace()
 	if p.eof() || p.src[p.i] != '=' {
-		return a, p.errAt(p.i, "expected '=' after attribute %q", name)
+		return a, p.errAt(p.i, "expected '=' after attribute %q of <%s>", name, elem)
 	}
 	p.i++
 	p.skipSpace()
 	if p.eof() || (p.src[p.i] != '"' && p.src[p.i] != '\'') {
-		return a, p.errAt(p.i, "expected a quoted value for attribute %q", name)
+		return a, p.errAt(p.i, "expected a quoted value for attribute %q of <%s>", name, elem)
 	}
 	q := p.src[p.i]
 	p.i++
@@ -240,7 +240,7 @@ func (p *reader) attribute() (Attr, error) {
 		}
 		p.skipSpace()
 		if p.eof() || p.src[p.i] != q {
-			return a, p.errAt(p.i, "expected %c to close attribute %q after its expression", q, name)
+			return a, p.errAt(p.i, "expected %c to close attribute %q of <%s> after its expression", q, name, elem)
 		}
 		p.i++
 		a.Value = v
@@ -249,7 +249,7 @@ func (p *reader) attribute() (Attr, error) {
 	var b strings.Builder
 	for {
 		if p.eof() {
-			return a, p.errAt(p.i, "unterminated value of attribute %q", name)
+			return a, p.errAt(p.i, "unterminated value of attribute %q of <%s>", name, elem)
 		}
 		c := p.src[p.i]
 		switch {
@@ -258,7 +258,7 @@ func (p *reader) attribute() (Attr, error) {
 			a.Value = b.String()
 			return a, nil
 		case c == '<':
-			return a, p.errAt(p.i, "'<' must be written &lt; in attribute %q", name)
+			return a, p.errAt(p.i, "'<' must be written &lt; in attribute %q of <%s>", name, elem)
 		case c == '&':
 			r, err := p.entity()
 			if err != nil {
@@ -269,7 +269,7 @@ func (p *reader) attribute() (Attr, error) {
 			// {{context.Variables["x"]}} may carry the attribute's own quote.
 			end := strings.Index(p.src[p.i:], "}}")
 			if end < 0 {
-				return a, p.errAt(p.i, "unterminated {{ in attribute %q", name)
+				return a, p.errAt(p.i, "unterminated {{ in attribute %q of <%s>", name, elem)
 			}
 			b.WriteString(p.src[p.i : p.i+end+2])
 			p.i += end + 2

@@ -1,0 +1,33 @@
+package policy
+
+import (
+	"testing"
+)
+
+// headers is a Request backed by a map of lower-case names to joined values.
+type headers map[string]string
+
+func (h headers) Header(name string) (string, bool) {
+	v, ok := h[name]
+	return v, ok
+}
+
+func namedValues(m map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		v, ok := m[name]
+		return v, ok
+	}
+}
+
+func mustCompile(t testing.TB, doc string, nv map[string]string) *Program {
+	t.Helper()
+	p, err := Compile(doc, Options{NamedValue: namedValues(nv)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func inboundDoc(doc string) string {
+	return "<policies>\n<inbound>\n" + doc + "\n</inbound>\n</policies>"
+}
