@@ -14,35 +14,39 @@ const wasmPath = "../build/apimguard.wasm"
 
 var wasmBytes = sync.OnceValues(func() ([]byte, error) { return os.ReadFile(wasmPath) })
 
+// newWasmVM loads the built module under wazero. A missing module is a
+// failure, never a skip.
+func newWasmVM(t testing.TB) proxytest.WasmVMContext {
+	t.Helper()
+	wasm, err := wasmBytes()
+	if err != nil {
+		t.Fatalf("%s is missing: run make build (%v)", wasmPath, err)
+	}
+	vm, err := proxytest.NewWasmVMContext(wasm)
+	if err != nil {
+		t.Fatalf("loading %s under wazero: %v", wasmPath, err)
+	}
+	t.Cleanup(func() { vm.Close() })
+	return vm
+}
+
 // eachVM runs fn twice: with the plugin compiled natively and with the built
 // .wasm running under wazero through the SDK's proxytest. A missing module
 // is a failure, never a skip.
 func eachVM(t *testing.T, fn func(t *testing.T, vm types.VMContext)) {
 	t.Helper()
 	t.Run("native", func(t *testing.T) { fn(t, &vmContext{}) })
-	t.Run("wasm", func(t *testing.T) {
-		wasm, err := wasmBytes()
-		if err != nil {
-			t.Fatalf("%s is missing: run make build (%v)", wasmPath, err)
-		}
-		vm, err := proxytest.NewWasmVMContext(wasm)
-		if err != nil {
-			t.Fatalf("loading %s under wazero: %v", wasmPath, err)
-		}
-		defer vm.Close()
-		fn(t, vm)
-	})
+	t.Run("wasm", func(t *testing.T) { fn(t, newWasmVM(t)) })
 }
 
 // plugin is a started plugin in the host emulator.
 type plugin struct {
-	t    *testing.T
 	host proxytest.HostEmulator
 }
 
 // startPlugin configures and starts the plugin; the emulator is reset when
 // the test ends (it is process-global: no t.Parallel in this package).
-func startPlugin(t *testing.T, vm types.VMContext, configuration string) (*plugin, types.OnPluginStartStatus) {
+func startPlugin(t testing.TB, vm types.VMContext, configuration string) (*plugin, types.OnPluginStartStatus) {
 	t.Helper()
 	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration([]byte(configuration))
 	host, reset := proxytest.NewHostEmulator(opt)
@@ -50,11 +54,11 @@ func startPlugin(t *testing.T, vm types.VMContext, configuration string) (*plugi
 	if st := host.StartVM(); st != types.OnVMStartStatusOK {
 		t.Fatalf("StartVM = %v", st)
 	}
-	return &plugin{t: t, host: host}, host.StartPlugin()
+	return &plugin{host: host}, host.StartPlugin()
 }
 
 // mustStart starts the plugin and fails the test if it refuses.
-func mustStart(t *testing.T, vm types.VMContext, configuration string) *plugin {
+func mustStart(t testing.TB, vm types.VMContext, configuration string) *plugin {
 	t.Helper()
 	p, st := startPlugin(t, vm, configuration)
 	if st != types.OnPluginStartStatusOK {
