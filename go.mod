@@ -1,6 +1,6 @@
 module github.com/apimguard/apimguard
 
-go 1.25.0
+go 1.24.0
 
 require (
 	github.com/proxy-wasm/proxy-wasm-go-sdk v0.0.0-20250212164326-ab4161dcf924
@@ -8,8 +8,8 @@ require (
 )
 
 require (
-	github.com/tetratelabs/wazero v1.12.0 // indirect
+	github.com/tetratelabs/wazero v1.11.0 // indirect
 	github.com/tidwall/match v1.1.1 // indirect
 	github.com/tidwall/pretty v1.3.0 // indirect
-	golang.org/x/sys v0.44.0 // indirect
+	golang.org/x/sys v0.38.0 // indirect
 )

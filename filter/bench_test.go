@@ -1,6 +1,9 @@
 package main
 
 import (
+	"io"
+	"log"
+	"os"
 	"testing"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
@@ -10,6 +13,10 @@ import (
 // emulator: natively and as the built .wasm under wazero. The emulator's own
 // cost is in both figures, so compare them as a ratio.
 func BenchmarkRequest(b *testing.B) {
+	// The emulator prints plugin logs through the standard logger; keep them
+	// off the benchmark lines.
+	log.SetOutput(io.Discard)
+	defer log.SetOutput(os.Stderr)
 	for _, vm := range []struct {
 		name string
 		new  func(b *testing.B) types.VMContext

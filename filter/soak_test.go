@@ -9,7 +9,7 @@ import (
 // TestSoak_wasm sends 100,000 requests through one instance of the built
 // module and checks every verdict. With the wazero v1.7.2 that the SDK pins,
 // the Go heap inside the module was corrupted after about 80,000 requests
-// (see RATIONALE.md, "Why wazero v1.12?"); this keeps that from coming back.
+// (see RATIONALE.md, "Why wazero v1.11?"); this keeps that from coming back.
 func TestSoak_wasm(t *testing.T) {
 	p := mustStart(t, newWasmVM(t), seedConfig())
 	allow := [][2]string{{":method", "GET"}, {":path", "/"}, {"x-api-key", goodKey}}
