@@ -1,0 +1,698 @@
+package expr
+
+import "strings"
+
+// The AST of the supported C# subset.
+type node interface{ offset() int }
+
+type (
+	identNode struct {
+		name string
+		off  int
+	}
+	intLit struct {
+		v   int64
+		off int
+	}
+	strLit struct {
+		v   string
+		off int
+	}
+	charLit struct {
+		v   rune
+		off int
+	}
+	boolLit struct {
+		v   bool
+		off int
+	}
+	nullLit   struct{ off int }
+	interpLit struct {
+		lits  []string // len(holes)+1 literal pieces around the holes
+		holes []node
+		off   int
+	}
+	memberNode struct {
+		x        node
+		name     string
+		nullCond bool // x?.name
+		off      int
+	}
+	indexNode struct {
+		x, index node
+		nullCond bool
+		off      int
+	}
+	callNode struct {
+		fn       node // identNode or memberNode
+		typeArgs []string
+		args     []node
+		off      int
+	}
+	outArg struct {
+		name     string
+		declType string // "out Jwt jwt" declares; empty for "out jwt"
+		off      int
+	}
+	unaryNode struct {
+		op  string
+		x   node
+		off int
+	}
+	binaryNode struct {
+		op   string
+		x, y node
+		off  int
+	}
+	condNode struct {
+		c, a, b node
+		off     int
+	}
+	castNode struct {
+		typ string
+		x   node
+		off int
+	}
+	newArrayNode struct {
+		elemType string // "" for new [] {...}
+		elems    []node
+		off      int
+	}
+	lambdaNode struct {
+		param string
+		body  node
+		off   int
+	}
+)
+
+func (n *identNode) offset() int    { return n.off }
+func (n *intLit) offset() int       { return n.off }
+func (n *strLit) offset() int       { return n.off }
+func (n *charLit) offset() int      { return n.off }
+func (n *boolLit) offset() int      { return n.off }
+func (n *nullLit) offset() int      { return n.off }
+func (n *interpLit) offset() int    { return n.off }
+func (n *memberNode) offset() int   { return n.off }
+func (n *indexNode) offset() int    { return n.off }
+func (n *callNode) offset() int     { return n.off }
+func (n *outArg) offset() int       { return n.off }
+func (n *unaryNode) offset() int    { return n.off }
+func (n *binaryNode) offset() int   { return n.off }
+func (n *condNode) offset() int     { return n.off }
+func (n *castNode) offset() int     { return n.off }
+func (n *newArrayNode) offset() int { return n.off }
+func (n *lambdaNode) offset() int   { return n.off }
+
+// Statements of an @{ ... } block.
+type stmt interface{ offset() int }
+
+type (
+	declStmt struct {
+		typ, name string
+		init      node // nil for "Jwt jwt;"
+		off       int
+	}
+	assignStmt struct {
+		name  string
+		value node
+		off   int
+	}
+	returnStmt struct {
+		x   node
+		off int
+	}
+	ifStmt struct {
+		cond      node
+		then, els []stmt
+		off       int
+	}
+	exprStmt struct {
+		x   node
+		off int
+	}
+)
+
+func (s *declStmt) offset() int   { return s.off }
+func (s *assignStmt) offset() int { return s.off }
+func (s *returnStmt) offset() int { return s.off }
+func (s *ifStmt) offset() int     { return s.off }
+func (s *exprStmt) offset() int   { return s.off }
+
+// typeNames are the type names accepted in casts, declarations and type
+// arguments.
+var typeNames = map[string]bool{
+	"string": true, "String": true, "bool": true, "Boolean": true, "int": true, "long": true, "Int32": true, "Int64": true,
+	"object": true, "var": true, "Jwt": true, "IResponse": true, "JObject": true, "JToken": true, "JArray": true,
+	"BasicAuthCredentials": true,
+}
+
+type parser struct {
+	toks []token
+	i    int
+	lex  *lexer
+}
+
+func (p *parser) peek() token { return p.toks[p.i] }
+func (p *parser) peekAt(k int) token {
+	if p.i+k < len(p.toks) {
+		return p.toks[p.i+k]
+	}
+	return p.toks[len(p.toks)-1]
+}
+func (p *parser) advance() token { t := p.toks[p.i]; p.i++; return t }
+
+func (p *parser) isOp(s string) bool { t := p.peek(); return t.kind == tOp && t.text == s }
+
+func (p *parser) accept(s string) bool {
+	if p.isOp(s) {
+		p.i++
+		return true
+	}
+	return false
+}
+
+func (p *parser) expect(s string) error {
+	if !p.accept(s) {
+		return p.errHere("expected %q", s)
+	}
+	return nil
+}
+
+func (p *parser) errHere(format string, args ...any) error {
+	t := p.peek()
+	suffix := ""
+	switch t.kind {
+	case tEOF:
+		suffix = " at the end"
+	case tIdent, tOp:
+		suffix = " before " + quote(t.text)
+	}
+	return &SyntaxError{Off: t.off, Msg: sprintf(format, args...) + suffix}
+}
+
+func quote(s string) string { return `"` + s + `"` }
+
+// parseTokens parses src (without the @( ) or @{ } wrapper) starting at base.
+func newParser(src string, base int) (*parser, error) {
+	lx := &lexer{src: src, base: base}
+	toks, err := lx.tokens()
+	if err != nil {
+		return nil, err
+	}
+	return &parser{toks: toks, lex: lx}, nil
+}
+
+// expression := lambda | conditional
+func (p *parser) expression() (node, error) {
+	if t := p.peek(); t.kind == tIdent && p.peekAt(1).kind == tOp && p.peekAt(1).text == "=>" {
+		p.i += 2
+		body, err := p.expression()
+		if err != nil {
+			return nil, err
+		}
+		return &lambdaNode{param: t.text, body: body, off: t.off}, nil
+	}
+	return p.conditional()
+}
+
+func (p *parser) conditional() (node, error) {
+	c, err := p.coalesce()
+	if err != nil {
+		return nil, err
+	}
+	if t := p.peek(); p.accept("?") {
+		a, err := p.expression()
+		if err != nil {
+			return nil, err
+		}
+		if err := p.expect(":"); err != nil {
+			return nil, err
+		}
+		b, err := p.expression()
+		if err != nil {
+			return nil, err
+		}
+		return &condNode{c: c, a: a, b: b, off: t.off}, nil
+	}
+	return c, nil
+}
+
+func (p *parser) coalesce() (node, error) {
+	x, err := p.binary(0)
+	if err != nil {
+		return nil, err
+	}
+	if t := p.peek(); p.accept("??") {
+		y, err := p.coalesce()
+		if err != nil {
+			return nil, err
+		}
+		return &binaryNode{op: "??", x: x, y: y, off: t.off}, nil
+	}
+	return x, nil
+}
+
+// binaryLevels are C#'s binary operators from the loosest to the tightest.
+var binaryLevels = [][]string{
+	{"||"},
+	{"&&"},
+	{"==", "!="},
+	{"<", ">", "<=", ">="},
+	{"+", "-"},
+	{"*", "/", "%"},
+}
+
+func (p *parser) binary(level int) (node, error) {
+	if level == len(binaryLevels) {
+		return p.unary()
+	}
+	x, err := p.binary(level + 1)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		t := p.peek()
+		if t.kind != tOp || !contains(binaryLevels[level], t.text) {
+			return x, nil
+		}
+		p.i++
+		y, err := p.binary(level + 1)
+		if err != nil {
+			return nil, err
+		}
+		x = &binaryNode{op: t.text, x: x, y: y, off: t.off}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *parser) unary() (node, error) {
+	t := p.peek()
+	if t.kind == tOp && (t.text == "!" || t.text == "-" || t.text == "+") {
+		p.i++
+		x, err := p.unary()
+		if err != nil {
+			return nil, err
+		}
+		return &unaryNode{op: t.text, x: x, off: t.off}, nil
+	}
+	if typ, n, ok := p.castAhead(); ok {
+		p.i += n
+		x, err := p.unary()
+		if err != nil {
+			return nil, err
+		}
+		return &castNode{typ: typ, x: x, off: t.off}, nil
+	}
+	return p.postfix()
+}
+
+// castAhead recognises "(Type)" or "(Type[])" followed by the start of an
+// operand, and returns the type and the number of tokens it spans.
+func (p *parser) castAhead() (string, int, bool) {
+	if !p.isOp("(") {
+		return "", 0, false
+	}
+	id := p.peekAt(1)
+	if id.kind != tIdent || id.text == "var" {
+		return "", 0, false
+	}
+	typ, n := id.text, 2
+	if t := p.peekAt(2); t.kind == tOp && t.text == "[" {
+		if t2 := p.peekAt(3); t2.kind == tOp && t2.text == "]" {
+			typ, n = typ+"[]", 4
+		}
+	}
+	if t := p.peekAt(n); t.kind != tOp || t.text != ")" {
+		return "", 0, false
+	}
+	n++
+	switch next := p.peekAt(n); next.kind {
+	case tIdent, tInt, tString, tInterp, tChar:
+		return typ, n, true
+	case tOp:
+		if next.text == "(" || next.text == "!" {
+			return typ, n, true
+		}
+	}
+	return "", 0, false
+}
+
+func (p *parser) postfix() (node, error) {
+	x, err := p.primary()
+	if err != nil {
+		return nil, err
+	}
+	for {
+		t := p.peek()
+		switch {
+		case p.isOp(".") || p.isOp("?."):
+			p.i++
+			name := p.peek()
+			if name.kind != tIdent {
+				return nil, p.errHere("expected a member name")
+			}
+			p.i++
+			x = &memberNode{x: x, name: name.text, nullCond: t.text == "?.", off: name.off}
+			if typeArgs, ok := p.typeArgsAhead(); ok {
+				call, err := p.call(x, typeArgs, name.off)
+				if err != nil {
+					return nil, err
+				}
+				x = call
+			}
+		case p.isOp("("):
+			off := t.off
+			if m, ok := x.(*memberNode); ok {
+				off = m.off
+			}
+			call, err := p.call(x, nil, off)
+			if err != nil {
+				return nil, err
+			}
+			x = call
+		case p.isOp("["):
+			p.i++
+			idx, err := p.expression()
+			if err != nil {
+				return nil, err
+			}
+			if err := p.expect("]"); err != nil {
+				return nil, err
+			}
+			x = &indexNode{x: x, index: idx, off: t.off}
+		default:
+			return x, nil
+		}
+	}
+}
+
+// typeArgsAhead reads "<T, U>" when it is followed by "(" (a generic call),
+// leaving the position unchanged otherwise.
+func (p *parser) typeArgsAhead() ([]string, bool) {
+	if !p.isOp("<") {
+		return nil, false
+	}
+	save := p.i
+	p.i++
+	var args []string
+	for {
+		t := p.peek()
+		if t.kind != tIdent {
+			p.i = save
+			return nil, false
+		}
+		p.i++
+		args = append(args, t.text)
+		if p.accept(",") {
+			continue
+		}
+		if p.accept(">") && p.isOp("(") {
+			return args, true
+		}
+		p.i = save
+		return nil, false
+	}
+}
+
+func (p *parser) call(fn node, typeArgs []string, off int) (node, error) {
+	if err := p.expect("("); err != nil {
+		return nil, err
+	}
+	c := &callNode{fn: fn, typeArgs: typeArgs, off: off}
+	if p.accept(")") {
+		return c, nil
+	}
+	for {
+		if t := p.peek(); t.kind == tIdent && t.text == "out" {
+			p.i++
+			a := &outArg{off: t.off}
+			first := p.advance()
+			if first.kind != tIdent {
+				return nil, p.errHere("expected a variable after out")
+			}
+			if next := p.peek(); next.kind == tIdent {
+				a.declType, a.name = first.text, next.text
+				p.i++
+			} else {
+				a.name = first.text
+			}
+			c.args = append(c.args, a)
+		} else {
+			arg, err := p.expression()
+			if err != nil {
+				return nil, err
+			}
+			c.args = append(c.args, arg)
+		}
+		if p.accept(")") {
+			return c, nil
+		}
+		if err := p.expect(","); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (p *parser) primary() (node, error) {
+	t := p.advance()
+	switch t.kind {
+	case tInt:
+		return &intLit{v: t.num, off: t.off}, nil
+	case tString:
+		return &strLit{v: t.text, off: t.off}, nil
+	case tChar:
+		return &charLit{v: []rune(t.text)[0], off: t.off}, nil
+	case tInterp:
+		return p.interpolation(t)
+	case tIdent:
+		switch t.text {
+		case "true", "false":
+			return &boolLit{v: t.text == "true", off: t.off}, nil
+		case "null":
+			return &nullLit{off: t.off}, nil
+		case "new":
+			return p.newArray(t)
+		}
+		id := &identNode{name: t.text, off: t.off}
+		if typeArgs, ok := p.typeArgsAhead(); ok {
+			return p.call(id, typeArgs, t.off)
+		}
+		return id, nil
+	case tOp:
+		if t.text == "(" {
+			x, err := p.expression()
+			if err != nil {
+				return nil, err
+			}
+			return x, p.expect(")")
+		}
+	}
+	p.i--
+	return nil, p.errHere("expected an operand")
+}
+
+// newArray reads "new [] { a, b }" or "new string[] { a, b }".
+func (p *parser) newArray(t token) (node, error) {
+	n := &newArrayNode{off: t.off}
+	if id := p.peek(); id.kind == tIdent {
+		if !typeNames[id.text] {
+			return nil, p.errHere("only arrays can be created with new")
+		}
+		n.elemType = id.text
+		p.i++
+	}
+	if err := p.expect("["); err != nil {
+		return nil, err
+	}
+	if err := p.expect("]"); err != nil {
+		return nil, err
+	}
+	if err := p.expect("{"); err != nil {
+		return nil, err
+	}
+	for !p.accept("}") {
+		e, err := p.expression()
+		if err != nil {
+			return nil, err
+		}
+		n.elems = append(n.elems, e)
+		if !p.accept(",") {
+			if err := p.expect("}"); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
+	return n, nil
+}
+
+func (p *parser) interpolation(t token) (node, error) {
+	n := &interpLit{off: t.off}
+	lit := ""
+	for _, part := range t.parts {
+		if part.hole == "" {
+			lit += part.lit
+			continue
+		}
+		n.lits = append(n.lits, lit)
+		lit = ""
+		sub, err := newParser(part.hole, part.off)
+		if err != nil {
+			return nil, err
+		}
+		x, err := sub.expression()
+		if err != nil {
+			return nil, err
+		}
+		if sub.peek().kind != tEOF {
+			return nil, sub.errHere("unexpected token in interpolation hole")
+		}
+		n.holes = append(n.holes, x)
+	}
+	n.lits = append(n.lits, lit)
+	return n, nil
+}
+
+// block reads statements up to the end of the tokens or a closing brace.
+func (p *parser) block(nested bool) ([]stmt, error) {
+	var out []stmt
+	for {
+		if nested && p.accept("}") {
+			return out, nil
+		}
+		if p.peek().kind == tEOF {
+			if nested {
+				return nil, p.errHere("expected \"}\"")
+			}
+			return out, nil
+		}
+		s, err := p.statement()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+}
+
+func (p *parser) body() ([]stmt, error) {
+	if p.accept("{") {
+		return p.block(true)
+	}
+	s, err := p.statement()
+	if err != nil {
+		return nil, err
+	}
+	return []stmt{s}, nil
+}
+
+// unsupportedStatements are C# statement keywords outside the subset.
+var unsupportedStatements = map[string]bool{
+	"while": true, "for": true, "foreach": true, "do": true, "switch": true, "try": true, "throw": true,
+	"using": true, "goto": true, "break": true, "continue": true, "lock": true,
+}
+
+func (p *parser) statement() (stmt, error) {
+	t := p.peek()
+	if t.kind == tIdent {
+		if unsupportedStatements[t.text] {
+			return nil, &SyntaxError{Off: t.off, Msg: "unsupported statement " + t.text + ": use declarations, assignments, if/else and return"}
+		}
+		switch {
+		case t.text == "return":
+			p.i++
+			x, err := p.expression()
+			if err != nil {
+				return nil, err
+			}
+			return &returnStmt{x: x, off: t.off}, p.expect(";")
+		case t.text == "if":
+			p.i++
+			if err := p.expect("("); err != nil {
+				return nil, err
+			}
+			c, err := p.expression()
+			if err != nil {
+				return nil, err
+			}
+			if err := p.expect(")"); err != nil {
+				return nil, err
+			}
+			then, err := p.body()
+			if err != nil {
+				return nil, err
+			}
+			s := &ifStmt{cond: c, then: then, off: t.off}
+			if e := p.peek(); e.kind == tIdent && e.text == "else" {
+				p.i++
+				if s.els, err = p.body(); err != nil {
+					return nil, err
+				}
+			}
+			return s, nil
+		case typeNames[t.text] && p.peekAt(1).kind == tIdent:
+			p.i += 2
+			d := &declStmt{typ: t.text, name: p.toks[p.i-1].text, off: t.off}
+			if p.accept("=") {
+				x, err := p.expression()
+				if err != nil {
+					return nil, err
+				}
+				d.init = x
+			} else if t.text == "var" {
+				return nil, p.errHere("var needs an initial value")
+			}
+			return d, p.expect(";")
+		case p.peekAt(1).kind == tOp && p.peekAt(1).text == "=":
+			p.i += 2
+			x, err := p.expression()
+			if err != nil {
+				return nil, err
+			}
+			return &assignStmt{name: t.text, value: x, off: t.off}, p.expect(";")
+		}
+	}
+	x, err := p.expression()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := x.(*callNode); !ok {
+		return nil, &SyntaxError{Off: t.off, Msg: "only method calls can be used as statements"}
+	}
+	return &exprStmt{x: x, off: t.off}, p.expect(";")
+}
+
+// parse reads a whole expression source: "@(...)" or "@{...}".
+func parse(src string) (node, []stmt, error) {
+	src = strings.TrimSpace(src)
+	switch {
+	case strings.HasPrefix(src, "@(") && strings.HasSuffix(src, ")"):
+		p, err := newParser(src[2:len(src)-1], 2)
+		if err != nil {
+			return nil, nil, err
+		}
+		x, err := p.expression()
+		if err != nil {
+			return nil, nil, err
+		}
+		if p.peek().kind != tEOF {
+			return nil, nil, p.errHere("unexpected token")
+		}
+		return x, nil, nil
+	case strings.HasPrefix(src, "@{") && strings.HasSuffix(src, "}"):
+		p, err := newParser(src[2:len(src)-1], 2)
+		if err != nil {
+			return nil, nil, err
+		}
+		stmts, err := p.block(false)
+		return nil, stmts, err
+	}
+	return nil, nil, &SyntaxError{Msg: "an expression must be @(...) or @{...}"}
+}

@@ -1,0 +1,242 @@
+package expr
+
+// Program is one compiled expression, safe for concurrent use.
+type Program struct {
+	src     string
+	typ     Type
+	nlocals int
+	eval    evalFn
+}
+
+// Compile parses and type-checks src, which is "@(expression)" or
+// "@{ statements }". Errors are *SyntaxError or *CompileError with a byte
+// offset into src.
+func Compile(src string) (*Program, error) {
+	x, stmts, err := parse(src)
+	if err != nil {
+		return nil, err
+	}
+	c := &compiler{scopes: [][]local{nil}}
+	p := &Program{src: src}
+	if x != nil {
+		v, err := c.expr(x)
+		if err != nil {
+			return nil, err
+		}
+		if v.typ > BasicType {
+			return nil, errAt(x, "an expression cannot produce a %s", v.typ)
+		}
+		p.typ, p.eval = v.typ, v.eval
+	} else {
+		run, typ, err := c.statements(stmts)
+		if err != nil {
+			return nil, err
+		}
+		if len(stmts) == 0 || !returns(stmts) {
+			return nil, &CompileError{Off: len(src) - 1, Msg: "not all code paths return a value"}
+		}
+		p.typ = typ
+		p.eval = func(f *frame) (any, error) {
+			v, done, err := run(f)
+			if err == nil && !done {
+				err = rtErr("the code block ended without return")
+			}
+			return v, err
+		}
+	}
+	p.nlocals = c.nlocals
+	return p, nil
+}
+
+// Type is the static type of the program's result.
+func (p *Program) Type() Type { return p.typ }
+
+// Source is the expression as written.
+func (p *Program) Source() string { return p.src }
+
+// Eval evaluates the program for one request. Runtime failures are
+// *RuntimeError.
+func (p *Program) Eval(env Env) (any, error) {
+	f := frame{env: env}
+	if p.nlocals > 0 {
+		f.locals = make([]any, p.nlocals)
+	}
+	return p.eval(&f)
+}
+
+type runFn func(f *frame) (ret any, returned bool, err error)
+
+// returns reports whether every path through stmts ends in a return.
+func returns(stmts []stmt) bool {
+	if len(stmts) == 0 {
+		return false
+	}
+	switch s := stmts[len(stmts)-1].(type) {
+	case *returnStmt:
+		return true
+	case *ifStmt:
+		return returns(s.then) && returns(s.els)
+	}
+	return false
+}
+
+// statements compiles a block; typ unifies the types of its returns.
+func (c *compiler) statements(stmts []stmt) (runFn, Type, error) {
+	c.scopes = append(c.scopes, nil)
+	defer func() { c.scopes = c.scopes[:len(c.scopes)-1] }()
+	runs := make([]runFn, 0, len(stmts))
+	typ, seen := Null, false
+	unify := func(t Type) {
+		switch {
+		case !seen:
+			typ, seen = t, true
+		case t == typ || t == Null:
+		case typ == Null:
+			typ = t
+		default:
+			typ = Object
+		}
+	}
+	for _, st := range stmts {
+		switch st := st.(type) {
+		case *declStmt:
+			if _, dup := c.lookup(st.name); dup {
+				return nil, 0, errAt(st, "%s is already declared", st.name)
+			}
+			var init value
+			t := Null
+			if st.init != nil {
+				v, err := c.expr(st.init)
+				if err != nil {
+					return nil, 0, err
+				}
+				init, t = v, v.typ
+			}
+			if st.typ != "var" {
+				want, ok := castTypes[st.typ]
+				if !ok {
+					return nil, 0, errAt(st, "unsupported type %s", st.typ)
+				}
+				if st.init != nil {
+					var err error
+					if init, err = c.coerce(st.init, init, want); err != nil {
+						return nil, 0, err
+					}
+				}
+				t = want
+			} else if t == Null || t > BasicType {
+				return nil, 0, errAt(st, "cannot infer the type of %s", st.name)
+			}
+			l := c.declare(st.name, t)
+			slot, eval := l.slot, init.eval
+			runs = append(runs, func(f *frame) (any, bool, error) {
+				if eval == nil {
+					f.locals[slot] = nil
+					return nil, false, nil
+				}
+				v, err := eval(f)
+				f.locals[slot] = v
+				return nil, false, err
+			})
+		case *assignStmt:
+			l, ok := c.lookup(st.name)
+			if !ok {
+				return nil, 0, errAt(st, "unknown variable %s", st.name)
+			}
+			v, err := c.expr(st.value)
+			if err != nil {
+				return nil, 0, err
+			}
+			if v, err = c.coerce(st.value, v, l.typ); err != nil {
+				return nil, 0, err
+			}
+			slot := l.slot
+			runs = append(runs, func(f *frame) (any, bool, error) {
+				x, err := v.eval(f)
+				f.locals[slot] = x
+				return nil, false, err
+			})
+		case *returnStmt:
+			v, err := c.expr(st.x)
+			if err != nil {
+				return nil, 0, err
+			}
+			if v.typ > BasicType {
+				return nil, 0, errAt(st, "cannot return a %s", v.typ)
+			}
+			unify(v.typ)
+			runs = append(runs, func(f *frame) (any, bool, error) {
+				x, err := v.eval(f)
+				return x, true, err
+			})
+		case *exprStmt:
+			v, err := c.expr(st.x)
+			if err != nil {
+				return nil, 0, err
+			}
+			runs = append(runs, func(f *frame) (any, bool, error) {
+				_, err := v.eval(f)
+				return nil, false, err
+			})
+		case *ifStmt:
+			cv, err := c.expr(st.cond)
+			if err != nil {
+				return nil, 0, err
+			}
+			cond, err := c.asBool(st.cond, cv)
+			if err != nil {
+				return nil, 0, err
+			}
+			then, tt, err := c.statements(st.then)
+			if err != nil {
+				return nil, 0, err
+			}
+			if returns(st.then) || hasReturn(st.then) {
+				unify(tt)
+			}
+			els := func(*frame) (any, bool, error) { return nil, false, nil }
+			if st.els != nil {
+				var et Type
+				if els, et, err = c.statements(st.els); err != nil {
+					return nil, 0, err
+				}
+				if hasReturn(st.els) {
+					unify(et)
+				}
+			}
+			runs = append(runs, func(f *frame) (any, bool, error) {
+				ok, err := cond(f)
+				if err != nil {
+					return nil, false, err
+				}
+				if ok {
+					return then(f)
+				}
+				return els(f)
+			})
+		}
+	}
+	return func(f *frame) (any, bool, error) {
+		for _, r := range runs {
+			v, done, err := r(f)
+			if err != nil || done {
+				return v, done, err
+			}
+		}
+		return nil, false, nil
+	}, typ, nil
+}
+
+func hasReturn(stmts []stmt) bool {
+	for _, s := range stmts {
+		switch s := s.(type) {
+		case *returnStmt:
+			return true
+		case *ifStmt:
+			if hasReturn(s.then) || hasReturn(s.els) {
+				return true
+			}
+		}
+	}
+	return false
+}
