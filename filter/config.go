@@ -13,6 +13,7 @@ import (
 // a JSON object with the keys documented in README.md.
 type config struct {
 	policy      string
+	apis        []policy.API
 	namedValues map[string]string
 }
 
@@ -50,18 +51,107 @@ func parseConfig(data []byte) (*config, error) {
 			c.policy = v.String()
 		case "namedValues":
 			c.namedValues, err = stringMap("namedValues", v)
+		case "apis":
+			c.apis, err = parseAPIs(v)
 		default:
-			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, namedValues)", key)
+			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues)", key)
 		}
 		return err == nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if strings.TrimSpace(c.policy) == "" {
+	if strings.TrimSpace(c.policy) == "" && len(c.apis) == 0 {
 		return nil, fmt.Errorf("plugin configuration: \"policy\" is missing or empty")
 	}
 	return c, nil
+}
+
+// object visits the keys of a JSON object, refusing keys not in fields.
+func object(where string, v gjson.Result, fields map[string]gjson.Type, visit func(key string, v gjson.Result) error) error {
+	if !v.IsObject() {
+		return fmt.Errorf("plugin configuration: %s must be an object", where)
+	}
+	var err error
+	seen := map[string]bool{}
+	v.ForEach(func(k, val gjson.Result) bool {
+		key := k.String()
+		want, known := fields[key]
+		switch {
+		case !known:
+			err = fmt.Errorf("plugin configuration: %s: unknown key %q", where, key)
+		case seen[key]:
+			err = fmt.Errorf("plugin configuration: %s: duplicate key %q", where, key)
+		case val.Type != want && !(want == gjson.JSON && (val.IsArray() || val.IsObject())):
+			err = fmt.Errorf("plugin configuration: %s.%s has the wrong type", where, key)
+		default:
+			seen[key] = true
+			err = visit(key, val)
+		}
+		return err == nil
+	})
+	return err
+}
+
+func parseAPIs(v gjson.Result) ([]policy.API, error) {
+	if !v.IsArray() {
+		return nil, fmt.Errorf("plugin configuration: \"apis\" must be an array")
+	}
+	var apis []policy.API
+	for i, a := range v.Array() {
+		where := fmt.Sprintf("apis[%d]", i)
+		var api policy.API
+		err := object(where, a, map[string]gjson.Type{"name": gjson.String, "hosts": gjson.JSON, "pathPrefix": gjson.String, "policy": gjson.String, "operations": gjson.JSON},
+			func(key string, val gjson.Result) error {
+				switch key {
+				case "name":
+					api.Name = val.String()
+				case "pathPrefix":
+					api.PathPrefix = val.String()
+				case "policy":
+					api.Policy = val.String()
+				case "hosts":
+					for _, h := range val.Array() {
+						if h.Type != gjson.String {
+							return fmt.Errorf("plugin configuration: %s.hosts must be an array of strings", where)
+						}
+						api.Hosts = append(api.Hosts, h.String())
+					}
+				case "operations":
+					for j, o := range val.Array() {
+						var op policy.Operation
+						err := object(fmt.Sprintf("%s.operations[%d]", where, j), o,
+							map[string]gjson.Type{"name": gjson.String, "method": gjson.String, "urlTemplate": gjson.String, "policy": gjson.String},
+							func(key string, val gjson.Result) error {
+								switch key {
+								case "name":
+									op.Name = val.String()
+								case "method":
+									op.Method = val.String()
+								case "urlTemplate":
+									op.URLTemplate = val.String()
+								case "policy":
+									op.Policy = val.String()
+								}
+								return nil
+							})
+						if err != nil {
+							return err
+						}
+						api.Operations = append(api.Operations, op)
+					}
+				}
+				return nil
+			})
+		if err != nil {
+			return nil, err
+		}
+		if api.PathPrefix == "" {
+			return nil, fmt.Errorf("plugin configuration: %s: \"pathPrefix\" is required", where)
+		}
+		apis = append(apis, api)
+	}
+	return apis, nil
 }
 
 func stringMap(key string, v gjson.Result) (map[string]string, error) {
@@ -91,11 +181,12 @@ func firstWord(s string) string {
 	return s
 }
 
-// compile turns the configuration into a program. Named values come from the
-// configuration first, then from the VM's environment variables (Envoy's
-// vm_config.environment_variables), so secrets can stay out of the config.
-func (c *config) compile() (*policy.Program, error) {
-	return policy.Compile(c.policy, policy.Options{
+// compile turns the configuration into the gateway's programs. Named values
+// come from the configuration first, then from the VM's environment
+// variables (Envoy's vm_config.environment_variables), so secrets can stay
+// out of the config.
+func (c *config) compile() (*policy.Gateway, error) {
+	return policy.CompileGateway(policy.Config{Policy: c.policy, APIs: c.apis}, policy.Options{
 		Doc: "policy",
 		NamedValue: func(name string) (string, bool) {
 			if v, ok := c.namedValues[name]; ok {

@@ -30,7 +30,7 @@ func TestPluginStart_refusesBadConfiguration(t *testing.T) {
 		{
 			name:    "unknown JSON key",
 			config:  `{"policy": "<policies/>", "polcy": "x"}`,
-			wantLog: `apimguard: refusing to start: plugin configuration: unknown key "polcy" (known: policy, namedValues)`,
+			wantLog: `apimguard: refusing to start: plugin configuration: unknown key "polcy" (known: policy, apis, namedValues)`,
 		},
 		{
 			name:    "not XML",

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/apimguard/apimguard/policy"
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/properties"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
@@ -11,13 +14,30 @@ import (
 // httpContext is one request. It implements policy.Request over the host.
 type httpContext struct {
 	types.DefaultHttpContext
-	prog *policy.Program
+	gw *policy.Gateway
+	x  *policy.Exec
+	// answered is set once the plugin sent a local response: outbound must
+	// not run on it.
+	answered bool
 
-	// headers holds the request headers once the engine first asks for one.
-	headers [][2]string
+	reqHeaders  lazyHeaders
+	respHeaders lazyHeaders
+	clientIP    *string
+}
+
+// lazyHeaders reads a header map from the host once, when first needed.
+type lazyHeaders struct {
+	pairs   [][2]string
 	fetched bool
-	// hostErr records a failed host call; the request then fails closed.
-	hostErr error
+	err     error
+}
+
+func (l *lazyHeaders) get(read func() ([][2]string, error), name string) (string, bool) {
+	if !l.fetched {
+		l.fetched = true
+		l.pairs, l.err = read()
+	}
+	return joinHeader(l.pairs, name)
 }
 
 const internalErrorBody = `{"statusCode":500,"message":"Internal server error"}`
@@ -27,20 +47,77 @@ var jsonContentType = [][2]string{{"content-type", "application/json"}}
 // OnHttpRequestHeaders implements types.HttpContext.
 func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	defer h.recoverTo(&action)
-	r := h.prog.NewExec(h).Inbound()
-	if h.hostErr != nil {
-		proxywasm.LogErrorf("apimguard: denying request: host call failed: %v", h.hostErr)
+	authority, _ := h.Header(":authority")
+	method, _ := h.Header(":method")
+	path, _ := h.Header(":path")
+	prog, params := h.gw.Route(authority, method, path)
+	h.x = prog.NewExec(h, params)
+	r := h.x.Inbound()
+	if h.reqHeaders.err != nil {
+		proxywasm.LogErrorf("apimguard: denying request: cannot read request headers: %v", h.reqHeaders.err)
 		return h.respond(500, jsonContentType, internalErrorBody)
 	}
-	if r.Action == policy.Respond {
+	return h.apply(r, proxywasm.ReplaceHttpRequestHeader, proxywasm.AddHttpRequestHeader, proxywasm.RemoveHttpRequestHeader)
+}
+
+// OnHttpResponseHeaders implements types.HttpContext.
+func (h *httpContext) OnHttpResponseHeaders(int, bool) (action types.Action) {
+	if h.x == nil || h.answered {
+		return types.ActionContinue
+	}
+	defer h.recoverTo(&action)
+	r := h.x.Outbound(responseView{h})
+	if h.respHeaders.err != nil {
+		proxywasm.LogErrorf("apimguard: cannot read response headers: %v", h.respHeaders.err)
+		return h.respond(500, jsonContentType, internalErrorBody)
+	}
+	if r.Action == policy.Continue && r.Status != 0 {
+		if err := proxywasm.ReplaceHttpResponseHeader(":status", strconv.Itoa(r.Status)); err != nil {
+			return h.hostFailure("set the response status", err)
+		}
+	}
+	return h.apply(r, proxywasm.ReplaceHttpResponseHeader, proxywasm.AddHttpResponseHeader, proxywasm.RemoveHttpResponseHeader)
+}
+
+// apply carries out a Result with the header functions of one direction.
+func (h *httpContext) apply(r policy.Result, replace, add func(string, string) error, remove func(string) error) types.Action {
+	switch r.Action {
+	case policy.Respond:
 		return h.respond(r.Status, r.Headers, r.Body)
+	case policy.Call:
+		// Outgoing calls arrive with send-request (issue #7); until the
+		// filter can dispatch them, a policy that asks for one fails closed.
+		proxywasm.LogErrorf("apimguard: denying request: outgoing calls are not supported yet (%s)", r.Call.URL)
+		return h.respond(500, jsonContentType, internalErrorBody)
+	}
+	for _, e := range r.Edits {
+		var err error
+		if e.Values == nil {
+			err = remove(e.Name)
+		} else {
+			err = replace(e.Name, e.Values[0])
+			for _, v := range e.Values[1:] {
+				if err == nil {
+					err = add(e.Name, v)
+				}
+			}
+		}
+		if err != nil {
+			return h.hostFailure("set header "+e.Name, err)
+		}
 	}
 	return types.ActionContinue
+}
+
+func (h *httpContext) hostFailure(what string, err error) types.Action {
+	proxywasm.LogErrorf("apimguard: denying request: cannot %s: %v", what, err)
+	return h.respond(500, jsonContentType, internalErrorBody)
 }
 
 // respond sends a local response. The stream stays paused even if the host
 // refuses it: a request the plugin could not answer never reaches upstream.
 func (h *httpContext) respond(status int, headers [][2]string, body string) types.Action {
+	h.answered = true
 	if err := proxywasm.SendHttpResponse(uint32(status), headers, []byte(body), -1); err != nil {
 		proxywasm.LogErrorf("apimguard: cannot send the %d response: %v", status, err)
 	}
@@ -58,11 +135,38 @@ func (h *httpContext) recoverTo(action *types.Action) {
 
 // Header implements policy.Request.
 func (h *httpContext) Header(name string) (string, bool) {
-	if !h.fetched {
-		h.fetched = true
-		h.headers, h.hostErr = proxywasm.GetHttpRequestHeaders()
+	return h.reqHeaders.get(proxywasm.GetHttpRequestHeaders, name)
+}
+
+// ClientIP implements policy.Request: Envoy's downstream remote address
+// (after its own X-Forwarded-For handling), without the port.
+func (h *httpContext) ClientIP() string {
+	if h.clientIP == nil {
+		ip := ""
+		if addr, err := properties.GetDownstreamRemoteAddress(); err == nil {
+			ip = hostOnly(addr)
+		}
+		h.clientIP = &ip
 	}
-	return joinHeader(h.headers, name)
+	return *h.clientIP
+}
+
+// hostOnly strips the port from "ip:port" or "[v6]:port".
+func hostOnly(addr string) string {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	if a, err := netip.ParseAddr(strings.Trim(addr, "[]")); err == nil {
+		return a.Unmap().String()
+	}
+	return ""
+}
+
+// responseView is the upstream response as the engine reads it.
+type responseView struct{ h *httpContext }
+
+func (r responseView) Header(name string) (string, bool) {
+	return r.h.respHeaders.get(proxywasm.GetHttpResponseHeaders, name)
 }
 
 // joinHeader returns every value of the lower-case header name joined with

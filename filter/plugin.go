@@ -22,7 +22,7 @@ func (*vmContext) NewPluginContext(contextID uint32) types.PluginContext {
 // plugin configuration.
 type pluginContext struct {
 	types.DefaultPluginContext
-	prog *policy.Program
+	gw *policy.Gateway
 }
 
 // OnPluginStart implements types.PluginContext. Any configuration problem
@@ -35,17 +35,17 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 			status = types.OnPluginStartStatusFailed
 		}
 	}()
-	prog, err := load()
+	gw, err := load()
 	if err != nil {
 		proxywasm.LogCriticalf("apimguard: refusing to start: %v", err)
 		return types.OnPluginStartStatusFailed
 	}
-	p.prog = prog
+	p.gw = gw
 	proxywasm.LogInfo("apimguard: policy loaded")
 	return types.OnPluginStartStatusOK
 }
 
-func load() (*policy.Program, error) {
+func load() (*policy.Gateway, error) {
 	data, err := proxywasm.GetPluginConfiguration()
 	if err != nil && err != types.ErrorStatusNotFound {
 		return nil, fmt.Errorf("plugin configuration: cannot read it from the host: %v", err)
@@ -59,5 +59,5 @@ func load() (*policy.Program, error) {
 
 // NewHttpContext implements types.PluginContext.
 func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
-	return &httpContext{prog: p.prog}
+	return &httpContext{gw: p.gw}
 }

@@ -18,7 +18,7 @@ func BenchmarkCheckHeader(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				if r := p.NewExec(tc.req).Inbound(); r.Action != tc.want {
+				if r := p.NewExec(tc.req, nil).Inbound(); r.Action != tc.want {
 					b.Fatalf("got %v", r.Action)
 				}
 			}

@@ -23,7 +23,7 @@ import (
 //     at request time matches nothing: an unset key must not admit an empty
 //     header.
 type checkHeader struct {
-	id         string
+	stmtMeta
 	name       string // as written, for messages
 	key        string // lower case, for the lookup
 	status     int
@@ -72,7 +72,7 @@ func compileCheckHeader(c *compiler, n *Node) (statement, error) {
 	if err := c.noText(n); err != nil {
 		return nil, err
 	}
-	ch := &checkHeader{id: policyID(n), name: name, key: strings.ToLower(name), status: status, ignoreCase: ignoreCase}
+	ch := &checkHeader{stmtMeta: c.meta(n), name: name, key: strings.ToLower(name), status: status, ignoreCase: ignoreCase}
 	for _, v := range n.Children {
 		if v.Name != "value" {
 			return nil, c.errf(n, v.Pos, "unexpected element <%s> (want <value>)", v.Name)
@@ -93,15 +93,15 @@ func compileCheckHeader(c *compiler, n *Node) (statement, error) {
 		ch.values = append(ch.values, val)
 	}
 	body := errorBody(status, message)
-	ch.notFound = &Failure{Source: "check-header", Reason: "HeaderNotFound", PolicyID: ch.id, Status: status, Body: body,
+	ch.notFound = &Failure{Source: "check-header", Reason: "HeaderNotFound", PolicyID: ch.id, Status: status, Body: body, scope: ch.scope,
 		Message: "Header " + name + " was not found in the request. Access denied."}
-	ch.notAllowed = &Failure{Source: "check-header", Reason: "HeaderValueNotAllowed", PolicyID: ch.id, Status: status, Body: body,
+	ch.notAllowed = &Failure{Source: "check-header", Reason: "HeaderValueNotAllowed", PolicyID: ch.id, Status: status, Body: body, scope: ch.scope,
 		Message: "Header " + name + " value is not allowed. Access denied."}
 	return ch, nil
 }
 
 func (ch *checkHeader) run(x *Exec) error {
-	got, ok := x.req.Header(ch.key)
+	got, ok := x.RequestHeader(ch.key)
 	if !ok {
 		return ch.notFound
 	}

@@ -96,7 +96,7 @@ func TestCheckHeader(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := mustCompile(t, inboundDoc(tc.policy), map[string]string{"api-key": "s3cr3t-key"})
-			x := p.NewExec(tc.req)
+			x := p.NewExec(tc.req, nil)
 			r := x.Inbound()
 			if tc.wantStatus == 0 {
 				if r.Action != Continue {
@@ -121,13 +121,13 @@ func TestCheckHeader(t *testing.T) {
 
 func TestCheckHeader_lastError(t *testing.T) {
 	p := mustCompile(t, inboundDoc(`<check-header id="key-check" name="X-Api-Key" failed-check-httpcode="403"><value>k</value></check-header>`), nil)
-	x := p.NewExec(headers{"x-api-key": "guess"})
+	x := p.NewExec(headers{"x-api-key": "guess"}, nil)
 	x.Inbound()
-	want := LastError{Source: "check-header", Reason: "HeaderValueNotAllowed", Message: "Header X-Api-Key value is not allowed. Access denied.", Section: "inbound", PolicyID: "key-check"}
+	want := LastError{Source: "check-header", Reason: "HeaderValueNotAllowed", Message: "Header X-Api-Key value is not allowed. Access denied.", Section: "inbound", Scope: "global", PolicyID: "key-check"}
 	if got := x.LastError(); got == nil || *got != want {
 		t.Fatalf("last error = %+v\nwant %+v", got, want)
 	}
-	x = p.NewExec(headers{})
+	x = p.NewExec(headers{}, nil)
 	x.Inbound()
 	if got := x.LastError().Message; got != "Header X-Api-Key was not found in the request. Access denied." {
 		t.Fatalf("message = %q", got)

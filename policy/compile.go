@@ -6,29 +6,22 @@ import (
 	"strings"
 )
 
-// Options tune Compile.
+// Options tune compilation.
 type Options struct {
-	// Doc names the document in errors, for example "policy".
+	// Doc names the global document in errors; default "policy".
 	Doc string
 	// NamedValue resolves {{name}}. A reference to a name it does not know
 	// is a compile error.
 	NamedValue func(name string) (string, bool)
 }
 
-// Compile parses and compiles one <policies> document.
+// Compile parses and compiles one <policies> document at global scope.
 func Compile(src string, opt Options) (*Program, error) {
-	if opt.Doc == "" {
-		opt.Doc = "policy"
-	}
-	root, err := ParseDocument(src)
+	g, err := CompileGateway(Config{Policy: src}, opt)
 	if err != nil {
-		if pe, ok := err.(*ParseError); ok {
-			return nil, &ConfigError{Doc: opt.Doc, Pos: pe.Pos, Msg: pe.Msg}
-		}
 		return nil, err
 	}
-	c := &compiler{opt: opt}
-	return c.program(root)
+	return g.global, nil
 }
 
 // section identifies one of the four sections of a document.
@@ -42,27 +35,45 @@ const (
 	anySection = inbound | backend | outbound | onError
 )
 
-var sectionNames = map[string]section{"inbound": inbound, "backend": backend, "outbound": outbound, "on-error": onError}
+var sectionOrder = []struct {
+	name string
+	s    section
+}{{"inbound", inbound}, {"backend", backend}, {"outbound", outbound}, {"on-error", onError}}
+
+func sectionByName(name string) (section, bool) {
+	for _, e := range sectionOrder {
+		if e.name == name {
+			return e.s, true
+		}
+	}
+	return 0, false
+}
 
 func (s section) String() string {
-	for name, v := range sectionNames {
-		if v == s {
-			return name
+	for _, e := range sectionOrder {
+		if e.s == s {
+			return e.name
 		}
 	}
 	return "section"
 }
 
-type compiler struct {
-	opt     Options
-	section section
+// document is a parsed <policies> document: each present section's
+// children. A section that is absent inherits its parent's.
+type document struct {
+	sections map[section]*Node
 }
 
-func (c *compiler) errf(n *Node, pos Pos, format string, args ...any) error {
-	return &ConfigError{Doc: c.opt.Doc, Pos: pos, Element: n.Name, Msg: fmt.Sprintf(format, args...)}
-}
-
-func (c *compiler) program(root *Node) (*Program, error) {
+// parseDocument reads and checks the outline of one scope's document.
+func (c *compiler) parseDocument(src, doc, scope string) (*document, error) {
+	root, err := ParseDocument(src)
+	if err != nil {
+		if pe, ok := err.(*ParseError); ok {
+			return nil, &ConfigError{Doc: doc, Pos: pe.Pos, Msg: pe.Msg}
+		}
+		return nil, err
+	}
+	stamp(root, doc, scope)
 	if root.Name != "policies" {
 		return nil, c.errf(root, root.Pos, "the root element must be <policies>")
 	}
@@ -72,26 +83,96 @@ func (c *compiler) program(root *Node) (*Program, error) {
 	if err := c.noText(root); err != nil {
 		return nil, err
 	}
-	p := &Program{}
-	seen := section(0)
+	d := &document{sections: map[section]*Node{}}
 	for _, n := range root.Children {
-		s, ok := sectionNames[n.Name]
+		s, ok := sectionByName(n.Name)
 		if !ok {
 			return nil, c.errf(n, n.Pos, "unknown section (want inbound, backend, outbound or on-error)")
 		}
-		if seen&s != 0 {
+		if d.sections[s] != nil {
 			return nil, c.errf(n, n.Pos, "duplicate section")
 		}
-		seen |= s
 		if err := c.noAttrs(n); err != nil {
 			return nil, err
 		}
-		c.section = s
-		body, err := c.block(n)
+		if err := c.noText(n); err != nil {
+			return nil, err
+		}
+		bases := 0
+		for _, ch := range n.Children {
+			if ch.Name != "base" {
+				continue
+			}
+			if bases++; bases > 1 {
+				return nil, c.errf(ch, ch.Pos, "only one <base/> per section")
+			}
+			if err := c.attrs(ch); err != nil {
+				return nil, err
+			}
+			if err := c.empty(ch); err != nil {
+				return nil, err
+			}
+		}
+		d.sections[s] = n
+	}
+	return d, nil
+}
+
+// splice returns the effective statements of section s for a scope whose
+// document is d, given the parent's effective statements. <base/> is
+// replaced by the parent's; without <base/> the parent's do not run. An
+// absent section inherits the parent's unchanged.
+func splice(d *document, s section, parent []*Node) []*Node {
+	if d == nil {
+		return parent
+	}
+	sec := d.sections[s]
+	if sec == nil {
+		return parent
+	}
+	var out []*Node
+	for _, n := range sec.Children {
+		if n.Name == "base" {
+			out = append(out, parent...)
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+type compiler struct {
+	opt     Options
+	section section
+	// inReturn is set while compiling the children of return-response.
+	inReturn bool
+	// memo shares the statements of nodes that several routes splice in.
+	memo map[memoKey]statement
+}
+
+type memoKey struct {
+	n *Node
+	s section
+}
+
+func (c *compiler) errf(n *Node, pos Pos, format string, args ...any) error {
+	doc := n.Doc
+	if doc == "" {
+		doc = c.opt.Doc
+	}
+	return &ConfigError{Doc: doc, Pos: pos, Element: n.Name, Msg: fmt.Sprintf(format, args...)}
+}
+
+// program compiles the effective sections of one route.
+func (c *compiler) program(effective map[section][]*Node) (*Program, error) {
+	p := &Program{}
+	for _, e := range sectionOrder {
+		c.section = e.s
+		body, err := c.statements(effective[e.s])
 		if err != nil {
 			return nil, err
 		}
-		switch s {
+		switch e.s {
 		case inbound:
 			p.inbound = body
 		case backend:
@@ -105,23 +186,23 @@ func (c *compiler) program(root *Node) (*Program, error) {
 	return p, nil
 }
 
-// block compiles the policy elements inside n.
-func (c *compiler) block(n *Node) ([]statement, error) {
-	if err := c.noText(n); err != nil {
-		return nil, err
-	}
+// statements compiles a list of sibling policy elements.
+func (c *compiler) statements(nodes []*Node) ([]statement, error) {
 	var body []statement
-	for _, child := range n.Children {
-		el, ok := elements(child.Name)
-		if !ok {
-			return nil, c.errf(child, child.Pos, "unsupported policy element")
+	for _, n := range nodes {
+		key := memoKey{n, c.section}
+		if s, ok := c.memo[key]; ok && !c.inReturn {
+			if s != nil {
+				body = append(body, s)
+			}
+			continue
 		}
-		if el.sections&c.section == 0 {
-			return nil, c.errf(child, child.Pos, "not allowed in <%s>", c.section)
-		}
-		s, err := el.compile(c, child)
+		s, err := c.statement(n)
 		if err != nil {
 			return nil, err
+		}
+		if c.memo != nil && !c.inReturn {
+			c.memo[key] = s
 		}
 		if s != nil {
 			body = append(body, s)
@@ -130,28 +211,72 @@ func (c *compiler) block(n *Node) ([]statement, error) {
 	return body, nil
 }
 
+func (c *compiler) statement(n *Node) (statement, error) {
+	el, ok := elements(n.Name)
+	if !ok {
+		return nil, c.errf(n, n.Pos, "unsupported policy element")
+	}
+	if el.sections&c.section == 0 {
+		return nil, c.errf(n, n.Pos, "not allowed in <%s>", c.section)
+	}
+	return el.compile(c, n)
+}
+
+// block compiles the policy elements inside n (a when, an otherwise).
+func (c *compiler) block(n *Node) ([]statement, error) {
+	if err := c.noText(n); err != nil {
+		return nil, err
+	}
+	for _, ch := range n.Children {
+		if ch.Name == "base" {
+			return nil, c.errf(ch, ch.Pos, "<base/> must be a direct child of a section")
+		}
+	}
+	return c.statements(n.Children)
+}
+
 type element struct {
 	sections section
 	// compile returns nil for an element with nothing to do at run time.
 	compile func(c *compiler, n *Node) (statement, error)
 }
 
-// elements is the table of supported policy elements.
+// elements is the table of supported policy elements and their sections.
 func elements(name string) (element, bool) {
 	switch name {
 	case "base":
 		return element{anySection, compileBase}, true
 	case "check-header":
 		return element{inbound, compileCheckHeader}, true
+	case "choose":
+		return element{anySection, compileChoose}, true
 	case "forward-request":
 		return element{backend, compileForwardRequest}, true
+	case "return-response":
+		return element{anySection, compileReturnResponse}, true
+	case "set-body":
+		return element{onError, compileSetBody}, true
+	case "set-header":
+		return element{anySection, compileSetHeader}, true
+	case "set-status":
+		return element{outbound | onError, compileSetStatus}, true
 	case "set-variable":
 		return element{anySection, compileSetVariable}, true
 	}
 	return element{}, false
 }
 
-// compileBase handles <base/>. At global scope it has no parent to splice.
+// meta is what a statement records about its element.
+func (c *compiler) meta(n *Node) stmtMeta {
+	scope := n.Scope
+	if scope == "" {
+		scope = "global"
+	}
+	return stmtMeta{element: n.Name, id: policyID(n), scope: scope}
+}
+
+// compileBase handles a <base/> left after splicing: at global scope it has
+// no parent.
 func compileBase(c *compiler, n *Node) (statement, error) {
 	if err := c.attrs(n); err != nil {
 		return nil, err
@@ -167,8 +292,7 @@ func compileBase(c *compiler, n *Node) (statement, error) {
 // Its attributes (timeout, follow-redirects, buffering) are refused: route
 // timeouts and retries belong to the Envoy route, not to the plugin.
 func compileForwardRequest(c *compiler, n *Node) (statement, error) {
-	if len(n.Attrs) > 0 {
-		a := n.Attrs[0]
+	for _, a := range n.Attrs {
 		if a.Name != "id" {
 			return nil, c.errf(n, a.Pos, "attribute %q is not supported: set timeouts and retries on the Envoy route", a.Name)
 		}
@@ -212,9 +336,23 @@ func (c *compiler) empty(n *Node) error {
 	return c.noText(n)
 }
 
+// only checks that the children of n are all named one of names.
+func (c *compiler) only(n *Node, names ...string) error {
+	for _, ch := range n.Children {
+		ok := false
+		for _, name := range names {
+			ok = ok || ch.Name == name
+		}
+		if !ok {
+			return c.errf(n, ch.Pos, "unexpected element <%s> (want <%s>)", ch.Name, strings.Join(names, ">, <"))
+		}
+	}
+	return c.noText(n)
+}
+
 func abbreviate(s string) string {
-	if len(s) > 40 {
-		return s[:37] + "..."
+	if len(s) > 60 {
+		return s[:57] + "..."
 	}
 	return s
 }
@@ -238,13 +376,11 @@ func (c *compiler) boolAttr(n *Node, name string, def bool) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "true":
-		return true, nil
-	case "false":
-		return false, nil
+	b, err := parseBool(v)
+	if err != nil {
+		return false, c.errf(n, a.Pos, "attribute %q must be true or false, not %q", name, v)
 	}
-	return false, c.errf(n, a.Pos, "attribute %q must be true or false, not %q", name, v)
+	return b, nil
 }
 
 // statusAttr reads an HTTP status code attribute.
@@ -253,6 +389,10 @@ func (c *compiler) statusAttr(n *Node, a Attr) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return c.statusCode(n, a, v)
+}
+
+func (c *compiler) statusCode(n *Node, a Attr, v string) (int, error) {
 	code, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil || code < 100 || code > 599 {
 		return 0, c.errf(n, a.Pos, "attribute %q must be an HTTP status code from 100 to 599, not %q", a.Name, v)
@@ -270,6 +410,11 @@ func (c *compiler) constant(n *Node, a Attr) (string, error) {
 		return "", c.errf(n, a.Pos, "attribute %q must be a constant or a named value", a.Name)
 	}
 	return v.Const(), nil
+}
+
+// attrValue compiles an attribute that may hold an expression.
+func (c *compiler) attrValue(n *Node, a Attr) (Value, error) {
+	return c.value(n, a.Value, a.ValuePos)
 }
 
 // policyID returns n's id attribute.

@@ -30,15 +30,16 @@ func TestCompile_errors(t *testing.T) {
 		{"unterminated named value", inboundDoc(`<set-variable name="k" value="{{abc"/>`), `policy:3:31: unterminated {{ in attribute "value" of <set-variable>`},
 		{"set-variable name with a named value", inboundDoc(`<set-variable name="{{k}}" value="1"/>`), `policy:3:15: set-variable: attribute "name" must be a plain variable name (letters, digits, '-', '_', '.'), not "{{k}}"`},
 		{"set-variable without value", inboundDoc(`<set-variable name="k"/>`), `policy:3:1: set-variable: missing required attribute "value"`},
-		{"expression not yet supported", inboundDoc(`<set-variable name="k" value="@(context.Request.Method)"/>`), `policy:3:31: set-variable: policy expressions (@(...), @{...}) are not supported yet: "@(context.Request.Method)"`},
-		{"named value holding an expression", inboundDoc(`<set-variable name="k" value="{{expr}}"/>`), `policy:3:31: set-variable: policy expressions (@(...), @{...}) are not supported yet: "@(1)"`},
+		{"unsupported expression member", inboundDoc(`<set-variable name="k" value="@(context.User.Email)"/>`), `policy:3:41: set-variable: unsupported member "User" of context in expression @(context.User.Email)`},
+		{"named value holding a bad expression", inboundDoc(`<set-variable name="k" value="{{expr}}"/>`), `policy:3:33: set-variable: unknown name "x" in expression @(x)`},
+		{"expression error on a later line", inboundDoc("<choose><when condition=\"@(\n  context.Request.Method == 1)\"/></choose>"), `policy:4:26: when: cannot compare string with int in expression @(\n  context.Request.Method == 1)`},
 		{"variable reference inside expression text", inboundDoc(`<set-variable name="k" value="@(x + {{context.Variables["a"]}})"/>`), `policy:3:31: set-variable: {{context.Variables[...]}} cannot be used inside an expression; use context.Variables[...] there`},
 		{"forward-request attribute", "<policies><backend><forward-request timeout=\"5\"/></backend></policies>", `policy:1:37: forward-request: attribute "timeout" is not supported: set timeouts and retries on the Envoy route`},
 		{"base with a child", inboundDoc(`<base><x/></base>`), `policy:3:7: base: unexpected element <x>`},
 		{"syntax error", "<policies>\n<inbound>\n<check-header name=\"a\" failed-check-httpcode=\"403\">\n</inbound>\n</policies>", `policy:4:3: end tag </inbound> does not match <check-header> opened at 3:1`},
 		{"newline in a name stays on one line", inboundDoc("<check-header name=\"a\nb\" failed-check-httpcode=\"403\"/>"), `policy:3:15: check-header: attribute "name" is not a valid header name: "a\nb"`},
 	}
-	nv := map[string]string{"empty": "", "expr": "@(1)", "k": "v"}
+	nv := map[string]string{"empty": "", "expr": "@(x)", "k": "v"}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Compile(tc.doc, Options{NamedValue: namedValues(nv)})
@@ -67,7 +68,7 @@ func TestCompile_acceptsDocumentShapes(t *testing.T) {
 
 func TestSetVariable_literalIsString(t *testing.T) {
 	p := mustCompile(t, inboundDoc(`<set-variable name="flag" value="true"/><set-variable name="key" value="{{k}}"/>`), map[string]string{"k": "v1"})
-	x := p.NewExec(headers{})
+	x := p.NewExec(headers{}, nil)
 	if r := x.Inbound(); r.Action != Continue {
 		t.Fatalf("got %+v", r)
 	}

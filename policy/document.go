@@ -25,6 +25,17 @@ type Node struct {
 	// decoded and comments removed. Expressions (@(...), @{...}) are kept verbatim.
 	Text    string
 	TextPos Pos // position of the first non-space character of Text
+	// Doc names the document the element comes from, and Scope its scope
+	// (global, api or operation); they survive <base/> splicing.
+	Doc, Scope string
+}
+
+// stamp records the document and scope of n and everything inside it.
+func stamp(n *Node, doc, scope string) {
+	n.Doc, n.Scope = doc, scope
+	for _, c := range n.Children {
+		stamp(c, doc, scope)
+	}
 }
 
 // Attr is one attribute of a Node.

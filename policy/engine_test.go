@@ -12,6 +12,9 @@ func (h headers) Header(name string) (string, bool) {
 	return v, ok
 }
 
+// ClientIP implements Request: tests set it as the pseudo-entry "@ip".
+func (h headers) ClientIP() string { return h["@ip"] }
+
 func namedValues(m map[string]string) func(string) (string, bool) {
 	return func(name string) (string, bool) {
 		v, ok := m[name]

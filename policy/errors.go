@@ -49,7 +49,8 @@ type Failure struct {
 	PolicyID string // the element's id attribute
 	Status   int    // the response status
 	// Body is the client-facing JSON body {"statusCode":N,"message":"..."}.
-	Body string
+	Body  string
+	scope string // global, api or operation
 }
 
 func (f *Failure) Error() string { return f.Source + ": " + f.Reason + ": " + f.Message }

@@ -31,10 +31,10 @@ func TestSeed_checkHeader(t *testing.T) {
 	}
 	doc := inboundDoc(`<set-variable name="allowedKey" value="{{api-key}}" />` + "\n" + block)
 	p := mustCompile(t, doc, map[string]string{"api-key": "k-1"})
-	if r := p.NewExec(headers{"x-api-key": "k-1"}).Inbound(); r.Action != Continue {
+	if r := p.NewExec(headers{"x-api-key": "k-1"}, nil).Inbound(); r.Action != Continue {
 		t.Errorf("right key: %v %d %s", r.Action, r.Status, r.Body)
 	}
-	if r := p.NewExec(headers{"x-api-key": "k-2"}).Inbound(); r.Status != 403 {
+	if r := p.NewExec(headers{"x-api-key": "k-2"}, nil).Inbound(); r.Status != 403 {
 		t.Errorf("wrong key: %v %d %s", r.Action, r.Status, r.Body)
 	}
 }

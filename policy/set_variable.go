@@ -7,8 +7,10 @@ package policy
 // # Notes
 //
 // A literal value is stored as a string, as in APIM ("true" is the string
-// "true"). The name may not contain named values or expressions.
+// "true"); an expression's result keeps its type. The name may not contain
+// named values or expressions.
 type setVariable struct {
+	stmtMeta
 	name  string
 	value Value
 }
@@ -35,11 +37,11 @@ func compileSetVariable(c *compiler, n *Node) (statement, error) {
 	if err := c.empty(n); err != nil {
 		return nil, err
 	}
-	return &setVariable{name: nameAttr.Value, value: v}, nil
+	return &setVariable{stmtMeta: c.meta(n), name: nameAttr.Value, value: v}, nil
 }
 
 func (s *setVariable) run(x *Exec) error {
-	v, err := s.value.Eval(x)
+	v, err := s.value.EvalAny(x)
 	if err != nil {
 		return err
 	}

@@ -1,16 +1,22 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/apimguard/apimguard/policy/expr"
 )
 
 // Value is an attribute value or element text compiled once at load time:
-// a constant (after {{named value}} substitution) or a template that reads
-// request variables through the seed's {{context.Variables["name"]}} form.
+// a constant (after {{named value}} substitution), a template that reads
+// request variables through the seed's {{context.Variables["name"]}} form,
+// or a policy expression (@(...) or @{...}).
 type Value struct {
 	constant string
 	parts    []valuePart // nil for a constant
+	prog     *expr.Program
 }
 
 type valuePart struct {
@@ -19,13 +25,26 @@ type valuePart struct {
 }
 
 // IsConst reports whether the value is known at load time.
-func (v *Value) IsConst() bool { return v.parts == nil }
+func (v *Value) IsConst() bool { return v.parts == nil && v.prog == nil }
 
 // Const returns the value of a constant Value.
 func (v *Value) Const() string { return v.constant }
 
-// Eval returns the value for the request x.
+// EvalAny returns the value for the request x, keeping an expression
+// result's type (set-variable stores it as is).
+func (v *Value) EvalAny(x *Exec) (any, error) {
+	if v.prog != nil {
+		return v.prog.Eval(x)
+	}
+	return v.Eval(x)
+}
+
+// Eval returns the value for the request x as a string.
 func (v *Value) Eval(x *Exec) (string, error) {
+	if v.prog != nil {
+		r, err := v.prog.Eval(x)
+		return expr.ToString(r), err
+	}
 	if v.parts == nil {
 		return v.constant, nil
 	}
@@ -47,14 +66,45 @@ func (v *Value) Eval(x *Exec) (string, error) {
 	return b.String(), nil
 }
 
+// EvalBool evaluates a condition: an expression producing a bool, or the
+// literal true or false.
+func (v *Value) EvalBool(x *Exec) (bool, error) {
+	if v.prog == nil {
+		s, err := v.Eval(x)
+		if err != nil {
+			return false, err
+		}
+		return parseBool(s)
+	}
+	r, err := v.prog.Eval(x)
+	if err != nil {
+		return false, err
+	}
+	b, ok := r.(bool)
+	if !ok {
+		return false, fmt.Errorf("the condition produced %s, not a bool", expr.ToString(r))
+	}
+	return b, nil
+}
+
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not true or false", s)
+}
+
 // variableString reads context.Variables[name] in a string context. Like
 // APIM's indexer it fails when the variable does not exist.
 func (x *Exec) variableString(name string) (string, error) {
 	v, ok := x.vars[name]
 	if !ok {
-		return "", fmt.Errorf("context.Variables[%q]: the variable is not set", name)
+		return "", fmt.Errorf("The given key '%s' was not present in the dictionary.", name)
 	}
-	return toString(v), nil
+	return expr.ToString(v), nil
 }
 
 const varRefPrefix, varRefSuffix = `context.Variables["`, `"]`
@@ -110,7 +160,11 @@ func (c *compiler) value(n *Node, raw string, pos Pos) (Value, error) {
 	if !hasVar {
 		s := lit.String()
 		if isExpression(s) {
-			return Value{}, c.errf(n, pos, "policy expressions (@(...), @{...}) are not supported yet: %q", abbreviate(s))
+			prog, err := expr.Compile(s)
+			if err != nil {
+				return Value{}, c.exprError(n, pos, s, err)
+			}
+			return Value{prog: prog}, nil
 		}
 		return Value{constant: s}, nil
 	}
@@ -121,6 +175,37 @@ func (c *compiler) value(n *Node, raw string, pos Pos) (Value, error) {
 		return Value{}, c.errf(n, pos, "{{context.Variables[...]}} cannot be used inside an expression; use context.Variables[...] there")
 	}
 	return Value{parts: parts}, nil
+}
+
+// exprError reports an expression that does not compile, at its position
+// in the document.
+func (c *compiler) exprError(n *Node, pos Pos, src string, err error) error {
+	off, msg := 0, err.Error()
+	var ce *expr.CompileError
+	var se *expr.SyntaxError
+	switch {
+	case errors.As(err, &ce):
+		off = ce.Off
+	case errors.As(err, &se):
+		off = se.Off
+	}
+	return c.errf(n, advance(pos, src, off), "%s in expression %s", msg, abbreviate(strings.TrimSpace(src)))
+}
+
+// advance moves pos over the first off bytes of text.
+func advance(pos Pos, text string, off int) Pos {
+	if off > len(text) {
+		off = len(text)
+	}
+	for _, line := range strings.SplitAfter(text[:off], "\n") {
+		if strings.HasSuffix(line, "\n") {
+			pos.Line++
+			pos.Col = 1
+			continue
+		}
+		pos.Col += utf8.RuneCountInString(line)
+	}
+	return pos
 }
 
 func isExpression(s string) bool {

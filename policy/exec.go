@@ -1,0 +1,432 @@
+package policy
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/apimguard/apimguard/policy/expr"
+)
+
+// Program is the compiled, effective policy of one route: the four sections
+// after <base/> splicing. It is immutable and safe to share.
+type Program struct {
+	inbound, backend, outbound, onError []statement
+	// API and Operation name the route ("" for the global scope).
+	API, Operation string
+}
+
+// statement is one compiled policy element.
+type statement interface {
+	// run evaluates the statement. A *Failure, or any other error (an
+	// expression that failed), sends the request to on-error; errRespond
+	// and errYield stop the section (see Exec).
+	run(x *Exec) error
+	meta() *stmtMeta
+}
+
+// stmtMeta is what every statement knows about its element.
+type stmtMeta struct {
+	element string // "check-header"
+	id      string // the id attribute
+	scope   string // global, api or operation
+}
+
+func (m *stmtMeta) meta() *stmtMeta { return m }
+
+var (
+	// errRespond ends the evaluation with x.result (return-response).
+	errRespond = errors.New("respond")
+	// errYield pauses the evaluation until Resume (an outgoing call).
+	errYield = errors.New("yield")
+)
+
+type phase uint8
+
+const (
+	phaseInbound phase = iota
+	phaseBackend
+	phaseOutbound
+	phaseOnError
+)
+
+var phaseNames = [...]string{"inbound", "backend", "outbound", "on-error"}
+
+// Exec is the state of one request while the engine evaluates it. It is not
+// safe for concurrent use; a request's callbacks run one at a time.
+type Exec struct {
+	prog   *Program
+	req    Request
+	resp   Response
+	params map[string]string
+	vars   map[string]any
+
+	phase   phase
+	frames  []frame
+	lastErr *LastError
+	failed  *Failure
+
+	reqEdits, respEdits editSet
+	// status is the new response status set in outbound (0: unchanged).
+	status int
+	// local is the response being built in on-error.
+	local  *localResponse
+	result Result
+	url    *expr.URL
+
+	// resume continues the statement that yielded, with the call's outcome.
+	resume func(resp *expr.Response, err error) error
+}
+
+// frame is a statement list being executed and the index of the next one.
+type frame struct {
+	body []statement
+	next int
+}
+
+// NewExec starts the evaluation of one request on the program of its route.
+// params are the matched template parameters of the operation.
+func (p *Program) NewExec(req Request, params map[string]string) *Exec {
+	return &Exec{prog: p, req: req, params: params}
+}
+
+// LastError returns context.LastError, or nil when no policy has failed.
+func (x *Exec) LastError() *LastError { return x.lastErr }
+
+// Variable returns context.Variables[name].
+func (x *Exec) Variable(name string) (any, bool) {
+	v, ok := x.vars[name]
+	return v, ok
+}
+
+func (x *Exec) setVariable(name string, v any) {
+	if x.vars == nil {
+		x.vars = make(map[string]any, 4)
+	}
+	x.vars[name] = v
+}
+
+// Inbound runs the inbound section, then backend; on a failure, on-error.
+func (x *Exec) Inbound() Result {
+	x.start(phaseInbound, x.prog.inbound)
+	return x.loop()
+}
+
+// Outbound runs the outbound section on the upstream response; on a
+// failure, on-error. Variables set inbound are still there.
+func (x *Exec) Outbound(resp Response) Result {
+	x.resp = resp
+	x.start(phaseOutbound, x.prog.outbound)
+	return x.loop()
+}
+
+// Resume continues after a Call result with the call's response, or with
+// err when the call failed or timed out.
+func (x *Exec) Resume(resp *expr.Response, err error) Result {
+	next := x.resume
+	x.resume = nil
+	if next == nil {
+		return x.respondInternalError()
+	}
+	if err := next(resp, err); err != nil {
+		if r, done := x.handle(err); done {
+			return r
+		}
+	}
+	return x.loop()
+}
+
+func (x *Exec) start(p phase, body []statement) {
+	x.phase = p
+	x.frames = append(x.frames[:0], frame{body: body})
+}
+
+func (x *Exec) push(body []statement) {
+	x.frames = append(x.frames, frame{body: body})
+}
+
+func (x *Exec) loop() Result {
+	for {
+		for len(x.frames) > 0 {
+			f := &x.frames[len(x.frames)-1]
+			if f.next == len(f.body) {
+				x.frames = x.frames[:len(x.frames)-1]
+				continue
+			}
+			s := f.body[f.next]
+			f.next++
+			if err := s.run(x); err != nil {
+				if err == errYield {
+					return x.result
+				}
+				if r, done := x.handle(x.wrap(s, err)); done {
+					return r
+				}
+			}
+		}
+		switch x.phase {
+		case phaseInbound:
+			x.start(phaseBackend, x.prog.backend)
+			continue
+		case phaseBackend:
+			return Result{Action: Continue, Edits: x.reqEdits.list()}
+		case phaseOutbound:
+			return Result{Action: Continue, Status: x.status, Edits: x.respEdits.list()}
+		}
+		return x.local.result()
+	}
+}
+
+// wrap turns a statement's error into a Failure: expression errors become
+// ExpressionValueEvaluationFailure (500), as in APIM.
+func (x *Exec) wrap(s statement, err error) error {
+	if err == errRespond {
+		return err
+	}
+	var f *Failure
+	if errors.As(err, &f) {
+		return f
+	}
+	m := s.meta()
+	return &Failure{
+		Source: m.element, Reason: "ExpressionValueEvaluationFailure", PolicyID: m.id, scope: m.scope,
+		Message: "Expression evaluation failed. " + err.Error(),
+		Status:  500, Body: internalErrorBody,
+	}
+}
+
+// handle reacts to a statement's error. It returns done when the response
+// is final.
+func (x *Exec) handle(err error) (Result, bool) {
+	if err == errRespond {
+		return x.result, true
+	}
+	f, ok := err.(*Failure)
+	if !ok {
+		return x.respondInternalError(), true
+	}
+	if x.phase == phaseOnError {
+		// A failure inside on-error itself: APIM answers 500.
+		return x.respondInternalError(), true
+	}
+	x.lastErr = &LastError{Source: f.Source, Reason: f.Reason, Message: f.Message, Section: phaseNames[x.phase], Scope: f.scope, PolicyID: f.PolicyID}
+	x.failed = f
+	x.local = &localResponse{status: f.Status, reason: reasonPhrase(f.Status), headers: jsonHeaders(), body: f.Body}
+	x.start(phaseOnError, x.prog.onError)
+	return Result{}, false
+}
+
+func (x *Exec) respondInternalError() Result {
+	return Result{Action: Respond, Status: 500, Headers: jsonHeaders(), Body: internalErrorBody}
+}
+
+// localResponse is a response the plugin sends itself: the error response
+// of on-error, or the one return-response builds.
+type localResponse struct {
+	status  int
+	reason  string
+	headers [][2]string
+	body    string
+}
+
+func (l *localResponse) result() Result {
+	return Result{Action: Respond, Status: l.status, Headers: l.headers, Body: l.body}
+}
+
+func (l *localResponse) get(name string) (string, bool) { return joinPairs(l.headers, name) }
+
+func (l *localResponse) set(name string, values []string) {
+	kept := l.headers[:0:0]
+	for _, kv := range l.headers {
+		if kv[0] != name {
+			kept = append(kept, kv)
+		}
+	}
+	for _, v := range values {
+		kept = append(kept, [2]string{name, v})
+	}
+	l.headers = kept
+}
+
+// joinPairs returns the values of name in a header list, comma-joined.
+func joinPairs(headers [][2]string, name string) (string, bool) {
+	var vals []string
+	for _, kv := range headers {
+		if kv[0] == name {
+			vals = append(vals, kv[1])
+		}
+	}
+	if vals == nil {
+		return "", false
+	}
+	return strings.Join(vals, ","), true
+}
+
+// headerStore is a set of headers that set-header edits: the request,
+// the response, or a local response.
+type headerStore interface {
+	get(name string) (string, bool)
+	set(name string, values []string) // nil values delete
+}
+
+// editSet records header edits over a base (the request or the response),
+// so that later policies read what earlier ones wrote.
+type editSet struct {
+	edits []HeaderEdit
+}
+
+func (e *editSet) lookup(name string) (HeaderEdit, bool) {
+	for i := len(e.edits) - 1; i >= 0; i-- {
+		if e.edits[i].Name == name {
+			return e.edits[i], true
+		}
+	}
+	return HeaderEdit{}, false
+}
+
+func (e *editSet) set(name string, values []string) {
+	for i := range e.edits {
+		if e.edits[i].Name == name {
+			e.edits[i].Values = values
+			return
+		}
+	}
+	e.edits = append(e.edits, HeaderEdit{Name: name, Values: values})
+}
+
+func (e *editSet) list() []HeaderEdit { return e.edits }
+
+// overlay is an editSet over a base header source.
+type overlay struct {
+	edits *editSet
+	base  func(string) (string, bool)
+}
+
+func (o overlay) get(name string) (string, bool) {
+	if e, ok := o.edits.lookup(name); ok {
+		if e.Values == nil {
+			return "", false
+		}
+		return strings.Join(e.Values, ","), true
+	}
+	return o.base(name)
+}
+
+func (o overlay) set(name string, values []string) { o.edits.set(name, values) }
+
+// headers returns the store that set-header edits in the current phase.
+func (x *Exec) headers() headerStore {
+	switch x.phase {
+	case phaseInbound, phaseBackend:
+		return overlay{edits: &x.reqEdits, base: x.req.Header}
+	case phaseOutbound:
+		return overlay{edits: &x.respEdits, base: x.resp.Header}
+	}
+	return x.local
+}
+
+// The methods below make Exec the expr.Env of its request.
+
+// RequestHeader implements expr.Env.
+func (x *Exec) RequestHeader(name string) (string, bool) {
+	if e, ok := x.reqEdits.lookup(name); ok {
+		if e.Values == nil {
+			return "", false
+		}
+		return strings.Join(e.Values, ","), true
+	}
+	return x.req.Header(name)
+}
+
+// ResponseHeader implements expr.Env.
+func (x *Exec) ResponseHeader(name string) (string, bool) {
+	switch {
+	case x.phase == phaseOnError:
+		return x.local.get(name)
+	case x.resp != nil:
+		return overlay{edits: &x.respEdits, base: x.resp.Header}.get(name)
+	}
+	return "", false
+}
+
+// Method implements expr.Env.
+func (x *Exec) Method() string { v, _ := x.req.Header(":method"); return v }
+
+// URL implements expr.Env.
+func (x *Exec) URL() *expr.URL {
+	if x.url == nil {
+		x.url = requestURL(x.req)
+	}
+	return x.url
+}
+
+// OriginalURL implements expr.Env: the plugin does not rewrite URLs, so it
+// is the URL.
+func (x *Exec) OriginalURL() *expr.URL { return x.URL() }
+
+// ClientIP implements expr.Env.
+func (x *Exec) ClientIP() string { return x.req.ClientIP() }
+
+// MatchedParameter implements expr.Env.
+func (x *Exec) MatchedParameter(name string) (string, bool) {
+	v, ok := x.params[name]
+	return v, ok
+}
+
+// ResponseStatus implements expr.Env: the error response's status in
+// on-error, the upstream's in outbound, 0 before there is a response.
+func (x *Exec) ResponseStatus() (int, string) {
+	switch {
+	case x.phase == phaseOnError:
+		return x.local.status, x.local.reason
+	case x.phase == phaseOutbound && x.status != 0:
+		return x.status, reasonPhrase(x.status)
+	case x.resp != nil:
+		s, _ := x.resp.Header(":status")
+		code, _ := strconv.Atoi(s)
+		return code, reasonPhrase(code)
+	}
+	return 0, ""
+}
+
+// RequestID implements expr.Env: Envoy's x-request-id.
+func (x *Exec) RequestID() string { v, _ := x.req.Header("x-request-id"); return v }
+
+// requestURL assembles the request URL from the pseudo-headers.
+func requestURL(req Request) *expr.URL {
+	scheme, _ := req.Header(":scheme")
+	if scheme == "" {
+		scheme = "http"
+	}
+	authority, _ := req.Header(":authority")
+	host, port := splitHostPort(authority)
+	if port == 0 {
+		port = 80
+		if scheme == "https" {
+			port = 443
+		}
+	}
+	path, _ := req.Header(":path")
+	query := ""
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path, query = path[:i], path[i:]
+	}
+	return &expr.URL{Scheme: scheme, Host: host, Port: port, Path: path, QueryString: query}
+}
+
+// splitHostPort splits "host:port", "[v6]:port" or "host".
+func splitHostPort(authority string) (string, int64) {
+	host, port := authority, ""
+	if strings.HasPrefix(authority, "[") {
+		if end := strings.IndexByte(authority, ']'); end > 0 {
+			host, port = authority[1:end], strings.TrimPrefix(authority[end+1:], ":")
+		}
+	} else if i := strings.LastIndexByte(authority, ':'); i >= 0 {
+		host, port = authority[:i], authority[i+1:]
+	}
+	p, err := strconv.ParseInt(port, 10, 64)
+	if err != nil || p < 0 || p > 65535 {
+		p = 0
+	}
+	return strings.ToLower(host), p
+}

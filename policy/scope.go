@@ -1,0 +1,144 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Config is a gateway's policies: the global document and the API and
+// operation scopes under it.
+type Config struct {
+	Policy string // global <policies>; may be empty
+	APIs   []API
+}
+
+// API is an API scope: requests for one of Hosts (any host when empty) whose
+// path starts with PathPrefix.
+type API struct {
+	Name       string
+	Hosts      []string
+	PathPrefix string
+	Policy     string // empty: the API inherits the global policy unchanged
+	Operations []Operation
+}
+
+// Operation is an operation scope inside an API: Method ("*" for any) and
+// URLTemplate, relative to the API's PathPrefix, with {param} segments.
+type Operation struct {
+	Name        string
+	Method      string
+	URLTemplate string
+	Policy      string // empty: the operation inherits the API's policy
+}
+
+// Gateway is a compiled Config: a program per route and the router that
+// picks one for a request.
+type Gateway struct {
+	global *Program
+	router *router
+}
+
+// Route returns the program for a request and the operation's template
+// parameters. A request that matches no API runs the global policy; one
+// that matches an API but none of its operations runs the API's.
+func (g *Gateway) Route(authority, method, path string) (*Program, map[string]string) {
+	if g.router != nil {
+		if p, params := g.router.match(authority, method, path); p != nil {
+			return p, params
+		}
+	}
+	return g.global, nil
+}
+
+// Global returns the program of the global scope.
+func (g *Gateway) Global() *Program { return g.global }
+
+// CompileGateway compiles every scope once and computes the effective policy
+// of each route by splicing operation → API → global at <base/>.
+func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
+	if opt.Doc == "" {
+		opt.Doc = "policy"
+	}
+	c := &compiler{opt: opt, memo: map[memoKey]statement{}}
+	var global *document
+	if strings.TrimSpace(cfg.Policy) != "" {
+		var err error
+		if global, err = c.parseDocument(cfg.Policy, opt.Doc, "global"); err != nil {
+			return nil, err
+		}
+	}
+	globalEff := effective(global, nil)
+	g := &Gateway{}
+	var err error
+	if g.global, err = c.program(globalEff); err != nil {
+		return nil, err
+	}
+	if len(cfg.APIs) == 0 {
+		return g, nil
+	}
+	g.router = newRouter()
+	seen := map[string]bool{}
+	for i, api := range cfg.APIs {
+		where := fmt.Sprintf("apis[%d]", i)
+		if api.Name == "" {
+			return nil, &ConfigError{Doc: where, Pos: Pos{1, 1}, Msg: "missing \"name\""}
+		}
+		if seen[api.Name] {
+			return nil, &ConfigError{Doc: where, Pos: Pos{1, 1}, Msg: fmt.Sprintf("duplicate API name %q", api.Name)}
+		}
+		seen[api.Name] = true
+		where = "apis[" + api.Name + "]"
+		var apiDoc *document
+		if strings.TrimSpace(api.Policy) != "" {
+			if apiDoc, err = c.parseDocument(api.Policy, where+".policy", "api"); err != nil {
+				return nil, err
+			}
+		}
+		apiEff := effective(apiDoc, globalEff)
+		apiProg, err := c.program(apiEff)
+		if err != nil {
+			return nil, err
+		}
+		apiProg.API = api.Name
+		ar, err := g.router.addAPI(where, api, apiProg)
+		if err != nil {
+			return nil, err
+		}
+		opSeen := map[string]bool{}
+		for j, op := range api.Operations {
+			opWhere := fmt.Sprintf("%s.operations[%d]", where, j)
+			if op.Name == "" {
+				return nil, &ConfigError{Doc: opWhere, Pos: Pos{1, 1}, Msg: "missing \"name\""}
+			}
+			if opSeen[op.Name] {
+				return nil, &ConfigError{Doc: opWhere, Pos: Pos{1, 1}, Msg: fmt.Sprintf("duplicate operation name %q", op.Name)}
+			}
+			opSeen[op.Name] = true
+			opWhere = where + ".operations[" + op.Name + "]"
+			var opDoc *document
+			if strings.TrimSpace(op.Policy) != "" {
+				if opDoc, err = c.parseDocument(op.Policy, opWhere+".policy", "operation"); err != nil {
+					return nil, err
+				}
+			}
+			prog, err := c.program(effective(opDoc, apiEff))
+			if err != nil {
+				return nil, err
+			}
+			prog.API, prog.Operation = api.Name, op.Name
+			if err := ar.addOperation(opWhere, op, prog); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return g, nil
+}
+
+// effective splices a scope's document over its parent's effective sections.
+func effective(d *document, parent map[section][]*Node) map[section][]*Node {
+	out := map[section][]*Node{}
+	for _, e := range sectionOrder {
+		out[e.s] = splice(d, e.s, parent[e.s])
+	}
+	return out
+}
