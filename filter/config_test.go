@@ -28,6 +28,21 @@ func TestPluginStart_refusesBadConfiguration(t *testing.T) {
 			wantLog: `apimguard: refusing to start: policy:1:50: set-variable: named value "api-key" is not defined (set it in namedValues or as a VM environment variable)`,
 		},
 		{
+			name:    "unsupported expression member",
+			config:  "<policies><inbound>\n  <set-variable name=\"b\" value=\"@(context.Request.Body.As<string>())\" />\n</inbound></policies>",
+			wantLog: `apimguard: refusing to start: policy:2:51: set-variable: unsupported member "Body" of context.Request in expression @(context.Request.Body.As<string>())`,
+		},
+		{
+			name:    "error in an API scope",
+			config:  `{"apis": [{"name": "orders", "pathPrefix": "/orders", "policy": "<policies><inbound><rate-limit calls=\"1\"/></inbound></policies>"}]}`,
+			wantLog: `apimguard: refusing to start: apis[orders].policy:1:20: rate-limit: unsupported policy element`,
+		},
+		{
+			name:    "unknown key in an API",
+			config:  `{"apis": [{"name": "orders", "prefix": "/orders"}]}`,
+			wantLog: `apimguard: refusing to start: plugin configuration: apis[0]: unknown key "prefix"`,
+		},
+		{
 			name:    "unknown JSON key",
 			config:  `{"policy": "<policies/>", "polcy": "x"}`,
 			wantLog: `apimguard: refusing to start: plugin configuration: unknown key "polcy" (known: policy, apis, namedValues)`,

@@ -118,6 +118,7 @@ func (c *compiler) value(n *Node, raw string, pos Pos) (Value, error) {
 	var parts []valuePart
 	var lit strings.Builder
 	hasVar := false
+	inExpr := isExpression(raw)
 	rest := raw
 	for {
 		i := strings.Index(rest, "{{")
@@ -146,6 +147,12 @@ func (c *compiler) value(n *Node, raw string, pos Pos) (Value, error) {
 			continue
 		}
 		if !validName(ref) {
+			if inExpr {
+				// C#'s own {{ and }} (braces in an interpolated string),
+				// not a named value.
+				lit.WriteString("{{" + ref + "}}")
+				continue
+			}
 			return Value{}, c.errf(n, pos, "invalid named value reference {{%s}}", abbreviate(ref))
 		}
 		nv, ok := "", false
