@@ -43,9 +43,11 @@ test.filter:
 test.envoy:
 	$(GO) test -count=1 -v ./envoy-test/...
 
-## test.fuzz: run each fuzz target for FUZZTIME (crashers land in testdata/fuzz).
+## test.fuzz: run each fuzz target for FUZZTIME (crashers land in testdata/fuzz and
+## become regression tests that plain `go test` runs).
 test.fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseDocument$$' -fuzztime=$(FUZZTIME) ./policy
+	$(GO) test -run='^$$' -fuzz='^FuzzCompile$$' -fuzztime=$(FUZZTIME) ./policy/expr
 
 ## run: build, install Envoy, and serve the seed's check-header example on localhost:10000.
 run: build envoy
@@ -53,7 +55,7 @@ run: build envoy
 
 ## bench: Go benchmarks of the engine (native) and one request through the .wasm under wazero.
 bench: build
-	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./policy/ ./filter/
+	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./policy/... ./filter/
 
 clean:
 	rm -f $(WASM)

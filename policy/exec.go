@@ -424,9 +424,11 @@ func splitHostPort(authority string) (string, int64) {
 	} else if i := strings.LastIndexByte(authority, ':'); i >= 0 {
 		host, port = authority[:i], authority[i+1:]
 	}
-	p, err := strconv.ParseInt(port, 10, 64)
-	if err != nil || p < 0 || p > 65535 {
-		p = 0
+	var p int64
+	if port != "" {
+		if v, err := strconv.ParseInt(port, 10, 64); err == nil && v > 0 && v <= 65535 {
+			p = v
+		}
 	}
 	return strings.ToLower(host), p
 }
