@@ -84,8 +84,11 @@ type OutgoingCall struct {
 // LastError is APIM's context.LastError.
 type LastError = expr.LastError
 
-// jsonHeaders are the headers of APIM's default error responses.
-func jsonHeaders() [][2]string { return [][2]string{{"content-type", "application/json"}} }
+// jsonHeaders returns the headers of APIM's default error responses. The
+// slice is shared: localResponse.set copies before it changes a list.
+func jsonHeaders() [][2]string { return defaultErrorHeaders }
+
+var defaultErrorHeaders = [][2]string{{"content-type", "application/json"}}
 
 const internalErrorBody = `{"statusCode":500,"message":"Internal server error"}`
 
