@@ -66,6 +66,10 @@ type Params struct {
 	Env map[string]string
 	// HostEnvKeys are Envoy process environment variables the VM may read.
 	HostEnvKeys []string
+	// BehindProxy renders use_remote_address: false, for the plugin's
+	// clientIp.xffTrustedHops mode: Envoy then leaves X-Forwarded-For as
+	// received.
+	BehindProxy bool
 }
 
 // Render fills the template configs/name with p.

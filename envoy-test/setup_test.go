@@ -2,6 +2,7 @@ package envoytest
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -63,6 +64,19 @@ var client = &http.Client{Timeout: 10 * time.Second}
 
 // do sends a request through Envoy.
 func (s *stack) do(t *testing.T, method, path string, headers map[string][]string, body string) response {
+	t.Helper()
+	return s.doWith(t, client, method, path, headers, body)
+}
+
+// clientFrom returns a client whose connections come from the loopback
+// address ip (any 127.0.0.0/8 address works on Linux).
+func clientFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+}
+
+// doWith sends a request through Envoy with the given client.
+func (s *stack) doWith(t *testing.T, client *http.Client, method, path string, headers map[string][]string, body string) response {
 	t.Helper()
 	req, err := http.NewRequest(method, s.envoy.URL(path), strings.NewReader(body))
 	if err != nil {

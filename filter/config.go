@@ -15,6 +15,9 @@ type config struct {
 	policy      string
 	apis        []policy.API
 	namedValues map[string]string
+	// xffTrustedHops > 0: the client is the xffTrustedHops-th address from
+	// the right of X-Forwarded-For instead of the downstream address.
+	xffTrustedHops int
 }
 
 // parseConfig reads the plugin configuration. Unknown keys and wrong types
@@ -53,8 +56,17 @@ func parseConfig(data []byte) (*config, error) {
 			c.namedValues, err = stringMap("namedValues", v)
 		case "apis":
 			c.apis, err = parseAPIs(v)
+		case "clientIp":
+			err = object("clientIp", v, map[string]gjson.Type{"xffTrustedHops": gjson.Number}, func(_ string, n gjson.Result) error {
+				hops := n.Int()
+				if float64(hops) != n.Num || hops < 1 || hops > 16 {
+					return fmt.Errorf("plugin configuration: clientIp.xffTrustedHops must be a whole number from 1 to 16, got %s", n.Raw)
+				}
+				c.xffTrustedHops = int(hops)
+				return nil
+			})
 		default:
-			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues)", key)
+			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, clientIp)", key)
 		}
 		return err == nil
 	})

@@ -20,9 +20,10 @@ type httpContext struct {
 	// not run on it.
 	answered bool
 
-	reqHeaders  lazyHeaders
-	respHeaders lazyHeaders
-	clientIP    *string
+	reqHeaders     lazyHeaders
+	respHeaders    lazyHeaders
+	clientIP       *string
+	xffTrustedHops int
 }
 
 // lazyHeaders reads a header map from the host once, when first needed.
@@ -138,17 +139,34 @@ func (h *httpContext) Header(name string) (string, bool) {
 	return h.reqHeaders.get(proxywasm.GetHttpRequestHeaders, name)
 }
 
-// ClientIP implements policy.Request: Envoy's downstream remote address
-// (after its own X-Forwarded-For handling), without the port.
+// ClientIP implements policy.Request: by default Envoy's downstream remote
+// address (after Envoy's own X-Forwarded-For handling), without the port;
+// with clientIp.xffTrustedHops = N, the N-th address from the right of the
+// X-Forwarded-For the plugin received. "" when there is no usable address:
+// policies that need one then fail closed.
 func (h *httpContext) ClientIP() string {
 	if h.clientIP == nil {
 		ip := ""
-		if addr, err := properties.GetDownstreamRemoteAddress(); err == nil {
+		if h.xffTrustedHops > 0 {
+			xff, _ := h.Header("x-forwarded-for")
+			ip = fromXFF(xff, h.xffTrustedHops)
+		} else if addr, err := properties.GetDownstreamRemoteAddress(); err == nil {
 			ip = hostOnly(addr)
 		}
 		h.clientIP = &ip
 	}
 	return *h.clientIP
+}
+
+// fromXFF returns the hops-th address from the right of an X-Forwarded-For
+// value, as Envoy's xff_num_trusted_hops does: entries left of it were
+// written by the client and are never trusted.
+func fromXFF(xff string, hops int) string {
+	entries := strings.Split(xff, ",")
+	if strings.TrimSpace(xff) == "" || len(entries) < hops {
+		return ""
+	}
+	return hostOnly(strings.TrimSpace(entries[len(entries)-hops]))
 }
 
 // hostOnly strips the port from "ip:port" or "[v6]:port".

@@ -22,7 +22,8 @@ func (*vmContext) NewPluginContext(contextID uint32) types.PluginContext {
 // plugin configuration.
 type pluginContext struct {
 	types.DefaultPluginContext
-	gw *policy.Gateway
+	gw             *policy.Gateway
+	xffTrustedHops int
 }
 
 // OnPluginStart implements types.PluginContext. Any configuration problem
@@ -35,29 +36,30 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 			status = types.OnPluginStartStatusFailed
 		}
 	}()
-	gw, err := load()
+	cfg, gw, err := load()
 	if err != nil {
 		proxywasm.LogCriticalf("apimguard: refusing to start: %v", err)
 		return types.OnPluginStartStatusFailed
 	}
-	p.gw = gw
+	p.gw, p.xffTrustedHops = gw, cfg.xffTrustedHops
 	proxywasm.LogInfo("apimguard: policy loaded")
 	return types.OnPluginStartStatusOK
 }
 
-func load() (*policy.Gateway, error) {
+func load() (*config, *policy.Gateway, error) {
 	data, err := proxywasm.GetPluginConfiguration()
 	if err != nil && err != types.ErrorStatusNotFound {
-		return nil, fmt.Errorf("plugin configuration: cannot read it from the host: %v", err)
+		return nil, nil, fmt.Errorf("plugin configuration: cannot read it from the host: %v", err)
 	}
 	cfg, err := parseConfig(data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return cfg.compile()
+	gw, err := cfg.compile()
+	return cfg, gw, err
 }
 
 // NewHttpContext implements types.PluginContext.
 func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
-	return &httpContext{gw: p.gw}
+	return &httpContext{gw: p.gw, xffTrustedHops: p.xffTrustedHops}
 }

@@ -248,6 +248,10 @@ func elements(name string) (element, bool) {
 		return element{anySection, compileBase}, true
 	case "check-header":
 		return element{inbound, compileCheckHeader}, true
+	case "check-ip":
+		return element{inbound, compileCheckIP}, true
+	case "ip-filter":
+		return element{inbound, compileIPFilter}, true
 	case "choose":
 		return element{anySection, compileChoose}, true
 	case "forward-request":
