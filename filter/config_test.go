@@ -45,7 +45,7 @@ func TestPluginStart_refusesBadConfiguration(t *testing.T) {
 		{
 			name:    "unknown JSON key",
 			config:  `{"policy": "<policies/>", "polcy": "x"}`,
-			wantLog: `apimguard: refusing to start: plugin configuration: unknown key "polcy" (known: policy, apis, namedValues)`,
+			wantLog: `apimguard: refusing to start: plugin configuration: unknown key "polcy" (known: policy, apis, namedValues, clientIp)`,
 		},
 		{
 			name:    "not XML",
@@ -88,6 +88,10 @@ func TestParseConfig(t *testing.T) {
 		{name: "no policy", in: `{"namedValues":{}}`, wantErr: `plugin configuration: "policy" is missing or empty`},
 		{name: "duplicate key", in: `{"policy":"<policies/>","policy":"<policies/>"}`, wantErr: `plugin configuration: duplicate key "policy"`},
 		{name: "broken json", in: `{"policy":`, wantErr: `plugin configuration: not valid JSON`},
+		{name: "clientIp hops zero", in: `{"policy":"<policies/>","clientIp":{"xffTrustedHops":0}}`, wantErr: `plugin configuration: clientIp.xffTrustedHops must be a whole number from 1 to 16, got 0`},
+		{name: "clientIp hops fraction", in: `{"policy":"<policies/>","clientIp":{"xffTrustedHops":1.5}}`, wantErr: `plugin configuration: clientIp.xffTrustedHops must be a whole number from 1 to 16, got 1.5`},
+		{name: "clientIp hops string", in: `{"policy":"<policies/>","clientIp":{"xffTrustedHops":"1"}}`, wantErr: `plugin configuration: clientIp.xffTrustedHops has the wrong type`},
+		{name: "clientIp unknown key", in: `{"policy":"<policies/>","clientIp":{"header":"x-real-ip"}}`, wantErr: `plugin configuration: clientIp: unknown key "header"`},
 		{name: "yaml", in: `policy: x`, wantErr: `plugin configuration: want a <policies> document or a JSON object, got "policy:"`},
 	}
 	for _, tc := range tests {
