@@ -85,17 +85,21 @@ func statusOf(o outcome) uint32 {
 func TestIpAddressExpression(t *testing.T) {
 	doc := `<policies><inbound><return-response><set-body>@(context.Request.IpAddress)</set-body></return-response></inbound></policies>`
 	eachVM(t, func(t *testing.T, vm types.VMContext) {
-		p := mustStart(t, vm, `{"policy": `+jsonQuote(doc)+`, "clientIp": {"xffTrustedHops": 1}}`)
-		o := p.request([2]string{"x-forwarded-for", "198.51.100.1, 203.0.113.7"})
-		if o.local == nil || string(o.local.Data) != "203.0.113.7" {
-			t.Fatalf("got %+v", o.local)
-		}
-		p = mustStart(t, vm, doc)
-		if err := p.host.SetProperty([]string{"source", "address"}, []byte("[2001:db8::5]:443")); err != nil {
-			t.Fatal(err)
-		}
-		if o := p.request(); o.local == nil || string(o.local.Data) != "2001:db8::5" {
-			t.Fatalf("got %+v", o.local)
-		}
+		t.Run("xffTrustedHops", func(t *testing.T) {
+			p := mustStart(t, vm, `{"policy": `+jsonQuote(doc)+`, "clientIp": {"xffTrustedHops": 1}}`)
+			o := p.request([2]string{"x-forwarded-for", "198.51.100.1, 203.0.113.7"})
+			if o.local == nil || string(o.local.Data) != "203.0.113.7" {
+				t.Fatalf("got %+v", o.local)
+			}
+		})
+		t.Run("downstream address", func(t *testing.T) {
+			p := mustStart(t, vm, doc)
+			if err := p.host.SetProperty([]string{"source", "address"}, []byte("[2001:db8::5]:443")); err != nil {
+				t.Fatal(err)
+			}
+			if o := p.request(); o.local == nil || string(o.local.Data) != "2001:db8::5" {
+				t.Fatalf("got %+v", o.local)
+			}
+		})
 	})
 }

@@ -45,7 +45,9 @@ type plugin struct {
 }
 
 // startPlugin configures and starts the plugin; the emulator is reset when
-// the test ends (it is process-global: no t.Parallel in this package).
+// the test ends. The emulator is process-global and holds a lock until that
+// reset: start at most one plugin per (sub)test, and no t.Parallel here, or
+// the second start waits forever.
 func startPlugin(t testing.TB, vm types.VMContext, configuration string) (*plugin, types.OnPluginStartStatus) {
 	t.Helper()
 	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration([]byte(configuration))
