@@ -66,10 +66,18 @@ type Params struct {
 	Env map[string]string
 	// HostEnvKeys are Envoy process environment variables the VM may read.
 	HostEnvKeys []string
+	// Clusters are extra upstream clusters for services the plugin calls.
+	Clusters []Cluster
 	// BehindProxy renders use_remote_address: false, for the plugin's
 	// clientIp.xffTrustedHops mode: Envoy then leaves X-Forwarded-For as
 	// received.
 	BehindProxy bool
+}
+
+// Cluster is an Envoy cluster on a loopback port.
+type Cluster struct {
+	Name string
+	Port int
 }
 
 // Render fills the template configs/name with p.

@@ -18,6 +18,7 @@ type config struct {
 	// xffTrustedHops > 0: the client is the xffTrustedHops-th address from
 	// the right of X-Forwarded-For instead of the downstream address.
 	xffTrustedHops int
+	upstreams      upstreams
 }
 
 // parseConfig reads the plugin configuration. Unknown keys and wrong types
@@ -56,6 +57,18 @@ func parseConfig(data []byte) (*config, error) {
 			c.namedValues, err = stringMap("namedValues", v)
 		case "apis":
 			c.apis, err = parseAPIs(v)
+		case "upstreams":
+			var m map[string]string
+			if m, err = stringMap("upstreams", v); err == nil {
+				c.upstreams = upstreams{}
+				for host, cluster := range m {
+					if host == "" || cluster == "" || strings.ContainsAny(host, "/ ") {
+						err = fmt.Errorf("plugin configuration: upstreams[%q] = %q: want a host or host:port mapped to a cluster name", host, cluster)
+						break
+					}
+					c.upstreams[strings.ToLower(host)] = cluster
+				}
+			}
 		case "clientIp":
 			err = object("clientIp", v, map[string]gjson.Type{"xffTrustedHops": gjson.Number}, func(_ string, n gjson.Result) error {
 				hops := n.Int()
@@ -66,7 +79,7 @@ func parseConfig(data []byte) (*config, error) {
 				return nil
 			})
 		default:
-			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, clientIp)", key)
+			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, clientIp)", key)
 		}
 		return err == nil
 	})

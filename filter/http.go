@@ -24,6 +24,12 @@ type httpContext struct {
 	respHeaders    lazyHeaders
 	clientIP       *string
 	xffTrustedHops int
+	upstreams      upstreams
+
+	// pending is set while an outgoing call for the stream in dir is in
+	// flight; done once the stream has ended.
+	pending, done bool
+	dir           direction
 }
 
 // lazyHeaders reads a header map from the host once, when first needed.
@@ -58,7 +64,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		proxywasm.LogErrorf("apimguard: denying request: cannot read request headers: %v", h.reqHeaders.err)
 		return h.respond(500, jsonContentType, internalErrorBody)
 	}
-	return h.apply(r, proxywasm.ReplaceHttpRequestHeader, proxywasm.AddHttpRequestHeader, proxywasm.RemoveHttpRequestHeader)
+	return h.apply(r, requestDirection)
 }
 
 // OnHttpResponseHeaders implements types.HttpContext.
@@ -72,24 +78,25 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) (action types.Action) {
 		proxywasm.LogErrorf("apimguard: cannot read response headers: %v", h.respHeaders.err)
 		return h.respond(500, jsonContentType, internalErrorBody)
 	}
-	if r.Action == policy.Continue && r.Status != 0 {
-		if err := proxywasm.ReplaceHttpResponseHeader(":status", strconv.Itoa(r.Status)); err != nil {
-			return h.hostFailure("set the response status", err)
-		}
-	}
-	return h.apply(r, proxywasm.ReplaceHttpResponseHeader, proxywasm.AddHttpResponseHeader, proxywasm.RemoveHttpResponseHeader)
+	return h.apply(r, responseDirection)
 }
 
-// apply carries out a Result with the header functions of one direction.
-func (h *httpContext) apply(r policy.Result, replace, add func(string, string) error, remove func(string) error) types.Action {
+// apply carries out a Result on the stream in dir.
+func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 	switch r.Action {
 	case policy.Respond:
 		return h.respond(r.Status, r.Headers, r.Body)
 	case policy.Call:
-		// Outgoing calls arrive with send-request (issue #7); until the
-		// filter can dispatch them, a policy that asks for one fails closed.
-		proxywasm.LogErrorf("apimguard: denying request: outgoing calls are not supported yet (%s)", r.Call.URL)
-		return h.respond(500, jsonContentType, internalErrorBody)
+		return h.dispatch(r.Call, dir)
+	}
+	replace, add, remove := proxywasm.ReplaceHttpRequestHeader, proxywasm.AddHttpRequestHeader, proxywasm.RemoveHttpRequestHeader
+	if dir == responseDirection {
+		replace, add, remove = proxywasm.ReplaceHttpResponseHeader, proxywasm.AddHttpResponseHeader, proxywasm.RemoveHttpResponseHeader
+		if r.Status != 0 {
+			if err := replace(":status", strconv.Itoa(r.Status)); err != nil {
+				return h.hostFailure("set the response status", err)
+			}
+		}
 	}
 	for _, e := range r.Edits {
 		var err error
@@ -137,6 +144,12 @@ func (h *httpContext) recoverTo(action *types.Action) {
 // Header implements policy.Request.
 func (h *httpContext) Header(name string) (string, bool) {
 	return h.reqHeaders.get(proxywasm.GetHttpRequestHeaders, name)
+}
+
+// Headers implements policy.HeaderLister.
+func (h *httpContext) Headers() [][2]string {
+	h.Header(":path")
+	return h.reqHeaders.pairs
 }
 
 // ClientIP implements policy.Request: by default Envoy's downstream remote

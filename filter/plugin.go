@@ -24,6 +24,7 @@ type pluginContext struct {
 	types.DefaultPluginContext
 	gw             *policy.Gateway
 	xffTrustedHops int
+	upstreams      upstreams
 }
 
 // OnPluginStart implements types.PluginContext. Any configuration problem
@@ -41,7 +42,7 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 		proxywasm.LogCriticalf("apimguard: refusing to start: %v", err)
 		return types.OnPluginStartStatusFailed
 	}
-	p.gw, p.xffTrustedHops = gw, cfg.xffTrustedHops
+	p.gw, p.xffTrustedHops, p.upstreams = gw, cfg.xffTrustedHops, cfg.upstreams
 	proxywasm.LogInfo("apimguard: policy loaded")
 	return types.OnPluginStartStatusOK
 }
@@ -61,5 +62,5 @@ func load() (*config, *policy.Gateway, error) {
 
 // NewHttpContext implements types.PluginContext.
 func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
-	return &httpContext{gw: p.gw, xffTrustedHops: p.xffTrustedHops}
+	return &httpContext{gw: p.gw, xffTrustedHops: p.xffTrustedHops, upstreams: p.upstreams}
 }

@@ -258,6 +258,8 @@ func elements(name string) (element, bool) {
 		return element{backend, compileForwardRequest}, true
 	case "return-response":
 		return element{anySection, compileReturnResponse}, true
+	case "send-request":
+		return element{anySection, compileSendRequest}, true
 	case "set-body":
 		return element{onError, compileSetBody}, true
 	case "set-header":

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apimguard/apimguard/policy"
+	"github.com/apimguard/apimguard/policy/expr"
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+// upstreams maps the host (or host:port) of an outgoing call's URL to the
+// Envoy cluster that reaches it.
+type upstreams map[string]string
+
+// cluster picks the cluster for authority. An unmapped host gets Istio's
+// naming, outbound|PORT||HOST, so a mesh needs no mapping at all.
+func (u upstreams) cluster(authority, scheme string) string {
+	authority = strings.ToLower(authority)
+	if c, ok := u[authority]; ok {
+		return c
+	}
+	host, port := authority, ""
+	if i := strings.LastIndexByte(authority, ':'); i >= 0 && !strings.HasSuffix(authority, "]") {
+		host, port = authority[:i], authority[i+1:]
+	}
+	if c, ok := u[host]; ok {
+		return c
+	}
+	if port == "" {
+		port = "80"
+		if scheme == "https" {
+			port = "443"
+		}
+	}
+	return "outbound|" + port + "||" + strings.Trim(host, "[]")
+}
+
+// direction is the stream a pending call belongs to.
+type direction uint8
+
+const (
+	requestDirection direction = iota
+	responseDirection
+)
+
+// now is the clock used to tell a timed-out call from a failed one.
+var now = time.Now
+
+// dispatch sends an outgoing call and pauses the stream until it answers.
+func (h *httpContext) dispatch(call *policy.OutgoingCall, dir direction) types.Action {
+	scheme := "http"
+	if strings.HasPrefix(strings.ToLower(call.URL), "https://") {
+		scheme = "https"
+	}
+	cluster := h.upstreams.cluster(call.Authority, scheme)
+	headers := append([][2]string{{":method", call.Method}, {":path", call.Path}, {":authority", call.Authority}, {":scheme", scheme}}, call.Headers...)
+	start := now()
+	timeout := call.TimeoutMS
+	_, err := proxywasm.DispatchHttpCall(cluster, headers, call.Body, nil, timeout, func(numHeaders, bodySize, _ int) {
+		h.onCallResponse(numHeaders, bodySize, start, timeout)
+	})
+	if err != nil {
+		proxywasm.LogWarnf("apimguard: cannot call cluster %q for %s: %v", cluster, call.Authority, err)
+		return h.resume(h.x.Resume(nil, policy.ErrCallFailed), dir, false)
+	}
+	h.pending, h.dir = true, dir
+	return types.ActionPause
+}
+
+// onCallResponse resumes the engine with a call's answer.
+func (h *httpContext) onCallResponse(numHeaders, bodySize int, start time.Time, timeoutMS uint32) {
+	if h.done {
+		// The stream ended while the call was in flight. The SDK already
+		// drops answers for deleted contexts; this covers the time between
+		// the stream's end (proxy_on_log) and its deletion.
+		return
+	}
+	h.pending = false
+	var action types.Action
+	defer h.recoverTo(&action)
+	var resp *expr.Response
+	var err error
+	if numHeaders == 0 {
+		err = policy.ErrCallFailed
+		if now().Sub(start) >= time.Duration(timeoutMS)*time.Millisecond*95/100 {
+			err = policy.ErrCallTimeout
+		}
+	} else if resp, err = callResponse(bodySize); err == nil {
+		err = envoyFailure(resp)
+	}
+	if err != nil {
+		resp = nil
+	}
+	action = h.resume(h.x.Resume(resp, err), h.dir, true)
+}
+
+// envoyFailure recognises the answers Envoy makes up itself when a call
+// gets no response: its async client reports a timeout or a refused
+// connection as a local 504 or 503, not as a failure.
+func envoyFailure(r *expr.Response) error {
+	body := string(r.Body)
+	switch {
+	case r.StatusCode == 504 && body == "upstream request timeout":
+		return policy.ErrCallTimeout
+	case r.StatusCode == 503 && (strings.HasPrefix(body, "upstream connect error") || body == "no healthy upstream"):
+		return policy.ErrCallFailed
+	}
+	return nil
+}
+
+// callResponse reads the answer of the call being reported.
+func callResponse(bodySize int) (*expr.Response, error) {
+	pairs, err := proxywasm.GetHttpCallResponseHeaders()
+	if err != nil {
+		return nil, policy.ErrCallFailed
+	}
+	r := &expr.Response{}
+	for _, kv := range pairs {
+		if kv[0] == ":status" {
+			r.StatusCode, _ = strconv.Atoi(kv[1])
+			continue
+		}
+		if !strings.HasPrefix(kv[0], ":") {
+			r.Headers = append(r.Headers, kv)
+		}
+	}
+	if bodySize > 0 {
+		if r.Body, err = proxywasm.GetHttpCallResponseBody(0, bodySize); err != nil {
+			return nil, policy.ErrCallFailed
+		}
+	}
+	return r, nil
+}
+
+// resume carries out the engine's next result for the stream in dir. When
+// called from a callback (async) a Continue resumes the paused stream.
+func (h *httpContext) resume(r policy.Result, dir direction, async bool) types.Action {
+	action := h.apply(r, dir)
+	if !async || action != types.ActionContinue {
+		return action
+	}
+	var err error
+	if dir == requestDirection {
+		err = proxywasm.ResumeHttpRequest()
+	} else {
+		err = proxywasm.ResumeHttpResponse()
+	}
+	if err != nil {
+		proxywasm.LogErrorf("apimguard: cannot resume the stream: %v", err)
+	}
+	return action
+}
+
+// OnHttpRequestBody implements types.HttpContext: while a call is pending
+// the body is held, then forwarded intact.
+func (h *httpContext) OnHttpRequestBody(int, bool) types.Action {
+	if h.pending && h.dir == requestDirection {
+		return types.ActionPause
+	}
+	return types.ActionContinue
+}
+
+// OnHttpResponseBody implements types.HttpContext.
+func (h *httpContext) OnHttpResponseBody(int, bool) types.Action {
+	if h.pending && h.dir == responseDirection {
+		return types.ActionPause
+	}
+	return types.ActionContinue
+}
+
+// OnHttpStreamDone implements types.HttpContext: a call still in flight
+// must not touch the finished stream.
+func (h *httpContext) OnHttpStreamDone() {
+	h.done = true
+}

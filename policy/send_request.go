@@ -1,0 +1,241 @@
+package policy
+
+import (
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/apimguard/apimguard/policy/expr"
+)
+
+// sendRequest is APIM's send-request policy: an HTTP call whose answer is
+// stored as an IResponse for later policies. The engine yields the call to
+// the host (Result.Call) and resumes with the answer.
+// Reference: https://learn.microsoft.com/azure/api-management/send-request-policy
+//
+// # Notes
+//
+//   - A non-2xx answer is not an error. A timeout or a failed call is:
+//     on-error runs (Source send-request, Reason Timeout or
+//     BackendConnectionFailure, status 500), unless ignore-error="true",
+//     which stores null in the variable and goes on.
+//   - mode="copy" copies the request's method, URL and headers, not its body
+//     (the body has not arrived when inbound runs).
+//   - authentication-certificate, authentication-managed-identity and proxy
+//     are refused: TLS, credentials and proxies belong to the Envoy cluster
+//     the URL maps to (the plugin's "upstreams" option).
+type sendRequest struct {
+	stmtMeta
+	copy        bool
+	variable    string
+	timeoutMS   uint32
+	ignoreError bool
+	url         *Value // nil: the request's URL (copy mode)
+	method      string // "": the request's method (copy), else GET
+	headers     []*setHeader
+	body        *Value
+}
+
+// Errors the host reports to Resume when a call gets no answer.
+var (
+	// ErrCallTimeout: no answer within the call's timeout.
+	ErrCallTimeout = errors.New("the call timed out")
+	// ErrCallFailed: the call could not be made or was reset.
+	ErrCallFailed = errors.New("the call failed")
+)
+
+const defaultSendTimeoutSeconds = 60
+
+func compileSendRequest(c *compiler, n *Node) (statement, error) {
+	if err := c.attrs(n, "mode", "response-variable-name", "timeout", "ignore-error"); err != nil {
+		return nil, err
+	}
+	s := &sendRequest{stmtMeta: c.meta(n), timeoutMS: defaultSendTimeoutSeconds * 1000}
+	if a, ok := n.Attr("mode"); ok {
+		mode, err := c.constant(n, a)
+		if err != nil {
+			return nil, err
+		}
+		switch strings.ToLower(strings.TrimSpace(mode)) {
+		case "new":
+		case "copy":
+			s.copy = true
+		default:
+			return nil, c.errf(n, a.Pos, "attribute \"mode\" must be new or copy, not %q", mode)
+		}
+	}
+	v, err := c.required(n, "response-variable-name")
+	if err != nil {
+		return nil, err
+	}
+	if !validName(v.Value) {
+		return nil, c.errf(n, v.Pos, "attribute \"response-variable-name\" must be a plain variable name, not %q", abbreviate(v.Value))
+	}
+	s.variable = v.Value
+	if a, ok := n.Attr("timeout"); ok {
+		t, err := c.constant(n, a)
+		if err != nil {
+			return nil, err
+		}
+		secs, err := strconv.Atoi(strings.TrimSpace(t))
+		if err != nil || secs < 1 || secs > 3600 {
+			return nil, c.errf(n, a.Pos, "attribute \"timeout\" must be whole seconds from 1 to 3600, not %q", t)
+		}
+		s.timeoutMS = uint32(secs) * 1000
+	}
+	if s.ignoreError, err = c.boolAttr(n, "ignore-error", false); err != nil {
+		return nil, err
+	}
+	for _, ch := range n.Children {
+		switch ch.Name {
+		case "set-url":
+			if err := c.attrs(ch); err != nil {
+				return nil, err
+			}
+			u, err := c.value(ch, ch.Text, ch.TextPos)
+			if err != nil {
+				return nil, err
+			}
+			if u.IsConst() {
+				if _, err := parseCallURL(u.Const()); err != nil {
+					return nil, c.errf(ch, ch.TextPos, "%v", err)
+				}
+			}
+			s.url = &u
+		case "set-method":
+			if err := c.attrs(ch); err != nil {
+				return nil, err
+			}
+			if len(ch.Children) > 0 {
+				return nil, c.errf(ch, ch.Children[0].Pos, "unexpected element <%s>", ch.Children[0].Name)
+			}
+			m := strings.ToUpper(strings.TrimSpace(ch.Text))
+			if !validHeaderName(m) {
+				return nil, c.errf(ch, ch.Pos, "set-method needs an HTTP method, not %q", abbreviate(ch.Text))
+			}
+			s.method = m
+		case "set-header":
+			h, err := compileSetHeader(c, ch)
+			if err != nil {
+				return nil, err
+			}
+			s.headers = append(s.headers, h.(*setHeader))
+		case "set-body":
+			b, err := compileSetBody(c, ch)
+			if err != nil {
+				return nil, err
+			}
+			s.body = &b.(*setBody).body
+		case "authentication-certificate", "authentication-managed-identity", "proxy":
+			return nil, c.errf(ch, ch.Pos, "not supported: configure TLS, credentials and proxies on the Envoy cluster that \"upstreams\" maps the URL's host to")
+		default:
+			return nil, c.errf(n, ch.Pos, "unexpected element <%s>", ch.Name)
+		}
+	}
+	if n.Text != "" {
+		return nil, c.noText(n)
+	}
+	if !s.copy && s.url == nil {
+		return nil, c.errf(n, n.Pos, "needs <set-url> (or mode=\"copy\")")
+	}
+	if !s.copy && s.method == "" {
+		s.method = "GET"
+	}
+	return s, nil
+}
+
+// parseCallURL checks an absolute http(s) URL.
+func parseCallURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("set-url needs an absolute http or https URL, not " + strconv.Quote(abbreviate(raw)))
+	}
+	if u.User != nil {
+		return nil, errors.New("set-url must not carry credentials; send them in a header")
+	}
+	return u, nil
+}
+
+func (s *sendRequest) run(x *Exec) error {
+	call := &OutgoingCall{Method: s.method, TimeoutMS: s.timeoutMS}
+	store := &localResponse{}
+	if s.copy {
+		reqURL := x.URL()
+		call.URL = reqURL.String()
+		if call.Method == "" {
+			call.Method = x.Method()
+		}
+		if pairs, ok := x.req.(HeaderLister); ok {
+			for _, kv := range pairs.Headers() {
+				if !strings.HasPrefix(kv[0], ":") && !hopByHop[kv[0]] {
+					store.headers = append(store.headers, kv)
+				}
+			}
+		}
+		for _, e := range x.reqEdits.list() {
+			store.set(e.Name, e.Values)
+		}
+	}
+	if s.url != nil {
+		u, err := s.url.Eval(x)
+		if err != nil {
+			return err
+		}
+		call.URL = u
+	}
+	u, err := parseCallURL(call.URL)
+	if err != nil {
+		return err
+	}
+	call.Authority = u.Host
+	call.Path = u.EscapedPath()
+	if call.Path == "" {
+		call.Path = "/"
+	}
+	if u.RawQuery != "" {
+		call.Path += "?" + u.RawQuery
+	}
+	for _, h := range s.headers {
+		if err := h.apply(x, store); err != nil {
+			return err
+		}
+	}
+	call.Headers = store.headers
+	if s.body != nil {
+		b, err := s.body.Eval(x)
+		if err != nil {
+			return err
+		}
+		call.Body = []byte(b)
+	}
+	x.result = Result{Action: Call, Call: call}
+	x.resume = func(resp *expr.Response, err error) error {
+		if err == nil {
+			x.setVariable(s.variable, resp)
+			return nil
+		}
+		if s.ignoreError {
+			x.setVariable(s.variable, nil)
+			return nil
+		}
+		reason, msg := "BackendConnectionFailure", "The call to "+u.Host+" failed."
+		if errors.Is(err, ErrCallTimeout) {
+			reason, msg = "Timeout", "The call to "+u.Host+" did not answer within "+strconv.Itoa(int(s.timeoutMS/1000))+" seconds."
+		}
+		return &Failure{Source: "send-request", Reason: reason, Message: msg, PolicyID: s.id, scope: s.scope, Status: 500, Body: internalErrorBody}
+	}
+	return errYield
+}
+
+// HeaderLister is implemented by a Request that can list all its headers;
+// send-request's mode="copy" needs it.
+type HeaderLister interface {
+	Headers() [][2]string
+}
+
+// hopByHop are headers that describe one connection and are not copied.
+var hopByHop = map[string]bool{
+	"connection": true, "keep-alive": true, "proxy-connection": true, "transfer-encoding": true, "te": true,
+	"trailer": true, "upgrade": true, "content-length": true, "host": true,
+}
