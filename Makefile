@@ -10,7 +10,7 @@ ENVOY         := $(TOOLS)/bin/envoy
 WASM          := build/apimguard.wasm
 FUZZTIME      ?= 10s
 
-.PHONY: build test test.policy test.filter test.envoy test.fuzz run envoy bench clean check
+.PHONY: build test test.policy test.filter test.envoy test.fuzz run envoy bench bench.envoy clean
 
 ## build: compile the plugin to build/apimguard.wasm with upstream Go (wasip1).
 build:
@@ -56,6 +56,10 @@ run: build envoy
 ## bench: Go benchmarks of the engine (native) and one request through the .wasm under wazero.
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./policy/... ./filter/
+
+## bench.envoy: load runs through a real Envoy (the cost of a send-request round trip).
+bench.envoy: build envoy
+	$(GO) test -run='^$$' -bench=Callout -benchtime=3000x -count=5 ./envoy-test/
 
 clean:
 	rm -f $(WASM)

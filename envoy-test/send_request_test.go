@@ -50,7 +50,7 @@ type introspector struct {
 	seen []string
 }
 
-func startIntrospector(t *testing.T) *introspector {
+func startIntrospector(t testing.TB) *introspector {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -18,7 +18,7 @@ type stack struct {
 // startStack starts the upstream and Envoy for one test; both are stopped
 // when the test ends and Envoy's log is printed if it failed. A missing
 // Envoy or module fails the test: this tier is never skipped.
-func startStack(t *testing.T, p Params, env ...string) *stack {
+func startStack(t testing.TB, p Params, env ...string) *stack {
 	t.Helper()
 	envoyBin, wasm, err := Paths()
 	if err != nil {
@@ -63,7 +63,7 @@ type response struct {
 var client = &http.Client{Timeout: 10 * time.Second}
 
 // do sends a request through Envoy.
-func (s *stack) do(t *testing.T, method, path string, headers map[string][]string, body string) response {
+func (s *stack) do(t testing.TB, method, path string, headers map[string][]string, body string) response {
 	t.Helper()
 	return s.doWith(t, client, method, path, headers, body)
 }
@@ -76,7 +76,7 @@ func clientFrom(ip string) *http.Client {
 }
 
 // doWith sends a request through Envoy with the given client.
-func (s *stack) doWith(t *testing.T, client *http.Client, method, path string, headers map[string][]string, body string) response {
+func (s *stack) doWith(t testing.TB, client *http.Client, method, path string, headers map[string][]string, body string) response {
 	t.Helper()
 	req, err := http.NewRequest(method, s.envoy.URL(path), strings.NewReader(body))
 	if err != nil {
