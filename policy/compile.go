@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Options tune compilation.
@@ -13,6 +14,16 @@ type Options struct {
 	// NamedValue resolves {{name}}. A reference to a name it does not know
 	// is a compile error.
 	NamedValue func(name string) (string, bool)
+	// Keys holds the key sets of openid-config sources; without it a
+	// policy with openid-config does not compile.
+	Keys KeyStore
+	// Certificates are PEM certificates by id, for <key certificate-id>.
+	Certificates map[string]string
+	// Now is the clock of token checks; default time.Now.
+	Now func() time.Time
+	// TokenCache is how many verified tokens each validate-jwt remembers:
+	// 0 for the default (1024), negative to turn the cache off.
+	TokenCache int
 }
 
 // Compile parses and compiles one <policies> document at global scope.
@@ -148,6 +159,8 @@ type compiler struct {
 	inReturn bool
 	// memo shares the statements of nodes that several routes splice in.
 	memo map[memoKey]statement
+	// keySources collects the openid-config URLs of all policies.
+	keySources []string
 }
 
 type memoKey struct {
@@ -268,6 +281,8 @@ func elements(name string) (element, bool) {
 		return element{outbound | onError, compileSetStatus}, true
 	case "set-variable":
 		return element{anySection, compileSetVariable}, true
+	case "validate-jwt":
+		return element{inbound, compileValidateJWT}, true
 	}
 	return element{}, false
 }

@@ -37,6 +37,10 @@ const (
 	// Call asks the host to make Result.Call and to resume the evaluation
 	// with Exec.Resume when the answer (or a failure) arrives.
 	Call
+	// WaitKeys asks the host to (re)fetch the key sets of KeySources if it
+	// may, and to call Exec.Resume(nil, nil) once that is done or when it
+	// may not fetch now.
+	WaitKeys
 )
 
 func (a Action) String() string {
@@ -45,6 +49,8 @@ func (a Action) String() string {
 		return "Respond"
 	case Call:
 		return "Call"
+	case WaitKeys:
+		return "WaitKeys"
 	}
 	return "Continue"
 }
@@ -68,6 +74,8 @@ type Result struct {
 	Edits []HeaderEdit
 	// Call: the outgoing call to make.
 	Call *OutgoingCall
+	// WaitKeys: the openid-config URLs whose keys are needed.
+	KeySources []string
 }
 
 // OutgoingCall is an HTTP call the engine needs made before it can go on.

@@ -36,7 +36,12 @@ type Operation struct {
 type Gateway struct {
 	global *Program
 	router *router
+	// keySources are the openid-config URLs the host must fetch keys for.
+	keySources []string
 }
+
+// KeySources returns the openid-config URLs of every policy.
+func (g *Gateway) KeySources() []string { return g.keySources }
 
 // Route returns the program for a request and the operation's template
 // parameters. A request that matches no API runs the global policy; one
@@ -73,6 +78,7 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 	if g.global, err = c.program(globalEff); err != nil {
 		return nil, err
 	}
+	defer func() { g.keySources = c.keySources }()
 	if len(cfg.APIs) == 0 {
 		return g, nil
 	}

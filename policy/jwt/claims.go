@@ -1,0 +1,253 @@
+package jwt
+
+import (
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math"
+	"math/big"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/tidwall/gjson"
+)
+
+// Checks are the claim rules of one validate-jwt policy.
+type Checks struct {
+	RequireExpiration bool
+	ClockSkew         time.Duration
+	Audiences         []string // any of; none: not checked
+	Issuers           []string // any of; none: not checked
+	Required          []RequiredClaim
+}
+
+// RequiredClaim is one <claim> of required-claims.
+type RequiredClaim struct {
+	Name      string
+	MatchAny  bool
+	Separator string
+	Values    []string // none: the claim must be present
+}
+
+// Claims is a verified payload.
+type Claims struct {
+	raw gjson.Result
+}
+
+// ParseClaims reads a payload returned by Verify.
+func ParseClaims(payload []byte) Claims { return Claims{gjson.ParseBytes(payload)} }
+
+// Expiration returns exp, if the token has one.
+func (c Claims) Expiration() (time.Time, bool) { return c.time("exp") }
+
+func (c Claims) time(name string) (time.Time, bool) {
+	v := c.raw.Get(name)
+	if v.Type != gjson.Number || math.IsNaN(v.Num) || math.IsInf(v.Num, 0) {
+		return time.Time{}, false
+	}
+	sec, frac := math.Modf(v.Num)
+	return time.Unix(int64(sec), int64(frac*1e9)), true
+}
+
+// Values returns a claim's values: the elements of an array claim, or the
+// claim itself; ok is false when the claim is absent.
+func (c Claims) Values(name string) ([]string, bool) {
+	v := c.raw.Get(gjson.Escape(name))
+	if !v.Exists() {
+		return nil, false
+	}
+	if v.IsArray() {
+		var out []string
+		for _, e := range v.Array() {
+			out = append(out, e.String())
+		}
+		return out, true
+	}
+	return []string{v.String()}, true
+}
+
+// All returns every claim with its values, for the Jwt of expressions.
+func (c Claims) All() map[string][]string {
+	out := map[string][]string{}
+	c.raw.ForEach(func(k, _ gjson.Result) bool {
+		out[k.String()], _ = c.Values(k.String())
+		return true
+	})
+	return out
+}
+
+// Check applies the rules at time now.
+func (c Claims) Check(r Checks, now time.Time) error {
+	exp, hasExp := c.time("exp")
+	if c.raw.Get("exp").Exists() && !hasExp {
+		return fmt.Errorf("%w: exp is not a number", ErrMalformed)
+	}
+	if !hasExp && r.RequireExpiration {
+		return ErrNoExpiration
+	}
+	if hasExp && !now.Before(exp.Add(r.ClockSkew)) {
+		return ErrExpired
+	}
+	if nbf, ok := c.time("nbf"); ok && now.Add(r.ClockSkew).Before(nbf) {
+		return ErrNotYetValid
+	} else if c.raw.Get("nbf").Exists() && !ok {
+		return fmt.Errorf("%w: nbf is not a number", ErrMalformed)
+	}
+	if len(r.Audiences) > 0 {
+		auds, _ := c.Values("aud")
+		if !anyIn(auds, r.Audiences) {
+			return ErrAudience
+		}
+	}
+	if len(r.Issuers) > 0 {
+		iss := c.raw.Get("iss")
+		if iss.Type != gjson.String || !anyIn([]string{iss.Str}, r.Issuers) {
+			return ErrIssuer
+		}
+	}
+	var missing []string
+	for _, rc := range r.Required {
+		vals, ok := c.Values(rc.Name)
+		if !ok {
+			missing = append(missing, rc.Name)
+			continue
+		}
+		if rc.Separator != "" {
+			var split []string
+			for _, v := range vals {
+				split = append(split, strings.Split(v, rc.Separator)...)
+			}
+			vals = split
+		}
+		if len(rc.Values) == 0 {
+			continue
+		}
+		matched := 0
+		for _, want := range rc.Values {
+			if anyIn(vals, []string{want}) {
+				matched++
+			}
+		}
+		if (rc.MatchAny && matched == 0) || (!rc.MatchAny && matched < len(rc.Values)) {
+			return fmt.Errorf("%w: claim %s", ErrClaimNotAllowed, rc.Name)
+		}
+	}
+	if missing != nil {
+		return fmt.Errorf("%w: %s", ErrClaimMissing, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func anyIn(have, want []string) bool {
+	for _, h := range have {
+		for _, w := range want {
+			if h == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ParseDiscovery reads an OpenID Connect discovery document.
+func ParseDiscovery(doc []byte) (issuer, jwksURI string, err error) {
+	if !gjson.ValidBytes(doc) {
+		return "", "", fmt.Errorf("the discovery document is not JSON")
+	}
+	d := gjson.ParseBytes(doc)
+	jwksURI = d.Get("jwks_uri").String()
+	if jwksURI == "" {
+		return "", "", fmt.Errorf("the discovery document has no jwks_uri")
+	}
+	return d.Get("issuer").String(), jwksURI, nil
+}
+
+// ParseJWKS reads a JWK set, keeping the signing keys it can use.
+func ParseJWKS(doc []byte) ([]Key, error) {
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(doc, &set); err != nil {
+		return nil, fmt.Errorf("the key set is not a JWK set: %v", err)
+	}
+	var keys []Key
+	for _, jwk := range set.Keys {
+		if jwk.Use != "" && jwk.Use != "sig" {
+			continue
+		}
+		if !jwk.IsPublic() && !isSymmetric(jwk.Key) {
+			continue // never use a private key published by mistake
+		}
+		k, err := NewKey(jwk.KeyID, publicOf(jwk.Key), jwk.Algorithm)
+		if err != nil {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("the key set has no usable signing key")
+	}
+	return keys, nil
+}
+
+func isSymmetric(k any) bool { _, ok := k.([]byte); return ok }
+
+func publicOf(k any) any {
+	switch t := k.(type) {
+	case *ecdsa.PrivateKey:
+		return &t.PublicKey
+	}
+	return k
+}
+
+// RSAKey builds an RSA public key from APIM's n and e attributes, which may
+// be base64url (as documented) or standard base64.
+func RSAKey(n, e string) (*rsa.PublicKey, error) {
+	nb, err := decodeB64(n)
+	if err != nil || len(nb) < 256 {
+		return nil, fmt.Errorf("n must be a base64 RSA modulus of at least 2048 bits")
+	}
+	eb, err := decodeB64(e)
+	if err != nil || len(eb) == 0 || len(eb) > 4 {
+		return nil, fmt.Errorf("e must be a base64 RSA exponent")
+	}
+	exp := new(big.Int).SetBytes(eb)
+	if exp.Int64() < 3 || exp.Int64()%2 == 0 {
+		return nil, fmt.Errorf("e is not a valid RSA exponent")
+	}
+	return &rsa.PublicKey{N: new(big.Int).SetBytes(nb), E: int(exp.Int64())}, nil
+}
+
+// HMACSecret decodes APIM's base64 symmetric key.
+func HMACSecret(s string) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil {
+		b, err = decodeB64(s)
+	}
+	if err != nil || len(b) < 16 {
+		return nil, fmt.Errorf("a symmetric key must be base64 of at least 16 bytes")
+	}
+	return b, nil
+}
+
+// CertificateKey returns the public key of a PEM certificate.
+func CertificateKey(pemText string) (any, error) {
+	block, _ := pem.Decode([]byte(pemText))
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("not a PEM certificate")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid certificate: %v", err)
+	}
+	return cert.PublicKey, nil
+}
+
+func decodeB64(s string) ([]byte, error) {
+	s = strings.TrimRight(strings.TrimSpace(s), "=")
+	s = strings.NewReplacer("+", "-", "/", "_").Replace(s)
+	return base64.RawURLEncoding.DecodeString(s)
+}

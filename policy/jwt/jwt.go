@@ -1,0 +1,207 @@
+// Package jwt verifies JWS compact tokens against key sets and checks their
+// claims. It parses OpenID discovery documents and JWK sets but fetches
+// nothing, and it takes the time as an input. It must not import proxy-wasm.
+//
+// Every key carries the algorithms it may verify (from its type, and from
+// the JWK's "alg" when present), and a token's "alg" picks only among keys
+// that allow it: an HMAC secret never verifies an RS256 token and an RSA key
+// is never used as an HMAC secret.
+package jwt
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/tidwall/gjson"
+)
+
+// MaxTokenSize bounds the tokens Verify looks at.
+const MaxTokenSize = 16 * 1024
+
+// Failure kinds. Each maps to one APIM LastError.Reason.
+var (
+	ErrMalformed       = errors.New("the token is not a well-formed signed JWT")
+	ErrUnsigned        = errors.New("the token is not signed")
+	ErrKeyNotFound     = errors.New("no signing key matches the token")
+	ErrSignature       = errors.New("the signature does not verify")
+	ErrExpired         = errors.New("the token has expired")
+	ErrNotYetValid     = errors.New("the token is not valid yet")
+	ErrNoExpiration    = errors.New("the token has no expiration time")
+	ErrAudience        = errors.New("the audience is not allowed")
+	ErrIssuer          = errors.New("the issuer is not allowed")
+	ErrClaimMissing    = errors.New("a required claim is missing")
+	ErrClaimNotAllowed = errors.New("a claim value is not allowed")
+)
+
+// Key is a verification key and the algorithms it may verify.
+type Key struct {
+	ID   string // kid; "" matches any token
+	Algs []jose.SignatureAlgorithm
+	Key  any // *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey or []byte (HMAC)
+}
+
+// KeySet is the keys of one source and, for OpenID sources, its issuer.
+type KeySet struct {
+	Issuer string
+	Keys   []Key
+}
+
+// Has reports whether the set has a key with the given kid.
+func (s *KeySet) Has(kid string) bool {
+	for _, k := range s.Keys {
+		if k.ID == kid {
+			return true
+		}
+	}
+	return false
+}
+
+// algsFor is the algorithms a key of this type can verify.
+func algsFor(key any) []jose.SignatureAlgorithm {
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		return []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512}
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return []jose.SignatureAlgorithm{jose.ES256}
+		case elliptic.P384():
+			return []jose.SignatureAlgorithm{jose.ES384}
+		case elliptic.P521():
+			return []jose.SignatureAlgorithm{jose.ES512}
+		}
+	case ed25519.PublicKey:
+		return []jose.SignatureAlgorithm{jose.EdDSA}
+	case []byte:
+		return []jose.SignatureAlgorithm{jose.HS256, jose.HS384, jose.HS512}
+	}
+	return nil
+}
+
+// NewKey makes a Key for a public key or HMAC secret. alg, when not empty,
+// restricts it to that algorithm (a JWK's "alg"); it must fit the key type.
+func NewKey(id string, key any, alg string) (Key, error) {
+	algs := algsFor(key)
+	if len(algs) == 0 {
+		return Key{}, fmt.Errorf("unsupported key type %T", key)
+	}
+	if alg != "" {
+		ok := false
+		for _, a := range algs {
+			ok = ok || string(a) == alg
+		}
+		if !ok {
+			return Key{}, fmt.Errorf("alg %q does not fit a %s key", alg, keyKind(key))
+		}
+		algs = []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)}
+	}
+	return Key{ID: id, Algs: algs, Key: key}, nil
+}
+
+func keyKind(key any) string {
+	switch key.(type) {
+	case *rsa.PublicKey:
+		return "RSA"
+	case *ecdsa.PublicKey:
+		return "EC"
+	case ed25519.PublicKey:
+		return "OKP"
+	}
+	return "symmetric"
+}
+
+func (k Key) allows(alg string) bool {
+	for _, a := range k.Algs {
+		if string(a) == alg {
+			return true
+		}
+	}
+	return false
+}
+
+// Header is the unverified JOSE header of a token.
+type Header struct {
+	Alg, Kid, Typ string
+}
+
+// ParseHeader reads a token's header without verifying anything.
+func ParseHeader(token string) (Header, error) {
+	if len(token) > MaxTokenSize {
+		return Header{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxTokenSize)
+	}
+	parts := strings.Split(token, ".")
+	if len(parts) == 5 {
+		return Header{}, fmt.Errorf("%w: encrypted tokens (JWE) are not supported", ErrMalformed)
+	}
+	if len(parts) != 3 {
+		return Header{}, ErrMalformed
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err != nil || !gjson.ValidBytes(raw) {
+		return Header{}, ErrMalformed
+	}
+	h := gjson.ParseBytes(raw)
+	if !h.IsObject() || h.Get("alg").Type != gjson.String {
+		return Header{}, ErrMalformed
+	}
+	return Header{Alg: h.Get("alg").String(), Kid: h.Get("kid").String(), Typ: h.Get("typ").String()}, nil
+}
+
+// Verify checks token's signature with the keys that may verify it and
+// returns its payload, which is a JSON object. Keys with an ID are used only
+// when it equals the token's kid; keys without one are tried for any token.
+// An unsigned token (alg "none") passes only when requireSigned is false.
+func Verify(token string, keys []Key, requireSigned bool) (Header, []byte, error) {
+	h, err := ParseHeader(token)
+	if err != nil {
+		return h, nil, err
+	}
+	if h.Alg == "none" {
+		if requireSigned {
+			return h, nil, ErrUnsigned
+		}
+		parts := strings.Split(token, ".")
+		if parts[2] != "" {
+			return h, nil, ErrMalformed
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			return h, nil, ErrMalformed
+		}
+		return h, payload, checkObject(payload)
+	}
+	candidates := 0
+	for _, k := range keys {
+		if (k.ID != "" && k.ID != h.Kid) || !k.allows(h.Alg) {
+			continue
+		}
+		candidates++
+		jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(h.Alg)})
+		if err != nil {
+			return h, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		payload, err := jws.Verify(k.Key)
+		if err != nil {
+			continue
+		}
+		return h, payload, checkObject(payload)
+	}
+	if candidates == 0 {
+		return h, nil, ErrKeyNotFound
+	}
+	return h, nil, ErrSignature
+}
+
+func checkObject(payload []byte) error {
+	if !gjson.ValidBytes(payload) || !gjson.ParseBytes(payload).IsObject() {
+		return fmt.Errorf("%w: the payload is not a JSON object", ErrMalformed)
+	}
+	return nil
+}

@@ -1,0 +1,603 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apimguard/apimguard/policy/expr"
+	"github.com/apimguard/apimguard/policy/jwt"
+)
+
+// KeyStore holds the key sets the host fetched for openid-config sources.
+type KeyStore interface {
+	// KeySet returns the current keys of an openid-config URL, or nil while
+	// none have been loaded.
+	KeySet(source string) *jwt.KeySet
+}
+
+// validateJWT is APIM's validate-jwt policy.
+// Reference: https://learn.microsoft.com/azure/api-management/validate-jwt-policy
+//
+// # Notes
+//
+//   - Token sources follow APIM: on Authorization the scheme is stripped
+//     (and required when require-scheme is set); a custom header or
+//     token-value holds the bare token.
+//   - openid-config URLs must be constants: their keys are fetched by the
+//     host in the background (discovery, then jwks_uri) and refreshed every
+//     hour. A token whose kid is unknown makes the request wait for one
+//     refetch (at most one per source every 5 minutes); a request that
+//     arrives before any keys were loaded waits for the first fetch. Neither
+//     ever lets a token through unverified.
+//   - The seed's <claim name="aud" match="my-api-audience"/> (match is not
+//     all or any) is read as one required value.
+//   - Tokens above 16 KiB, encrypted tokens (JWE) and decryption-keys are
+//     refused. Verified tokens are cached (by SHA-256, until exp) so a
+//     repeated token skips signature verification.
+type validateJWT struct {
+	stmtMeta
+	header, query string // lower-case header name, or query parameter
+	tokenValue    *Value
+	requireScheme string
+	requireSigned bool
+	status        int
+	message       *Value // nil: APIM's defaults
+	output        string
+	inline        []jwt.Key
+	sources       []string
+	checks        jwt.Checks
+	audiences     []Value
+	issuers       []Value
+	keys          KeyStore
+	now           func() time.Time
+	cache         *tokenCache
+}
+
+func compileValidateJWT(c *compiler, n *Node) (statement, error) {
+	if err := c.attrs(n, "header-name", "query-parameter-name", "token-value", "failed-validation-httpcode",
+		"failed-validation-error-message", "require-expiration-time", "require-scheme", "require-signed-tokens",
+		"clock-skew", "output-token-variable-name"); err != nil {
+		return nil, err
+	}
+	v := &validateJWT{stmtMeta: c.meta(n), status: 401, keys: c.opt.Keys, now: c.opt.Now, cache: newTokenCache(c.opt.TokenCache)}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	sources := 0
+	if a, ok := n.Attr("header-name"); ok {
+		h, err := c.constant(n, a)
+		if err != nil {
+			return nil, err
+		}
+		if !validHeaderName(strings.TrimSpace(h)) {
+			return nil, c.errf(n, a.Pos, "attribute \"header-name\" is not a valid header name: %q", h)
+		}
+		v.header = strings.ToLower(strings.TrimSpace(h))
+		sources++
+	}
+	if a, ok := n.Attr("query-parameter-name"); ok {
+		q, err := c.constant(n, a)
+		if err != nil {
+			return nil, err
+		}
+		v.query = q
+		sources++
+	}
+	if a, ok := n.Attr("token-value"); ok {
+		tv, err := c.attrValue(n, a)
+		if err != nil {
+			return nil, err
+		}
+		v.tokenValue = &tv
+		sources++
+	}
+	if sources != 1 {
+		return nil, c.errf(n, n.Pos, "needs exactly one of header-name, query-parameter-name and token-value")
+	}
+	var err error
+	if a, ok := n.Attr("failed-validation-httpcode"); ok {
+		if v.status, err = c.statusAttr(n, a); err != nil {
+			return nil, err
+		}
+	}
+	if a, ok := n.Attr("failed-validation-error-message"); ok {
+		m, err := c.attrValue(n, a)
+		if err != nil {
+			return nil, err
+		}
+		v.message = &m
+	}
+	if v.checks.RequireExpiration, err = c.boolAttr(n, "require-expiration-time", true); err != nil {
+		return nil, err
+	}
+	if v.requireSigned, err = c.boolAttr(n, "require-signed-tokens", true); err != nil {
+		return nil, err
+	}
+	if a, ok := n.Attr("require-scheme"); ok {
+		if v.requireScheme, err = c.constant(n, a); err != nil {
+			return nil, err
+		}
+		v.requireScheme = strings.TrimSpace(v.requireScheme)
+	}
+	if a, ok := n.Attr("clock-skew"); ok {
+		s, err := c.constant(n, a)
+		if err != nil {
+			return nil, err
+		}
+		secs, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || secs < 0 || secs > 86400 {
+			return nil, c.errf(n, a.Pos, "attribute \"clock-skew\" must be whole seconds from 0 to 86400, not %q", s)
+		}
+		v.checks.ClockSkew = time.Duration(secs) * time.Second
+	}
+	if a, ok := n.Attr("output-token-variable-name"); ok {
+		if !validName(a.Value) {
+			return nil, c.errf(n, a.Pos, "attribute \"output-token-variable-name\" must be a plain variable name, not %q", abbreviate(a.Value))
+		}
+		v.output = a.Value
+	}
+	if err := c.only(n, "openid-config", "issuer-signing-keys", "decryption-keys", "audiences", "issuers", "required-claims"); err != nil {
+		return nil, err
+	}
+	for _, ch := range n.Children {
+		var err error
+		switch ch.Name {
+		case "openid-config":
+			err = c.openIDConfig(v, ch)
+		case "issuer-signing-keys":
+			err = c.signingKeys(v, ch)
+		case "decryption-keys":
+			err = c.errf(ch, ch.Pos, "encrypted tokens (JWE) are not supported")
+		case "audiences":
+			v.audiences, err = c.valueList(ch, "audience")
+		case "issuers":
+			v.issuers, err = c.valueList(ch, "issuer")
+		case "required-claims":
+			err = c.requiredClaims(v, ch)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(v.inline) == 0 && len(v.sources) == 0 && v.requireSigned {
+		return nil, c.errf(n, n.Pos, "needs signing keys: <openid-config> or <issuer-signing-keys>")
+	}
+	return v, nil
+}
+
+func (c *compiler) openIDConfig(v *validateJWT, n *Node) error {
+	if err := c.attrs(n, "url"); err != nil {
+		return err
+	}
+	a, err := c.required(n, "url")
+	if err != nil {
+		return err
+	}
+	u, err := c.constant(n, a)
+	if err != nil {
+		return err
+	}
+	if _, err := parseCallURL(u); err != nil {
+		return c.errf(n, a.Pos, "attribute \"url\": %v", strings.TrimPrefix(err.Error(), "set-url "))
+	}
+	if c.opt.Keys == nil {
+		return c.errf(n, n.Pos, "openid-config needs the host to fetch keys; none is configured")
+	}
+	v.sources = append(v.sources, strings.TrimSpace(u))
+	c.keySources = appendUnique(c.keySources, strings.TrimSpace(u))
+	return c.empty(n)
+}
+
+func appendUnique(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+func (c *compiler) signingKeys(v *validateJWT, n *Node) error {
+	if err := c.attrs(n); err != nil {
+		return err
+	}
+	if err := c.only(n, "key"); err != nil {
+		return err
+	}
+	for _, k := range n.Children {
+		if err := c.attrs(k, "id", "certificate-id", "n", "e"); err != nil {
+			return err
+		}
+		id, _ := k.Attr("id")
+		var material any
+		certID, hasCert := k.Attr("certificate-id")
+		nAttr, hasN := k.Attr("n")
+		eAttr, hasE := k.Attr("e")
+		switch {
+		case hasCert:
+			pemText, ok := c.opt.Certificates[certID.Value]
+			if !ok {
+				return c.errf(k, certID.Pos, "certificate %q is not defined (add it to \"certificates\")", certID.Value)
+			}
+			pub, err := jwt.CertificateKey(pemText)
+			if err != nil {
+				return c.errf(k, certID.Pos, "certificate %q: %v", certID.Value, err)
+			}
+			material = pub
+		case hasN || hasE:
+			if !hasN || !hasE {
+				return c.errf(k, k.Pos, "an RSA key needs both n and e")
+			}
+			pub, err := jwt.RSAKey(nAttr.Value, eAttr.Value)
+			if err != nil {
+				return c.errf(k, k.Pos, "%v", err)
+			}
+			material = pub
+		default:
+			val, err := c.value(k, k.Text, k.TextPos)
+			if err != nil {
+				return err
+			}
+			if !val.IsConst() {
+				return c.errf(k, k.Pos, "a symmetric key must be a constant or a named value")
+			}
+			secret, err := jwt.HMACSecret(val.Const())
+			if err != nil {
+				return c.errf(k, k.Pos, "%v", err)
+			}
+			material = secret
+		}
+		if (hasCert || hasN) && k.Text != "" {
+			return c.errf(k, k.TextPos, "a key is either text (a symmetric secret) or attributes, not both")
+		}
+		key, err := jwt.NewKey(id.Value, material, "")
+		if err != nil {
+			return c.errf(k, k.Pos, "%v", err)
+		}
+		v.inline = append(v.inline, key)
+	}
+	return nil
+}
+
+// valueList compiles the <item> children of a list element.
+func (c *compiler) valueList(n *Node, item string) ([]Value, error) {
+	if err := c.attrs(n); err != nil {
+		return nil, err
+	}
+	if err := c.only(n, item); err != nil {
+		return nil, err
+	}
+	var out []Value
+	for _, ch := range n.Children {
+		if err := c.attrs(ch); err != nil {
+			return nil, err
+		}
+		v, err := c.value(ch, ch.Text, ch.TextPos)
+		if err != nil {
+			return nil, err
+		}
+		if v.IsConst() && strings.TrimSpace(v.Const()) == "" {
+			return nil, c.errf(ch, ch.Pos, "empty <%s>", item)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func (c *compiler) requiredClaims(v *validateJWT, n *Node) error {
+	if err := c.attrs(n); err != nil {
+		return err
+	}
+	if err := c.only(n, "claim"); err != nil {
+		return err
+	}
+	for _, cl := range n.Children {
+		if err := c.attrs(cl, "name", "match", "separator"); err != nil {
+			return err
+		}
+		name, err := c.required(cl, "name")
+		if err != nil {
+			return err
+		}
+		rc := jwt.RequiredClaim{Name: name.Value}
+		if m, ok := cl.Attr("match"); ok {
+			switch strings.ToLower(strings.TrimSpace(m.Value)) {
+			case "all":
+			case "any":
+				rc.MatchAny = true
+			default:
+				// The seed writes the expected value into match.
+				rc.Values = append(rc.Values, m.Value)
+			}
+		}
+		if sep, ok := cl.Attr("separator"); ok {
+			rc.Separator = sep.Value
+		}
+		if err := c.only(cl, "value"); err != nil {
+			return err
+		}
+		for _, val := range cl.Children {
+			if err := c.attrs(val); err != nil {
+				return err
+			}
+			vv, err := c.value(val, val.Text, val.TextPos)
+			if err != nil {
+				return err
+			}
+			if !vv.IsConst() {
+				return c.errf(val, val.Pos, "claim values must be constants or named values")
+			}
+			rc.Values = append(rc.Values, vv.Const())
+		}
+		v.checks.Required = append(v.checks.Required, rc)
+	}
+	return nil
+}
+
+// token extracts the presented token, or "" when there is none.
+func (v *validateJWT) token(x *Exec) (string, error) {
+	switch {
+	case v.tokenValue != nil:
+		t, err := v.tokenValue.Eval(x)
+		return strings.TrimSpace(t), err
+	case v.query != "":
+		t, _ := x.URL().Query(v.query)
+		return strings.TrimSpace(t), nil
+	}
+	raw, ok := x.RequestHeader(v.header)
+	if !ok {
+		return "", nil
+	}
+	raw = strings.TrimSpace(raw)
+	if v.header != "authorization" {
+		return raw, nil
+	}
+	scheme, rest, hasScheme := strings.Cut(raw, " ")
+	if v.requireScheme != "" && (!hasScheme || !strings.EqualFold(scheme, v.requireScheme)) {
+		return "", nil
+	}
+	if hasScheme {
+		return strings.TrimSpace(rest), nil
+	}
+	return raw, nil
+}
+
+func (v *validateJWT) run(x *Exec) error {
+	token, err := v.token(x)
+	if err != nil {
+		return err
+	}
+	if token == "" {
+		return v.fail(x, "TokenNotPresent", "JWT not present.")
+	}
+	now := v.now()
+	key := sha256.Sum256([]byte(token))
+	if j, ok := v.cache.get(key, now); ok {
+		v.store(x, j)
+		return nil
+	}
+	if wait := v.missingKeys(token); len(wait) > 0 {
+		x.result = Result{Action: WaitKeys, KeySources: wait}
+		x.resume = func(*expr.Response, error) error { return v.verify(x, token, key, now) }
+		return errYield
+	}
+	return v.verify(x, token, key, now)
+}
+
+// missingKeys lists the sources to wait for: those not loaded yet, or all
+// of them when the token's kid is in none of the loaded sets.
+func (v *validateJWT) missingKeys(token string) []string {
+	if len(v.sources) == 0 {
+		return nil
+	}
+	h, err := jwt.ParseHeader(token)
+	if err != nil || h.Alg == "none" {
+		return nil
+	}
+	var unloaded []string
+	known := h.Kid == ""
+	for _, k := range v.inline {
+		known = known || k.ID == "" || k.ID == h.Kid
+	}
+	for _, s := range v.sources {
+		set := v.keys.KeySet(s)
+		if set == nil {
+			unloaded = append(unloaded, s)
+			continue
+		}
+		known = known || set.Has(h.Kid)
+	}
+	if unloaded != nil {
+		return unloaded
+	}
+	if !known {
+		return v.sources
+	}
+	return nil
+}
+
+func (v *validateJWT) verify(x *Exec, token string, cacheKey [32]byte, now time.Time) error {
+	keys := v.inline
+	checks := v.checks
+	for _, s := range v.sources {
+		if set := v.keys.KeySet(s); set != nil {
+			keys = append(keys[:len(keys):len(keys)], set.Keys...)
+			if len(v.issuers) == 0 && set.Issuer != "" {
+				checks.Issuers = append(checks.Issuers, set.Issuer)
+			}
+		}
+	}
+	var err error
+	if checks.Audiences, err = evalAll(x, v.audiences); err != nil {
+		return err
+	}
+	if len(v.issuers) > 0 {
+		if checks.Issuers, err = evalAll(x, v.issuers); err != nil {
+			return err
+		}
+	}
+	h, payload, err := jwt.Verify(token, keys, v.requireSigned)
+	if err != nil {
+		return v.failWith(x, err)
+	}
+	claims := jwt.ParseClaims(payload)
+	if err := claims.Check(checks, now); err != nil {
+		return v.failWith(x, err)
+	}
+	j := &expr.Jwt{Algorithm: h.Alg, Type: h.Typ, Claims: claims.All()}
+	j.ID, j.Issuer, j.Subject = first(j.Claims["jti"]), first(j.Claims["iss"]), first(j.Claims["sub"])
+	j.Audiences = j.Claims["aud"]
+	if exp, ok := claims.Expiration(); ok && h.Alg != "none" {
+		v.cache.put(cacheKey, j, exp.Add(checks.ClockSkew))
+	}
+	v.store(x, j)
+	return nil
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
+
+func evalAll(x *Exec, vals []Value) ([]string, error) {
+	var out []string
+	for i := range vals {
+		s, err := vals[i].Eval(x)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (v *validateJWT) store(x *Exec, j *expr.Jwt) {
+	if v.output != "" {
+		x.setVariable(v.output, j)
+	}
+}
+
+// reasons maps verification failures to APIM's LastError reasons.
+var reasons = []struct {
+	err    error
+	reason string
+}{
+	{jwt.ErrExpired, "TokenExpired"},
+	{jwt.ErrNotYetValid, "TokenNotYetValid"},
+	{jwt.ErrNoExpiration, "TokenExpirationTimeMissing"},
+	{jwt.ErrAudience, "TokenAudienceNotAllowed"},
+	{jwt.ErrIssuer, "TokenIssuerNotAllowed"},
+	{jwt.ErrKeyNotFound, "TokenSignatureKeyNotFound"},
+	{jwt.ErrSignature, "TokenSignatureInvalid"},
+	{jwt.ErrUnsigned, "TokenSignatureInvalid"},
+	{jwt.ErrClaimMissing, "TokenClaimNotFound"},
+	{jwt.ErrClaimNotAllowed, "TokenClaimValueNotAllowed"},
+}
+
+func (v *validateJWT) failWith(x *Exec, err error) error {
+	reason := "JwtInvalid"
+	for _, r := range reasons {
+		if errors.Is(err, r.err) {
+			reason = r.reason
+			break
+		}
+	}
+	return v.fail(x, reason, "Invalid JWT.")
+}
+
+func (v *validateJWT) fail(x *Exec, reason, defaultMessage string) error {
+	message := defaultMessage
+	if v.message != nil {
+		m, err := v.message.Eval(x)
+		if err != nil {
+			return err
+		}
+		message = m
+	}
+	return &Failure{Source: "validate-jwt", Reason: reason, PolicyID: v.id, scope: v.scope, Status: v.status,
+		Body: errorBody(v.status, message), Message: lastErrorMessage(reason)}
+}
+
+// lastErrorMessage is LastError.Message: fixed texts, never the token.
+func lastErrorMessage(reason string) string {
+	switch reason {
+	case "TokenNotPresent":
+		return "JWT not present."
+	case "TokenExpired":
+		return "Lifetime validation failed. The token is expired."
+	case "TokenNotYetValid":
+		return "Lifetime validation failed. The token is not yet valid."
+	case "TokenSignatureKeyNotFound":
+		return "Signature validation failed. No key matches the token's kid."
+	case "TokenSignatureInvalid":
+		return "Signature validation failed."
+	case "TokenAudienceNotAllowed":
+		return "Audience validation failed."
+	case "TokenIssuerNotAllowed":
+		return "Issuer validation failed."
+	case "TokenClaimNotFound":
+		return "JWT is missing a required claim."
+	case "TokenClaimValueNotAllowed":
+		return "A claim value is not allowed."
+	case "TokenExpirationTimeMissing":
+		return "Lifetime validation failed. The token has no expiration time."
+	}
+	return "Invalid JWT."
+}
+
+// tokenCache remembers verified tokens by their SHA-256 until they expire.
+// It is bounded: when full, the entry closest to expiry is replaced.
+type tokenCache struct {
+	max     int
+	entries map[[32]byte]cachedToken
+}
+
+type cachedToken struct {
+	jwt   *expr.Jwt
+	until time.Time
+}
+
+// defaultTokenCache is the number of verified tokens a validate-jwt keeps.
+const defaultTokenCache = 1024
+
+func newTokenCache(max int) *tokenCache {
+	if max == 0 {
+		max = defaultTokenCache
+	}
+	return &tokenCache{max: max, entries: map[[32]byte]cachedToken{}}
+}
+
+func (c *tokenCache) get(k [32]byte, now time.Time) (*expr.Jwt, bool) {
+	e, ok := c.entries[k]
+	if !ok {
+		return nil, false
+	}
+	if !now.Before(e.until) {
+		delete(c.entries, k)
+		return nil, false
+	}
+	return e.jwt, true
+}
+
+func (c *tokenCache) put(k [32]byte, j *expr.Jwt, until time.Time) {
+	if c.max <= 0 {
+		return
+	}
+	if len(c.entries) >= c.max {
+		var victim [32]byte
+		var soonest time.Time
+		first := true
+		for key, e := range c.entries {
+			if first || e.until.Before(soonest) {
+				victim, soonest, first = key, e.until, false
+			}
+		}
+		delete(c.entries, victim)
+	}
+	c.entries[k] = cachedToken{jwt: j, until: until}
+}
