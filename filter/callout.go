@@ -171,8 +171,22 @@ func (h *httpContext) OnHttpResponseBody(int, bool) types.Action {
 	return types.ActionContinue
 }
 
+// keysReady resumes a request that waited for signing keys.
+func (h *httpContext) keysReady() {
+	if h.done || !h.waitingKeys {
+		return
+	}
+	h.pending, h.waitingKeys = false, false
+	var action types.Action
+	defer h.recoverTo(&action)
+	action = h.resume(h.x.Resume(nil, nil), h.dir, true)
+}
+
 // OnHttpStreamDone implements types.HttpContext: a call still in flight
 // must not touch the finished stream.
 func (h *httpContext) OnHttpStreamDone() {
 	h.done = true
+	if h.plugin != nil {
+		delete(h.plugin.keys.contexts, h.id)
+	}
 }

@@ -19,6 +19,7 @@ type config struct {
 	// the right of X-Forwarded-For instead of the downstream address.
 	xffTrustedHops int
 	upstreams      upstreams
+	certificates   map[string]string
 }
 
 // parseConfig reads the plugin configuration. Unknown keys and wrong types
@@ -69,6 +70,8 @@ func parseConfig(data []byte) (*config, error) {
 					c.upstreams[strings.ToLower(host)] = cluster
 				}
 			}
+		case "certificates":
+			c.certificates, err = stringMap("certificates", v)
 		case "clientIp":
 			err = object("clientIp", v, map[string]gjson.Type{"xffTrustedHops": gjson.Number}, func(_ string, n gjson.Result) error {
 				hops := n.Int()
@@ -79,7 +82,7 @@ func parseConfig(data []byte) (*config, error) {
 				return nil
 			})
 		default:
-			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, clientIp)", key)
+			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, certificates, clientIp)", key)
 		}
 		return err == nil
 	})
@@ -210,9 +213,11 @@ func firstWord(s string) string {
 // come from the configuration first, then from the VM's environment
 // variables (Envoy's vm_config.environment_variables), so secrets can stay
 // out of the config.
-func (c *config) compile() (*policy.Gateway, error) {
+func (c *config) compile(keys policy.KeyStore) (*policy.Gateway, error) {
 	return policy.CompileGateway(policy.Config{Policy: c.policy, APIs: c.apis}, policy.Options{
-		Doc: "policy",
+		Keys:         keys,
+		Certificates: c.certificates,
+		Doc:          "policy",
 		NamedValue: func(name string) (string, bool) {
 			if v, ok := c.namedValues[name]; ok {
 				return v, true

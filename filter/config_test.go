@@ -13,8 +13,8 @@ func TestPluginStart_refusesBadConfiguration(t *testing.T) {
 		name, config, wantLog string
 	}{
 		{
-			name: "unknown attribute",
-			config: "<policies>\n  <inbound>\n    <check-header nam=\"x-api-key\" failed-check-httpcode=\"403\" />\n  </inbound>\n</policies>",
+			name:    "unknown attribute",
+			config:  "<policies>\n  <inbound>\n    <check-header nam=\"x-api-key\" failed-check-httpcode=\"403\" />\n  </inbound>\n</policies>",
 			wantLog: `apimguard: refusing to start: policy:3:19: check-header: unknown attribute "nam"`,
 		},
 		{
@@ -45,7 +45,7 @@ func TestPluginStart_refusesBadConfiguration(t *testing.T) {
 		{
 			name:    "unknown JSON key",
 			config:  `{"policy": "<policies/>", "polcy": "x"}`,
-			wantLog: `apimguard: refusing to start: plugin configuration: unknown key "polcy" (known: policy, apis, namedValues, upstreams, clientIp)`,
+			wantLog: `apimguard: refusing to start: plugin configuration: unknown key "polcy" (known: policy, apis, namedValues, upstreams, certificates, clientIp)`,
 		},
 		{
 			name:    "not XML",

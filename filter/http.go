@@ -14,8 +14,10 @@ import (
 // httpContext is one request. It implements policy.Request over the host.
 type httpContext struct {
 	types.DefaultHttpContext
-	gw *policy.Gateway
-	x  *policy.Exec
+	id     uint32
+	plugin *pluginContext
+	gw     *policy.Gateway
+	x      *policy.Exec
 	// answered is set once the plugin sent a local response: outbound must
 	// not run on it.
 	answered bool
@@ -26,9 +28,10 @@ type httpContext struct {
 	xffTrustedHops int
 	upstreams      upstreams
 
-	// pending is set while an outgoing call for the stream in dir is in
-	// flight; done once the stream has ended.
+	// pending is set while an outgoing call (or a key fetch) for the
+	// stream in dir is in flight; done once the stream has ended.
 	pending, done bool
+	waitingKeys   bool
 	dir           direction
 }
 
@@ -88,6 +91,12 @@ func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 		return h.respond(r.Status, r.Headers, r.Body)
 	case policy.Call:
 		return h.dispatch(r.Call, dir)
+	case policy.WaitKeys:
+		if h.plugin.keys.wait(r.KeySources, h.id) {
+			h.pending, h.waitingKeys, h.dir = true, true, dir
+			return types.ActionPause
+		}
+		return h.apply(h.x.Resume(nil, nil), dir)
 	}
 	replace, add, remove := proxywasm.ReplaceHttpRequestHeader, proxywasm.AddHttpRequestHeader, proxywasm.RemoveHttpRequestHeader
 	if dir == responseDirection {

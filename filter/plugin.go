@@ -15,16 +15,18 @@ type vmContext struct {
 
 // NewPluginContext implements types.VMContext.
 func (*vmContext) NewPluginContext(contextID uint32) types.PluginContext {
-	return &pluginContext{}
+	return &pluginContext{id: contextID}
 }
 
 // pluginContext holds the compiled policy shared by every request of one
 // plugin configuration.
 type pluginContext struct {
 	types.DefaultPluginContext
+	id             uint32
 	gw             *policy.Gateway
 	xffTrustedHops int
 	upstreams      upstreams
+	keys           *keyManager
 }
 
 // OnPluginStart implements types.PluginContext. Any configuration problem
@@ -37,17 +39,39 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 			status = types.OnPluginStartStatusFailed
 		}
 	}()
-	cfg, gw, err := load()
+	// The statements keep the manager as their KeyStore; its sources and
+	// upstreams are known once the configuration has compiled.
+	p.keys = newKeyManager()
+	p.keys.rootID = p.id
+	cfg, gw, err := load(p.keys)
 	if err != nil {
 		proxywasm.LogCriticalf("apimguard: refusing to start: %v", err)
 		return types.OnPluginStartStatusFailed
 	}
 	p.gw, p.xffTrustedHops, p.upstreams = gw, cfg.xffTrustedHops, cfg.upstreams
+	p.keys.configure(gw.KeySources(), cfg.upstreams)
+	if len(gw.KeySources()) > 0 {
+		if err := proxywasm.SetTickPeriodMilliSeconds(tickMS); err != nil {
+			proxywasm.LogCriticalf("apimguard: refusing to start: cannot set a tick to fetch signing keys: %v", err)
+			return types.OnPluginStartStatusFailed
+		}
+	}
 	proxywasm.LogInfo("apimguard: policy loaded")
 	return types.OnPluginStartStatusOK
 }
 
-func load() (*config, *policy.Gateway, error) {
+// OnTick implements types.PluginContext: it fetches and refreshes signing
+// keys.
+func (p *pluginContext) OnTick() {
+	defer func() {
+		if r := recover(); r != nil {
+			proxywasm.LogErrorf("apimguard: key refresh: internal error: %v", r)
+		}
+	}()
+	p.keys.tick()
+}
+
+func load(keys policy.KeyStore) (*config, *policy.Gateway, error) {
 	data, err := proxywasm.GetPluginConfiguration()
 	if err != nil && err != types.ErrorStatusNotFound {
 		return nil, nil, fmt.Errorf("plugin configuration: cannot read it from the host: %v", err)
@@ -56,11 +80,13 @@ func load() (*config, *policy.Gateway, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	gw, err := cfg.compile()
+	gw, err := cfg.compile(keys)
 	return cfg, gw, err
 }
 
 // NewHttpContext implements types.PluginContext.
 func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
-	return &httpContext{gw: p.gw, xffTrustedHops: p.xffTrustedHops, upstreams: p.upstreams}
+	h := &httpContext{id: contextID, plugin: p, gw: p.gw, xffTrustedHops: p.xffTrustedHops, upstreams: p.upstreams}
+	p.keys.contexts[contextID] = h
+	return h
 }

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apimguard/apimguard/policy/jwt"
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
+)
+
+// Key-set timing, as APIM: keys are refreshed every hour, a token with an
+// unknown kid triggers at most one refetch per source every 5 minutes.
+// Before any keys are loaded the source is retried every coldRetry.
+const (
+	keyRefresh      = time.Hour
+	unknownKidDelay = 5 * time.Minute
+	coldRetry       = 2 * time.Second
+	fetchTimeoutMS  = 5000
+	fetchStuck      = 15 * time.Second
+	tickMS          = 200
+)
+
+// keySource is one openid-config URL and the keys fetched from it.
+type keySource struct {
+	url            string
+	set            *jwt.KeySet
+	fetching       bool
+	wanted         bool // a request asked for a fetch at the next tick
+	fetchStarted   time.Time
+	lastAttempt    time.Time
+	lastSuccess    time.Time
+	lastKidRefetch time.Time
+	waiters        []uint32 // HTTP contexts waiting for this fetch
+}
+
+// keyManager fetches and caches the key sets of every openid-config source.
+// All fetches are dispatched from the plugin (root) context on ticks, so a
+// request that ends early never takes a fetch with it.
+type keyManager struct {
+	rootID    uint32 // the plugin context, made effective again after resuming waiters
+	sources   map[string]*keySource
+	order     []string
+	upstreams upstreams
+	contexts  map[uint32]*httpContext
+}
+
+func newKeyManager() *keyManager {
+	return &keyManager{sources: map[string]*keySource{}, contexts: map[uint32]*httpContext{}}
+}
+
+// configure sets the sources to fetch and the clusters that reach them.
+func (m *keyManager) configure(urls []string, u upstreams) {
+	m.upstreams = u
+	for _, s := range urls {
+		m.sources[s] = &keySource{url: s}
+		m.order = append(m.order, s)
+	}
+}
+
+// KeySet implements policy.KeyStore.
+func (m *keyManager) KeySet(source string) *jwt.KeySet {
+	if s := m.sources[source]; s != nil {
+		return s.set
+	}
+	return nil
+}
+
+// wait registers the HTTP context id as waiting for a (re)fetch of the
+// sources, when one is in flight or allowed now. It reports whether the
+// request must wait; if not, the policy goes on with the keys it has.
+func (m *keyManager) wait(sources []string, id uint32) bool {
+	t := now()
+	must := false
+	for _, src := range sources {
+		s := m.sources[src]
+		switch {
+		case s == nil:
+			continue
+		case s.fetching || s.wanted:
+		case s.set == nil && t.Sub(s.lastAttempt) >= time.Second:
+			s.wanted = true
+		case s.set != nil && t.Sub(s.lastKidRefetch) >= unknownKidDelay:
+			s.lastKidRefetch = t
+			s.wanted = true
+		default:
+			continue
+		}
+		s.waiters = append(s.waiters, id)
+		must = true
+	}
+	return must
+}
+
+// tick starts the fetches that are due.
+func (m *keyManager) tick() {
+	t := now()
+	for _, src := range m.order {
+		s := m.sources[src]
+		if s.fetching && t.Sub(s.fetchStarted) > fetchStuck {
+			proxywasm.LogWarnf("apimguard: key fetch from %s got no answer; giving up on it", s.url)
+			m.done(s)
+		}
+		if s.fetching {
+			continue
+		}
+		due := s.wanted ||
+			(s.set == nil && t.Sub(s.lastAttempt) >= coldRetry) ||
+			(s.set != nil && t.Sub(s.lastSuccess) >= keyRefresh)
+		if due {
+			m.fetch(s)
+		}
+	}
+}
+
+// fetch gets the discovery document, then the JWK set it names.
+func (m *keyManager) fetch(s *keySource) {
+	t := now()
+	s.fetching, s.wanted, s.fetchStarted, s.lastAttempt = true, false, t, t
+	m.get(s, s.url, func(body []byte) {
+		issuer, jwksURI, err := jwt.ParseDiscovery(body)
+		if err != nil {
+			m.failed(s, err.Error())
+			return
+		}
+		m.get(s, jwksURI, func(body []byte) {
+			keys, err := jwt.ParseJWKS(body)
+			if err != nil {
+				m.failed(s, err.Error())
+				return
+			}
+			s.set = &jwt.KeySet{Issuer: issuer, Keys: keys}
+			s.lastSuccess = now()
+			proxywasm.LogInfof("apimguard: loaded %d signing keys from %s", len(keys), s.url)
+			m.done(s)
+		})
+	})
+}
+
+// get makes one GET of a key-fetching step; on success next gets the body.
+func (m *keyManager) get(s *keySource, rawURL string, next func([]byte)) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		m.failed(s, "bad URL "+strconv.Quote(rawURL))
+		return
+	}
+	path := u.EscapedPath()
+	if u.RawQuery != "" {
+		path += "?" + u.RawQuery
+	}
+	cluster := m.upstreams.cluster(u.Host, u.Scheme)
+	headers := [][2]string{{":method", "GET"}, {":path", path}, {":authority", u.Host}, {":scheme", u.Scheme}, {"accept", "application/json"}}
+	_, err = proxywasm.DispatchHttpCall(cluster, headers, nil, nil, fetchTimeoutMS, func(numHeaders, bodySize, _ int) {
+		if numHeaders == 0 {
+			m.failed(s, rawURL+": no answer")
+			return
+		}
+		resp, err := callResponse(bodySize)
+		if err != nil || resp.StatusCode != 200 {
+			status := 0
+			if resp != nil {
+				status = resp.StatusCode
+			}
+			m.failed(s, rawURL+": status "+strconv.Itoa(status))
+			return
+		}
+		next(resp.Body)
+	})
+	if err != nil {
+		m.failed(s, "cannot call cluster "+strconv.Quote(cluster)+": "+err.Error())
+	}
+}
+
+// failed ends a fetch that did not load keys; the last good keys stay.
+func (m *keyManager) failed(s *keySource, why string) {
+	proxywasm.LogWarnf("apimguard: key fetch from %s failed: %s", s.url, strings.TrimSpace(why))
+	m.done(s)
+}
+
+// done ends a fetch and resumes the requests that waited for it.
+func (m *keyManager) done(s *keySource) {
+	s.fetching = false
+	waiters := s.waiters
+	s.waiters = nil
+	if len(waiters) > 0 {
+		defer proxywasm.SetEffectiveContext(m.rootID)
+	}
+	for _, id := range waiters {
+		h := m.contexts[id]
+		if h == nil || !h.waitingKeys {
+			continue
+		}
+		if err := proxywasm.SetEffectiveContext(id); err != nil {
+			continue
+		}
+		h.keysReady()
+	}
+}
