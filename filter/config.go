@@ -20,6 +20,9 @@ type config struct {
 	xffTrustedHops int
 	upstreams      upstreams
 	certificates   map[string]string
+	// tokenCache is how many verified tokens each validate-jwt keeps
+	// (0: the default, -1: off).
+	tokenCache int
 }
 
 // parseConfig reads the plugin configuration. Unknown keys and wrong types
@@ -70,6 +73,12 @@ func parseConfig(data []byte) (*config, error) {
 					c.upstreams[strings.ToLower(host)] = cluster
 				}
 			}
+		case "tokenCache":
+			n := v.Int()
+			if v.Type != gjson.Number || float64(n) != v.Num || n < -1 || n > 1_000_000 {
+				err = fmt.Errorf("plugin configuration: tokenCache must be a whole number from -1 (off) to 1000000, got %s", v.Raw)
+			}
+			c.tokenCache = int(n)
 		case "certificates":
 			c.certificates, err = stringMap("certificates", v)
 		case "clientIp":
@@ -82,7 +91,7 @@ func parseConfig(data []byte) (*config, error) {
 				return nil
 			})
 		default:
-			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, certificates, clientIp)", key)
+			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, certificates, clientIp, tokenCache)", key)
 		}
 		return err == nil
 	})
@@ -217,6 +226,7 @@ func (c *config) compile(keys policy.KeyStore) (*policy.Gateway, error) {
 	return policy.CompileGateway(policy.Config{Policy: c.policy, APIs: c.apis}, policy.Options{
 		Keys:         keys,
 		Certificates: c.certificates,
+		TokenCache:   c.tokenCache,
 		Doc:          "policy",
 		NamedValue: func(name string) (string, bool) {
 			if v, ok := c.namedValues[name]; ok {

@@ -16,8 +16,8 @@ import (
 // for context.Response.StatusReason.
 type setStatus struct {
 	stmtMeta
-	code   Value
-	reason Value
+	code      Value
+	reason    Value
 	hasReason bool
 }
 
@@ -68,7 +68,9 @@ func (s *setStatus) status(x *Exec) (int, string, error) {
 
 type statusError struct{ v string }
 
-func (e *statusError) Error() string { return "set-status: " + strconv.Quote(e.v) + " is not an HTTP status code" }
+func (e *statusError) Error() string {
+	return "set-status: " + strconv.Quote(e.v) + " is not an HTTP status code"
+}
 
 func (s *setStatus) run(x *Exec) error {
 	code, reason, err := s.status(x)
