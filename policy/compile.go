@@ -283,6 +283,8 @@ func elements(name string) (element, bool) {
 		return element{anySection, compileSetVariable}, true
 	case "validate-jwt":
 		return element{inbound, compileValidateJWT}, true
+	case "validate-azure-ad-token":
+		return element{inbound, compileValidateAzureADToken}, true
 	}
 	return element{}, false
 }

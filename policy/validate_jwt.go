@@ -54,6 +54,9 @@ type validateJWT struct {
 	keys          KeyStore
 	now           func() time.Time
 	cache         *tokenCache
+	// validate-azure-ad-token: accept v1 issuers, check the calling app.
+	azureV1    bool
+	clientApps []string
 }
 
 func compileValidateJWT(c *compiler, n *Node) (statement, error) {
@@ -426,7 +429,11 @@ func (v *validateJWT) verify(x *Exec, token string, cacheKey [32]byte, now time.
 		if set := v.keys.KeySet(s); set != nil {
 			keys = append(keys[:len(keys):len(keys)], set.Keys...)
 			if len(v.issuers) == 0 && set.Issuer != "" {
-				checks.Issuers = append(checks.Issuers, set.Issuer)
+				if v.azureV1 {
+					checks.Issuers = append(checks.Issuers, azureIssuers(set.Issuer)...)
+				} else {
+					checks.Issuers = append(checks.Issuers, set.Issuer)
+				}
 			}
 		}
 	}
@@ -450,6 +457,9 @@ func (v *validateJWT) verify(x *Exec, token string, cacheKey [32]byte, now time.
 	j := &expr.Jwt{Algorithm: h.Alg, Type: h.Typ, Claims: claims.All()}
 	j.ID, j.Issuer, j.Subject = first(j.Claims["jti"]), first(j.Claims["iss"]), first(j.Claims["sub"])
 	j.Audiences = j.Claims["aud"]
+	if !v.clientAllowed(j) {
+		return v.fail(x, "TokenClaimValueNotAllowed", "Invalid JWT.")
+	}
 	if exp, ok := claims.Expiration(); ok && h.Alg != "none" {
 		v.cache.put(cacheKey, j, exp.Add(checks.ClockSkew))
 	}
@@ -519,7 +529,7 @@ func (v *validateJWT) fail(x *Exec, reason, defaultMessage string) error {
 		}
 		message = m
 	}
-	return &Failure{Source: "validate-jwt", Reason: reason, PolicyID: v.id, scope: v.scope, Status: v.status,
+	return &Failure{Source: v.element, Reason: reason, PolicyID: v.id, scope: v.scope, Status: v.status,
 		Body: errorBody(v.status, message), Message: lastErrorMessage(reason)}
 }
 

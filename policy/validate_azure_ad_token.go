@@ -1,0 +1,162 @@
+package policy
+
+import (
+	"strings"
+
+	"github.com/apimguard/apimguard/policy/expr"
+)
+
+// compileValidateAzureADToken is APIM's validate-azure-ad-token, compiled as
+// a validate-jwt against the tenant's Microsoft Entra ID metadata.
+// Reference: https://learn.microsoft.com/azure/api-management/validate-azure-ad-token-policy
+//
+// # Notes
+//
+//   - Keys and the v2 issuer come from
+//     {authentication-endpoint}/{tenant-id}/v2.0/.well-known/openid-configuration;
+//     v1 tokens (issuer https://sts.windows.net/{tid}/) of the same tenant
+//     are accepted too.
+//   - client-application-ids must contain the token's azp (v2) or appid (v1).
+//   - backend-application-ids are accepted as audiences, as the GUID and as
+//     api://GUID.
+func compileValidateAzureADToken(c *compiler, n *Node) (statement, error) {
+	if err := c.attrs(n, "tenant-id", "header-name", "query-parameter-name", "token-value", "authentication-endpoint",
+		"failed-validation-httpcode", "failed-validation-error-message", "output-token-variable-name"); err != nil {
+		return nil, err
+	}
+	tenantAttr, err := c.required(n, "tenant-id")
+	if err != nil {
+		return nil, err
+	}
+	tenant, err := c.constant(n, tenantAttr)
+	if err != nil {
+		return nil, err
+	}
+	tenant = strings.Trim(strings.TrimSpace(tenant), "/")
+	if tenant == "" || strings.ContainsAny(tenant, "/?# ") {
+		return nil, c.errf(n, tenantAttr.Pos, "attribute \"tenant-id\" must be a tenant GUID or domain, not %q", tenant)
+	}
+	endpoint := "https://login.microsoftonline.com/"
+	if a, ok := n.Attr("authentication-endpoint"); ok {
+		if endpoint, err = c.constant(n, a); err != nil {
+			return nil, err
+		}
+		if _, err := parseCallURL(endpoint); err != nil {
+			return nil, c.errf(n, a.Pos, "attribute \"authentication-endpoint\" needs an absolute https URL")
+		}
+	}
+	discovery := strings.TrimRight(endpoint, "/") + "/" + tenant + "/v2.0/.well-known/openid-configuration"
+
+	// The equivalent validate-jwt element, with the same positions.
+	jwtNode := &Node{Name: "validate-jwt", Pos: n.Pos, Doc: n.Doc, Scope: n.Scope}
+	hasSource := false
+	for _, a := range n.Attrs {
+		switch a.Name {
+		case "tenant-id", "authentication-endpoint":
+			continue
+		case "header-name", "query-parameter-name", "token-value":
+			hasSource = true
+		}
+		jwtNode.Attrs = append(jwtNode.Attrs, a)
+	}
+	if !hasSource {
+		jwtNode.Attrs = append(jwtNode.Attrs, Attr{Name: "header-name", Value: "Authorization", Pos: n.Pos})
+	}
+	jwtNode.Children = append(jwtNode.Children, &Node{Name: "openid-config", Pos: n.Pos, Doc: n.Doc, Scope: n.Scope,
+		Attrs: []Attr{{Name: "url", Value: discovery, Pos: n.Pos, ValuePos: n.Pos}}})
+	var clientApps []string
+	var backendAuds []*Node
+	for _, ch := range n.Children {
+		switch ch.Name {
+		case "client-application-ids", "backend-application-ids":
+			ids, err := c.applicationIDs(ch)
+			if err != nil {
+				return nil, err
+			}
+			if ch.Name == "client-application-ids" {
+				clientApps = append(clientApps, ids...)
+				continue
+			}
+			for _, id := range ids {
+				for _, aud := range []string{id, "api://" + id} {
+					backendAuds = append(backendAuds, &Node{Name: "audience", Pos: ch.Pos, Doc: ch.Doc, Text: aud, TextPos: ch.Pos})
+				}
+			}
+		case "audiences", "required-claims":
+			jwtNode.Children = append(jwtNode.Children, ch)
+		default:
+			return nil, c.errf(n, ch.Pos, "unexpected element <%s>", ch.Name)
+		}
+	}
+	if backendAuds != nil {
+		merged := false
+		for _, ch := range jwtNode.Children {
+			if ch.Name == "audiences" {
+				ch.Children = append(append([]*Node(nil), ch.Children...), backendAuds...)
+				merged = true
+			}
+		}
+		if !merged {
+			jwtNode.Children = append(jwtNode.Children, &Node{Name: "audiences", Pos: n.Pos, Doc: n.Doc, Children: backendAuds})
+		}
+	}
+	s, err := compileValidateJWT(c, jwtNode)
+	if err != nil {
+		return nil, err
+	}
+	v := s.(*validateJWT)
+	v.element, v.azureV1, v.clientApps = "validate-azure-ad-token", true, clientApps
+	return v, nil
+}
+
+// applicationIDs reads <application-id> children.
+func (c *compiler) applicationIDs(n *Node) ([]string, error) {
+	if err := c.attrs(n); err != nil {
+		return nil, err
+	}
+	if err := c.only(n, "application-id"); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, ch := range n.Children {
+		if err := c.attrs(ch); err != nil {
+			return nil, err
+		}
+		v, err := c.value(ch, ch.Text, ch.TextPos)
+		if err != nil {
+			return nil, err
+		}
+		if !v.IsConst() || strings.TrimSpace(v.Const()) == "" {
+			return nil, c.errf(ch, ch.Pos, "an application id must be a constant or a named value")
+		}
+		ids = append(ids, strings.TrimSpace(v.Const()))
+	}
+	return ids, nil
+}
+
+// azureIssuers adds the v1 issuer of the tenant of a v2 issuer
+// (https://{host}/{tid}/v2.0).
+func azureIssuers(v2 string) []string {
+	parts := strings.Split(strings.TrimSuffix(v2, "/"), "/")
+	if len(parts) < 2 || parts[len(parts)-1] != "v2.0" {
+		return []string{v2}
+	}
+	return []string{v2, "https://sts.windows.net/" + parts[len(parts)-2] + "/"}
+}
+
+// clientAllowed checks client-application-ids against azp or appid.
+func (v *validateJWT) clientAllowed(j *expr.Jwt) bool {
+	if len(v.clientApps) == 0 {
+		return true
+	}
+	for _, claim := range []string{"azp", "appid"} {
+		for _, got := range j.Claims[claim] {
+			for _, want := range v.clientApps {
+				if strings.EqualFold(got, want) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
