@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/url"
 	"strconv"
 	"strings"
@@ -108,9 +109,15 @@ func (m *keyManager) tick() {
 		due := s.wanted ||
 			(s.set == nil && t.Sub(s.lastAttempt) >= coldRetry) ||
 			(s.set != nil && t.Sub(s.lastSuccess) >= keyRefresh)
-		if due {
-			m.fetch(s)
+		if !due {
+			continue
 		}
+		if m.loadShared(s) {
+			// Another worker fetched newer keys: use them, fetch nothing.
+			m.done(s)
+			continue
+		}
+		m.fetch(s)
 	}
 }
 
@@ -133,6 +140,7 @@ func (m *keyManager) fetch(s *keySource) {
 			s.set = &jwt.KeySet{Issuer: issuer, Keys: keys}
 			s.lastSuccess = now()
 			proxywasm.LogInfof("apimguard: loaded %d signing keys from %s", len(keys), s.url)
+			m.storeShared(s, issuer, body)
 			m.done(s)
 		})
 	})
@@ -196,4 +204,49 @@ func (m *keyManager) done(s *keySource) {
 		}
 		h.keysReady()
 	}
+}
+
+// sharedKeys is a fetched key set as the workers share it.
+type sharedKeys struct {
+	At     int64           `json:"at"` // unix nanoseconds of the fetch
+	Issuer string          `json:"issuer"`
+	JWKS   json.RawMessage `json:"jwks"`
+}
+
+func sharedKey(source string) string { return "apimguard.keys." + source }
+
+// storeShared publishes a fetched key set to the other workers' VMs.
+func (m *keyManager) storeShared(s *keySource, issuer string, jwks []byte) {
+	data, err := json.Marshal(sharedKeys{At: s.lastSuccess.UnixNano(), Issuer: issuer, JWKS: jwks})
+	if err == nil {
+		err = proxywasm.SetSharedData(sharedKey(s.url), data, 0)
+	}
+	if err != nil {
+		proxywasm.LogWarnf("apimguard: cannot share the keys of %s with other workers: %v", s.url, err)
+	}
+}
+
+// loadShared takes a key set another worker fetched, when it is newer than
+// this VM's and younger than the refresh period. An unknown-kid refetch
+// also accepts any newer set: it may hold the new kid.
+func (m *keyManager) loadShared(s *keySource) bool {
+	data, _, err := proxywasm.GetSharedData(sharedKey(s.url))
+	if err != nil || len(data) == 0 {
+		return false
+	}
+	var sk sharedKeys
+	if json.Unmarshal(data, &sk) != nil {
+		return false
+	}
+	at := time.Unix(0, sk.At)
+	if !at.After(s.lastSuccess) || now().Sub(at) >= keyRefresh {
+		return false
+	}
+	keys, err := jwt.ParseJWKS(sk.JWKS)
+	if err != nil {
+		return false
+	}
+	s.set = &jwt.KeySet{Issuer: sk.Issuer, Keys: keys}
+	s.lastSuccess, s.wanted = at, false
+	return true
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
@@ -83,6 +84,11 @@ func TestValidateJWT_keyFetchThroughPlugin(t *testing.T) {
 		}
 		if got := headerValue(p.host.GetCurrentRequestHeaders(id), "x-user"); got != "alice" {
 			t.Errorf("x-user = %q: the resumed request was not verified and edited", got)
+		}
+		// The fetched set is published for the other workers' VMs.
+		var shared sharedKeys
+		if data, _, err := proxywasm.GetSharedData(sharedKey("https://idp.example/.well-known/openid-configuration")); err != nil || json.Unmarshal(data, &shared) != nil || shared.Issuer != "https://idp.example/" {
+			t.Errorf("shared keys = %s (%v)", data, err)
 		}
 		p.host.CompleteHttpContext(id)
 
