@@ -56,6 +56,9 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 			return types.OnPluginStartStatusFailed
 		}
 	}
+	for _, w := range gw.Warnings() {
+		proxywasm.LogWarnf("apimguard: %s", w)
+	}
 	proxywasm.LogInfo("apimguard: policy loaded")
 	return types.OnPluginStartStatusOK
 }

@@ -109,6 +109,15 @@ func (c *compiler) parseDocument(src, doc, scope string) (*document, error) {
 		if err := c.noText(n); err != nil {
 			return nil, err
 		}
+		corsSeen := false
+		for _, ch := range n.Children {
+			if ch.Name == "cors" {
+				if corsSeen {
+					c.warnings = append(c.warnings, fmt.Sprintf("%s:%s: cors: only the first cors in <%s> applies; this one is ignored", doc, ch.Pos, n.Name))
+				}
+				corsSeen = true
+			}
+		}
 		bases := 0
 		for _, ch := range n.Children {
 			if ch.Name != "base" {
@@ -161,6 +170,8 @@ type compiler struct {
 	memo map[memoKey]statement
 	// keySources collects the openid-config URLs of all policies.
 	keySources []string
+	// warnings are load-time remarks that do not stop the plugin.
+	warnings []string
 }
 
 type memoKey struct {
@@ -179,6 +190,16 @@ func (c *compiler) errf(n *Node, pos Pos, format string, args ...any) error {
 // program compiles the effective sections of one route.
 func (c *compiler) program(effective map[section][]*Node) (*Program, error) {
 	p := &Program{}
+	defer func() {
+		for _, n := range effective[inbound] {
+			if n.Name == "cors" {
+				if s, ok := c.memo[memoKey{n, inbound}]; ok {
+					p.preflight = s.(*cors)
+				}
+				break
+			}
+		}
+	}()
 	for _, e := range sectionOrder {
 		c.section = e.s
 		body, err := c.statements(effective[e.s])
@@ -265,6 +286,8 @@ func elements(name string) (element, bool) {
 		return element{inbound, compileCheckIP}, true
 	case "ip-filter":
 		return element{inbound, compileIPFilter}, true
+	case "cors":
+		return element{inbound | outbound, compileCORS}, true
 	case "choose":
 		return element{anySection, compileChoose}, true
 	case "forward-request":

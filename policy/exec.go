@@ -12,6 +12,9 @@ import (
 // after <base/> splicing. It is immutable and safe to share.
 type Program struct {
 	inbound, backend, outbound, onError []statement
+	// preflight is the first cors directly in inbound: it answers CORS
+	// preflights before any other policy runs.
+	preflight *cors
 	// API and Operation name the route ("" for the global scope).
 	API, Operation string
 }
@@ -76,6 +79,12 @@ type Exec struct {
 
 	// resume continues the statement that yielded, with the call's outcome.
 	resume func(resp *expr.Response, err error) error
+
+	// cors is the grant of a matched cross-origin request: headers every
+	// response to the client carries. corsDone: a cors has run (only the
+	// first applies); corsAdded: the grant is in respEdits.
+	cors                [][2]string
+	corsDone, corsAdded bool
 }
 
 // frame is a statement list being executed and the index of the next one.
@@ -107,9 +116,13 @@ func (x *Exec) setVariable(name string, v any) {
 }
 
 // Inbound runs the inbound section, then backend; on a failure, on-error.
+// A CORS preflight is answered by the route's cors before anything else.
 func (x *Exec) Inbound() Result {
+	if x.prog.preflight != nil && isPreflight(x) {
+		return x.prog.preflight.preflight(x)
+	}
 	x.start(phaseInbound, x.prog.inbound)
-	return x.loop()
+	return x.finish(x.loop())
 }
 
 // Outbound runs the outbound section on the upstream response; on a
@@ -117,23 +130,66 @@ func (x *Exec) Inbound() Result {
 func (x *Exec) Outbound(resp Response) Result {
 	x.resp = resp
 	x.start(phaseOutbound, x.prog.outbound)
-	return x.loop()
+	return x.finish(x.loop())
 }
 
-// Resume continues after a Call result with the call's response, or with
-// err when the call failed or timed out.
+// Resume continues after a Call or WaitKeys result with the call's
+// response, or with err when the call failed or timed out.
 func (x *Exec) Resume(resp *expr.Response, err error) Result {
 	next := x.resume
 	x.resume = nil
 	if next == nil {
-		return x.respondInternalError()
+		return x.finish(x.respondInternalError())
 	}
 	if err := next(resp, err); err != nil {
 		if r, done := x.handle(err); done {
-			return r
+			return x.finish(r)
 		}
 	}
-	return x.loop()
+	return x.finish(x.loop())
+}
+
+// finish adds the CORS grant to what the client gets: a local response, or
+// the upstream's response at the end of outbound.
+func (x *Exec) finish(r Result) Result {
+	if x.cors == nil {
+		return r
+	}
+	switch {
+	case r.Action == Respond:
+		headers := append([][2]string(nil), r.Headers...)
+		for _, g := range x.cors {
+			if _, ok := joinPairs(headers, g[0]); !ok {
+				headers = append(headers, g)
+			}
+		}
+		r.Headers = headers
+	case r.Action == Continue && x.phase == phaseOutbound:
+		x.addCORS(&x.respEdits)
+		r.Edits = x.respEdits.list()
+	}
+	return r
+}
+
+// addCORS records the grant as response header edits, once; Vary keeps
+// the upstream's values.
+func (x *Exec) addCORS(edits *editSet) {
+	if x.corsAdded {
+		return
+	}
+	x.corsAdded = true
+	store := overlay{edits: edits, base: x.resp.Header}
+	for _, g := range x.cors {
+		if g[0] == "vary" {
+			if v, ok := store.get("vary"); ok && v != "" {
+				if !strings.Contains(strings.ToLower(v), "origin") {
+					store.set("vary", []string{v + ", Origin"})
+				}
+				continue
+			}
+		}
+		store.set(g[0], []string{g[1]})
+	}
 }
 
 func (x *Exec) start(p phase, body []statement) {

@@ -38,10 +38,15 @@ type Gateway struct {
 	router *router
 	// keySources are the openid-config URLs the host must fetch keys for.
 	keySources []string
+	warnings   []string
 }
 
 // KeySources returns the openid-config URLs of every policy.
 func (g *Gateway) KeySources() []string { return g.keySources }
+
+// Warnings returns load-time remarks that did not stop the compilation,
+// each naming its document and position.
+func (g *Gateway) Warnings() []string { return g.warnings }
 
 // Route returns the program for a request and the operation's template
 // parameters. A request that matches no API runs the global policy; one
@@ -78,7 +83,7 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 	if g.global, err = c.program(globalEff); err != nil {
 		return nil, err
 	}
-	defer func() { g.keySources = c.keySources }()
+	defer func() { g.keySources, g.warnings = c.keySources, c.warnings }()
 	if len(cfg.APIs) == 0 {
 		return g, nil
 	}

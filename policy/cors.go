@@ -1,0 +1,327 @@
+package policy
+
+import (
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// cors is APIM's cors policy.
+// Reference: https://learn.microsoft.com/azure/api-management/cors-policy
+//
+// # Notes
+//
+//   - Preflights (OPTIONS with Origin and Access-Control-Request-Method)
+//     are answered by the first cors directly in <inbound> before any other
+//     policy runs, so authentication never blocks them, and never reach the
+//     upstream. An unmatched preflight gets APIM's empty 200.
+//   - A matched request gets Access-Control-Allow-Origin (and -Credentials,
+//     -Expose-Headers) and Vary: Origin on every response the client sees,
+//     including denials by later policies and on-error responses.
+//   - terminate-unmatched-request defaults to true: a cross-origin GET or
+//     HEAD from an origin that does not match gets an empty 200 without
+//     reaching the upstream; other methods go on without CORS headers.
+//   - Origins compare after normalisation (scheme and host case, default
+//     ports); there are no wildcard subdomains. * with allow-credentials
+//     echoes the request's origin, as browsers require.
+//   - In <outbound> (the seed's table lists it) cors only adds the response
+//     headers. Only the first cors of a section applies, as in APIM.
+type cors struct {
+	stmtMeta
+	anyOrigin   bool
+	origins     map[string]bool // normalised
+	credentials bool
+	terminate   bool
+	anyMethod   bool
+	methods     []string // upper case
+	maxAge      int
+	anyHeader   bool
+	headers     map[string]bool // lower case
+	headerList  string
+	expose      string
+}
+
+func compileCORS(c *compiler, n *Node) (statement, error) {
+	if err := c.attrs(n, "allow-credentials", "terminate-unmatched-request"); err != nil {
+		return nil, err
+	}
+	p := &cors{stmtMeta: c.meta(n), origins: map[string]bool{}, headers: map[string]bool{}}
+	var err error
+	if p.credentials, err = c.boolAttr(n, "allow-credentials", false); err != nil {
+		return nil, err
+	}
+	if p.terminate, err = c.boolAttr(n, "terminate-unmatched-request", true); err != nil {
+		return nil, err
+	}
+	if err := c.only(n, "allowed-origins", "allowed-methods", "allowed-headers", "expose-headers"); err != nil {
+		return nil, err
+	}
+	sawOrigins := false
+	for _, ch := range n.Children {
+		switch ch.Name {
+		case "allowed-origins":
+			sawOrigins = true
+			items, err := c.corsItems(ch, "origin")
+			if err != nil {
+				return nil, err
+			}
+			for i, o := range items {
+				if o == "*" {
+					if len(items) > 1 {
+						return nil, c.errf(ch.Children[i], ch.Children[i].Pos, "* must be the only origin")
+					}
+					p.anyOrigin = true
+					continue
+				}
+				norm, ok := normalizeOrigin(o)
+				if !ok {
+					return nil, c.errf(ch.Children[i], ch.Children[i].Pos, "%q is not an origin: want scheme://host[:port], no path", o)
+				}
+				p.origins[norm] = true
+			}
+		case "allowed-methods":
+			if err := c.attrs(ch, "preflight-result-max-age"); err != nil {
+				return nil, err
+			}
+			if a, ok := ch.Attr("preflight-result-max-age"); ok {
+				v, err := c.constant(ch, a)
+				if err != nil {
+					return nil, err
+				}
+				if p.maxAge, err = strconv.Atoi(strings.TrimSpace(v)); err != nil || p.maxAge < 0 || p.maxAge > 86400 {
+					return nil, c.errf(ch, a.Pos, "attribute \"preflight-result-max-age\" must be seconds from 0 to 86400, not %q", v)
+				}
+			}
+			items, err := c.corsItems(ch, "method")
+			if err != nil {
+				return nil, err
+			}
+			for _, m := range items {
+				if m == "*" {
+					p.anyMethod = true
+					continue
+				}
+				if !validHeaderName(m) {
+					return nil, c.errf(ch, ch.Pos, "%q is not an HTTP method", m)
+				}
+				p.methods = append(p.methods, strings.ToUpper(m))
+			}
+		case "allowed-headers", "expose-headers":
+			items, err := c.corsItems(ch, "header")
+			if err != nil {
+				return nil, err
+			}
+			var names []string
+			for _, h := range items {
+				if h == "*" && ch.Name == "allowed-headers" {
+					p.anyHeader = true
+					continue
+				}
+				if !validHeaderName(h) {
+					return nil, c.errf(ch, ch.Pos, "%q is not a header name", h)
+				}
+				names = append(names, strings.ToLower(h))
+				if ch.Name == "allowed-headers" {
+					p.headers[strings.ToLower(h)] = true
+				}
+			}
+			if ch.Name == "allowed-headers" {
+				p.headerList = strings.Join(names, ",")
+			} else {
+				p.expose = strings.Join(names, ",")
+			}
+		}
+	}
+	if !sawOrigins || (!p.anyOrigin && len(p.origins) == 0) {
+		return nil, c.errf(n, n.Pos, "needs <allowed-origins> with at least one <origin>")
+	}
+	if p.methods == nil && !p.anyMethod {
+		p.methods = []string{"GET", "POST"}
+	}
+	return p, nil
+}
+
+// corsItems reads the text of the <item> children of a cors list.
+func (c *compiler) corsItems(n *Node, item string) ([]string, error) {
+	if n.Name != "allowed-methods" {
+		if err := c.attrs(n); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.only(n, item); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, ch := range n.Children {
+		if err := c.attrs(ch); err != nil {
+			return nil, err
+		}
+		v, err := c.value(ch, ch.Text, ch.TextPos)
+		if err != nil {
+			return nil, err
+		}
+		if !v.IsConst() || strings.TrimSpace(v.Const()) == "" {
+			return nil, c.errf(ch, ch.Pos, "<%s> must be a non-empty constant", item)
+		}
+		out = append(out, strings.TrimSpace(v.Const()))
+	}
+	return out, nil
+}
+
+// normalizeOrigin lower-cases scheme and host and drops a default port.
+// "null", paths, user info and anything but http(s) are not origins.
+func normalizeOrigin(s string) (string, bool) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "", false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	host := strings.ToLower(u.Hostname())
+	if !validHost(host) {
+		return "", false
+	}
+	port := u.Port()
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		return scheme + "://" + host + ":" + port, true
+	}
+	return scheme + "://" + host, true
+}
+
+// validHost accepts DNS names and IP literals, not wildcards.
+func validHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	if strings.Contains(h, ":") { // IPv6 literal, brackets already removed
+		_, err := netip.ParseAddr(h)
+		return err == nil
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(('a' <= c && c <= 'z') || ('0' <= c && c <= '9') || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// match reports whether the request's Origin header is allowed.
+func (p *cors) match(origin string) bool {
+	if p.anyOrigin {
+		_, ok := normalizeOrigin(origin)
+		return ok
+	}
+	norm, ok := normalizeOrigin(origin)
+	return ok && p.origins[norm]
+}
+
+// grant is the response headers of a matched cross-origin request.
+func (p *cors) grant(origin string) [][2]string {
+	allow := origin
+	if p.anyOrigin && !p.credentials {
+		allow = "*"
+	}
+	h := [][2]string{{"access-control-allow-origin", allow}}
+	if p.credentials {
+		h = append(h, [2]string{"access-control-allow-credentials", "true"})
+	}
+	if p.expose != "" {
+		h = append(h, [2]string{"access-control-expose-headers", p.expose})
+	}
+	return append(h, [2]string{"vary", "Origin"})
+}
+
+// isPreflight reports whether the request is a CORS preflight.
+func isPreflight(x *Exec) bool {
+	if x.Method() != "OPTIONS" {
+		return false
+	}
+	_, hasOrigin := x.req.Header("origin")
+	_, hasMethod := x.req.Header("access-control-request-method")
+	return hasOrigin && hasMethod
+}
+
+// preflight answers a preflight: the grant with the allowed methods and
+// headers when it matches, APIM's empty 200 when it does not.
+func (p *cors) preflight(x *Exec) Result {
+	empty := Result{Action: Respond, Status: 200}
+	origin, _ := x.req.Header("origin")
+	if !p.match(origin) {
+		return empty
+	}
+	method, _ := x.req.Header("access-control-request-method")
+	method = strings.ToUpper(strings.TrimSpace(method))
+	if !p.anyMethod && !containsString(p.methods, method) {
+		return empty
+	}
+	requested, _ := x.req.Header("access-control-request-headers")
+	var asked []string
+	for _, h := range strings.Split(requested, ",") {
+		if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
+			asked = append(asked, h)
+			if !p.anyHeader && !p.headers[h] {
+				return empty
+			}
+		}
+	}
+	h := p.grant(origin)
+	methods := strings.Join(p.methods, ",")
+	if p.anyMethod {
+		methods = method
+	}
+	h = append(h, [2]string{"access-control-allow-methods", methods})
+	allowed := p.headerList
+	if p.anyHeader {
+		allowed = strings.Join(asked, ",")
+	}
+	if allowed != "" {
+		h = append(h, [2]string{"access-control-allow-headers", allowed})
+	}
+	if p.maxAge > 0 {
+		h = append(h, [2]string{"access-control-max-age", strconv.Itoa(p.maxAge)})
+	}
+	return Result{Action: Respond, Status: 200, Headers: h}
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// run handles an actual request (inbound) or adds the response headers
+// (outbound).
+func (p *cors) run(x *Exec) error {
+	if x.corsDone {
+		return nil // only the first cors applies
+	}
+	x.corsDone = true
+	origin, ok := x.req.Header("origin")
+	if !ok {
+		return nil
+	}
+	if p.match(origin) {
+		x.cors = p.grant(origin)
+		if x.phase == phaseOutbound {
+			x.addCORS(&x.respEdits)
+		}
+		return nil
+	}
+	m := x.Method()
+	if x.phase == phaseInbound && p.terminate && (m == "GET" || m == "HEAD") {
+		x.result = Result{Action: Respond, Status: 200}
+		return errRespond
+	}
+	return nil
+}
