@@ -24,10 +24,6 @@ func seedConfig() string {
 	return `{"policy": ` + jsonQuote(seedCheckHeader) + `, "namedValues": {"api-key": "` + goodKey + `"}}`
 }
 
-func jsonQuote(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\t", `\t`)
-	return `"` + r.Replace(s) + `"`
-}
 
 func TestCheckHeader_seed(t *testing.T) {
 	eachVM(t, func(t *testing.T, vm types.VMContext) {

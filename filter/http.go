@@ -17,6 +17,7 @@ type httpContext struct {
 	id     uint32
 	plugin *pluginContext
 	gw     *policy.Gateway
+	prog   *policy.Program
 	x      *policy.Exec
 	// answered is set once the plugin sent a local response: outbound must
 	// not run on it.
@@ -61,6 +62,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	method, _ := h.Header(":method")
 	path, _ := h.Header(":path")
 	prog, params := h.gw.Route(authority, method, path)
+	h.prog = prog
 	h.x = prog.NewExec(h, params)
 	r := h.x.Inbound()
 	if h.reqHeaders.err != nil {
@@ -88,6 +90,7 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) (action types.Action) {
 func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 	switch r.Action {
 	case policy.Respond:
+		h.logEvent(r.Status)
 		return h.respond(r.Status, r.Headers, r.Body)
 	case policy.Call:
 		return h.dispatch(r.Call, dir)

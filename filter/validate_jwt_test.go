@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -124,8 +125,12 @@ func TestValidateJWT_providerDownThroughPlugin(t *testing.T) {
 		if r := p.host.GetSentLocalResponse(id); r == nil || r.StatusCode != 401 {
 			t.Fatalf("got %+v", r)
 		}
-		if logs := p.host.GetWarnLogs(); len(logs) == 0 || logs[len(logs)-1] != "apimguard: key fetch from http://idp.example/oidc failed: http://idp.example/oidc: status 503" {
-			t.Errorf("warn logs = %q", logs)
+		want := []string{
+			"apimguard: key fetch from http://idp.example/oidc failed: http://idp.example/oidc: status 503",
+			`{"event":"deny","policy":"validate-jwt","reason":"TokenSignatureKeyNotFound","status":401,"section":"inbound","api":"","operation":"","clientIp":"","requestId":"","method":"GET","path":"/"}`,
+		}
+		if logs := p.host.GetWarnLogs(); !reflect.DeepEqual(logs, want) {
+			t.Errorf("warn logs = %q\nwant %q", logs, want)
 		}
 	})
 }
