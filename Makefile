@@ -10,7 +10,7 @@ ENVOY         := $(TOOLS)/bin/envoy
 WASM          := build/apimguard.wasm
 FUZZTIME      ?= 10s
 
-.PHONY: build test test.policy test.filter test.envoy test.fuzz run envoy browser bench bench.envoy clean
+.PHONY: build test test.policy test.filter test.envoy test.fuzz test.cases run envoy browser bench bench.envoy clean
 
 ## build: compile the plugin to build/apimguard.wasm with upstream Go (wasip1).
 build:
@@ -37,13 +37,17 @@ browser:
 ## test: build, then all three tiers: engine, plugin (native + wazero), real Envoy (and Chromium).
 test: build envoy browser
 	$(GO) vet ./...
-	$(MAKE) --no-print-directory test.policy test.fuzz test.filter test.envoy
+	$(MAKE) --no-print-directory test.policy test.fuzz test.filter test.cases test.envoy
 
 test.policy:
 	$(GO) test -count=1 -timeout 5m ./policy/...
 
 test.filter:
-	$(GO) test -count=1 -timeout 5m ./filter/...
+	$(GO) test -count=1 -timeout 5m ./filter/... ./cmd/...
+
+## test.cases: run the example policy test cases with the apimguard command (no Envoy).
+test.cases:
+	$(GO) run ./cmd/apimguard test examples/seed/*.yaml
 
 # -v so the output shows each Envoy scenario ran and passed; Envoy's config
 # and log are printed only for a failing test.

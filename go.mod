@@ -6,6 +6,7 @@ require (
 	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/proxy-wasm/proxy-wasm-go-sdk v0.0.0-20250212164326-ab4161dcf924
 	github.com/tidwall/gjson v1.20.2
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (

@@ -24,7 +24,6 @@ func seedConfig() string {
 	return `{"policy": ` + jsonQuote(seedCheckHeader) + `, "namedValues": {"api-key": "` + goodKey + `"}}`
 }
 
-
 func TestCheckHeader_seed(t *testing.T) {
 	eachVM(t, func(t *testing.T, vm types.VMContext) {
 		p := mustStart(t, vm, seedConfig())

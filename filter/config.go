@@ -227,6 +227,7 @@ func (c *config) compile(keys policy.KeyStore) (*policy.Gateway, error) {
 		Keys:         keys,
 		Certificates: c.certificates,
 		TokenCache:   c.tokenCache,
+		Now:          clock,
 		Doc:          "policy",
 		NamedValue: func(name string) (string, bool) {
 			if v, ok := c.namedValues[name]; ok {

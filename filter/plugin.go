@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"time"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/apimguard/apimguard/policy"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
@@ -11,6 +14,31 @@ import (
 // vmContext implements types.VMContext.
 type vmContext struct {
 	types.DefaultVMContext
+}
+
+// clock is the time token checks use. The VM configuration may fix it
+// ({"testClock": "2026-01-01T00:00:00Z"}) for policy tests; see OnVMStart.
+var clock = time.Now
+
+// OnVMStart implements types.VMContext: it reads the VM configuration,
+// which only policy tests use.
+func (*vmContext) OnVMStart(int) types.OnVMStartStatus {
+	data, err := proxywasm.GetVMConfiguration()
+	if err != nil || len(data) == 0 {
+		return types.OnVMStartStatusOK
+	}
+	at := gjson.GetBytes(data, "testClock")
+	if !at.Exists() {
+		return types.OnVMStartStatusOK
+	}
+	t, err := time.Parse(time.RFC3339, at.String())
+	if err != nil {
+		proxywasm.LogCriticalf("apimguard: VM configuration: testClock must be an RFC 3339 time, got %s", at.Raw)
+		return types.OnVMStartStatusFailed
+	}
+	clock = func() time.Time { return t }
+	proxywasm.LogWarnf("apimguard: VM configuration sets testClock %s: tokens are checked against a fixed time; never use this outside tests", t.Format(time.RFC3339))
+	return types.OnVMStartStatusOK
 }
 
 // NewPluginContext implements types.VMContext.

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const wasm = "../../build/apimguard.wasm"
+
+func requireWasm(t *testing.T) {
+	if _, err := os.Stat(wasm); err != nil {
+		t.Fatalf("%s is missing: run make build", wasm)
+	}
+}
+
+func TestRun_seedExamples(t *testing.T) {
+	requireWasm(t)
+	files, _ := filepath.Glob("../../examples/seed/*.yaml")
+	if len(files) != 4 {
+		t.Fatalf("seed case files = %v, want 4 (check-header, check-ip, cors, validate-jwt)", files)
+	}
+	var out, errOut bytes.Buffer
+	code := run(append([]string{"test", "-wasm", wasm}, files...), &out, &errOut)
+	if code != 0 || !strings.HasSuffix(out.String(), "14 passed, 0 failed\n") {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+}
+
+// A wrong expectation fails with a readable diff and a non-zero exit.
+func TestRun_wrongExpectation(t *testing.T) {
+	requireWasm(t)
+	dir := t.TempDir()
+	cases := `config: |
+  <policies><inbound>
+    <check-header name="x-api-key" failed-check-httpcode="403"><value>k1</value></check-header>
+    <set-header name="x-checked" exists-action="override"><value>yes</value></set-header>
+  </inbound></policies>
+cases:
+  - name: right key
+    request: {headers: {x-api-key: k1}}
+    expect: {status: 200, upstreamHeaders: {x-checked: "yes"}}
+  - name: wrong expectation
+    request: {headers: {x-api-key: k1}}
+    expect: {status: 403, upstreamHeaders: {x-checked: "no"}, headers: {x-extra: "1"}}
+`
+	file := filepath.Join(dir, "cases.yaml")
+	if err := os.WriteFile(file, []byte(cases), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	code := run([]string{"test", "-v", "-wasm", wasm, file}, &out, &errOut)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{
+		"--- PASS: right key",
+		"--- FAIL: wrong expectation",
+		`    upstream header x-checked: got "yes", want "no"`,
+		`    status: got 200, want 403 (body "")`,
+		`    header x-extra: got "", want "1"`,
+		"1 passed, 1 failed\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestRun_errors(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"lint"}, &out, &errOut); code != 2 {
+		t.Errorf("unknown subcommand: exit %d", code)
+	}
+	if code := run([]string{"test", "-wasm", "/nope.wasm", "x.yaml"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "build it with make build") {
+		t.Errorf("missing module: exit %d, %q", code, errOut.String())
+	}
+}
