@@ -112,7 +112,9 @@ func claims(aud string) map[string]any {
 	return map[string]any{"iss": "https://login.microsoftonline.com/{tenant}/v2.0", "aud": aud, "sub": "alice", "exp": time.Now().Unix() + 600}
 }
 
-func bearer(tok string) map[string][]string { return map[string][]string{"Authorization": {"Bearer " + tok}} }
+func bearer(tok string) map[string][]string {
+	return map[string][]string{"Authorization": {"Bearer " + tok}}
+}
 
 func TestValidateJWT_seedThroughEnvoy(t *testing.T) {
 	p := newIDP(t)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +65,7 @@ func (h *httpContext) dispatch(call *policy.OutgoingCall, dir direction) types.A
 	})
 	if err != nil {
 		proxywasm.LogWarnf("apimguard: cannot call cluster %q for %s: %v", cluster, call.Authority, err)
+		h.count(outcomeMetric("failure", "callouts"))
 		return h.resume(h.x.Resume(nil, policy.ErrCallFailed), dir, false)
 	}
 	h.pending, h.dir = true, dir
@@ -90,6 +92,14 @@ func (h *httpContext) onCallResponse(numHeaders, bodySize int, start time.Time, 
 		}
 	} else if resp, err = callResponse(bodySize); err == nil {
 		err = envoyFailure(resp)
+	}
+	switch {
+	case err == nil:
+		h.count(outcomeMetric("success", "callouts"))
+	case errors.Is(err, policy.ErrCallTimeout):
+		h.count(outcomeMetric("timeout", "callouts"))
+	default:
+		h.count(outcomeMetric("failure", "callouts"))
 	}
 	if err != nil {
 		resp = nil

@@ -23,6 +23,8 @@ type config struct {
 	// tokenCache is how many verified tokens each validate-jwt keeps
 	// (0: the default, -1: off).
 	tokenCache int
+	// noTelemetry turns off security events and request metrics.
+	noTelemetry bool
 }
 
 // parseConfig reads the plugin configuration. Unknown keys and wrong types
@@ -73,6 +75,11 @@ func parseConfig(data []byte) (*config, error) {
 					c.upstreams[strings.ToLower(host)] = cluster
 				}
 			}
+		case "telemetry":
+			if v.Type != gjson.True && v.Type != gjson.False {
+				err = fmt.Errorf("plugin configuration: telemetry must be true or false")
+			}
+			c.noTelemetry = v.Type == gjson.False
 		case "tokenCache":
 			n := v.Int()
 			if v.Type != gjson.Number || float64(n) != v.Num || n < -1 || n > 1_000_000 {
@@ -91,7 +98,7 @@ func parseConfig(data []byte) (*config, error) {
 				return nil
 			})
 		default:
-			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, certificates, clientIp, tokenCache)", key)
+			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, certificates, clientIp, tokenCache, telemetry)", key)
 		}
 		return err == nil
 	})

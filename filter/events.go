@@ -11,7 +11,7 @@ import (
 // failed: a JSON object on one warn-level log line. It never carries a
 // header value, token, key, cookie or query string the client sent.
 func (h *httpContext) logEvent(status int) {
-	if h.x == nil {
+	if h.x == nil || !h.telemetry {
 		return
 	}
 	le := h.x.LastError()
@@ -22,6 +22,7 @@ func (h *httpContext) logEvent(status int) {
 	if status >= 500 {
 		kind = "error"
 	}
+	h.count(deniedMetric(map[string]string{"deny": "denied", "error": "errors"}[kind], le.Source, le.Reason))
 	method, _ := h.Header(":method")
 	path, _ := h.Header(":path")
 	if i := strings.IndexAny(path, "?#"); i >= 0 {

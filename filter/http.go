@@ -28,6 +28,7 @@ type httpContext struct {
 	clientIP       *string
 	xffTrustedHops int
 	upstreams      upstreams
+	telemetry      bool
 
 	// pending is set while an outgoing call (or a key fetch) for the
 	// stream in dir is in flight; done once the stream has ended.
@@ -61,6 +62,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	authority, _ := h.Header(":authority")
 	method, _ := h.Header(":method")
 	path, _ := h.Header(":path")
+	h.count(metricRequests)
 	prog, params := h.gw.Route(authority, method, path)
 	h.prog = prog
 	h.x = prog.NewExec(h, params)
@@ -90,6 +92,9 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) (action types.Action) {
 func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 	switch r.Action {
 	case policy.Respond:
+		if r.Preflight {
+			h.count(metricPreflights)
+		}
 		h.logEvent(r.Status)
 		return h.respond(r.Status, r.Headers, r.Body)
 	case policy.Call:
@@ -125,6 +130,9 @@ func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 		if err != nil {
 			return h.hostFailure("set header "+e.Name, err)
 		}
+	}
+	if dir == requestDirection {
+		h.count(metricAllowed)
 	}
 	return types.ActionContinue
 }

@@ -41,6 +41,7 @@ type keySource struct {
 // request that ends early never takes a fetch with it.
 type keyManager struct {
 	rootID    uint32 // the plugin context, made effective again after resuming waiters
+	counters  counters
 	sources   map[string]*keySource
 	order     []string
 	upstreams upstreams
@@ -140,6 +141,7 @@ func (m *keyManager) fetch(s *keySource) {
 			s.set = &jwt.KeySet{Issuer: issuer, Keys: keys}
 			s.lastSuccess = now()
 			proxywasm.LogInfof("apimguard: loaded %d signing keys from %s", len(keys), s.url)
+			m.counters.count(outcomeMetric("success", "key_fetches"))
 			m.storeShared(s, issuer, body)
 			m.done(s)
 		})
@@ -183,6 +185,7 @@ func (m *keyManager) get(s *keySource, rawURL string, next func([]byte)) {
 // failed ends a fetch that did not load keys; the last good keys stay.
 func (m *keyManager) failed(s *keySource, why string) {
 	proxywasm.LogWarnf("apimguard: key fetch from %s failed: %s", s.url, strings.TrimSpace(why))
+	m.counters.count(outcomeMetric("failure", "key_fetches"))
 	m.done(s)
 }
 

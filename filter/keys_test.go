@@ -28,7 +28,7 @@ func TestKeyManager_sharedBetweenWorkers(t *testing.T) {
 				t.Fatal(err)
 			}
 			m := newKeyManager()
-			m.rootID = proxytest.PluginContextID
+			m.rootID, m.counters = proxytest.PluginContextID, counters{}
 			m.configure([]string{src}, upstreams{"idp.example": "idp"})
 			m.tick()
 			calls := len(p.host.GetCalloutAttributesFromContext(proxytest.PluginContextID))

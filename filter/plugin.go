@@ -55,6 +55,8 @@ type pluginContext struct {
 	xffTrustedHops int
 	upstreams      upstreams
 	keys           *keyManager
+	telemetry      bool
+	counters       counters
 }
 
 // OnPluginStart implements types.PluginContext. Any configuration problem
@@ -69,14 +71,15 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 	}()
 	// The statements keep the manager as their KeyStore; its sources and
 	// upstreams are known once the configuration has compiled.
+	p.counters = counters{}
 	p.keys = newKeyManager()
-	p.keys.rootID = p.id
+	p.keys.rootID, p.keys.counters = p.id, p.counters
 	cfg, gw, err := load(p.keys)
 	if err != nil {
 		proxywasm.LogCriticalf("apimguard: refusing to start: %v", err)
 		return types.OnPluginStartStatusFailed
 	}
-	p.gw, p.xffTrustedHops, p.upstreams = gw, cfg.xffTrustedHops, cfg.upstreams
+	p.gw, p.xffTrustedHops, p.upstreams, p.telemetry = gw, cfg.xffTrustedHops, cfg.upstreams, !cfg.noTelemetry
 	p.keys.configure(gw.KeySources(), cfg.upstreams)
 	if len(gw.KeySources()) > 0 {
 		if err := proxywasm.SetTickPeriodMilliSeconds(tickMS); err != nil {
@@ -117,7 +120,7 @@ func load(keys policy.KeyStore) (*config, *policy.Gateway, error) {
 
 // NewHttpContext implements types.PluginContext.
 func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
-	h := &httpContext{id: contextID, plugin: p, gw: p.gw, xffTrustedHops: p.xffTrustedHops, upstreams: p.upstreams}
+	h := &httpContext{id: contextID, plugin: p, gw: p.gw, xffTrustedHops: p.xffTrustedHops, upstreams: p.upstreams, telemetry: p.telemetry}
 	p.keys.contexts[contextID] = h
 	return h
 }

@@ -252,7 +252,7 @@ func isPreflight(x *Exec) bool {
 // preflight answers a preflight: the grant with the allowed methods and
 // headers when it matches, APIM's empty 200 when it does not.
 func (p *cors) preflight(x *Exec) Result {
-	empty := Result{Action: Respond, Status: 200}
+	empty := Result{Action: Respond, Status: 200, Preflight: true}
 	origin, _ := x.req.Header("origin")
 	if !p.match(origin) {
 		return empty
@@ -288,7 +288,7 @@ func (p *cors) preflight(x *Exec) Result {
 	if p.maxAge > 0 {
 		h = append(h, [2]string{"access-control-max-age", strconv.Itoa(p.maxAge)})
 	}
-	return Result{Action: Respond, Status: 200, Headers: h}
+	return Result{Action: Respond, Status: 200, Headers: h, Preflight: true}
 }
 
 func containsString(list []string, s string) bool {

@@ -26,18 +26,18 @@ func TestCORS_seedPreflight(t *testing.T) {
 		want Result
 	}{
 		{"matched preflight, auth not run", preflight("https://myapp.com", "POST", "Content-Type, Authorization"),
-			Result{Action: Respond, Status: 200, Headers: [][2]string{{"access-control-allow-origin", "https://myapp.com"}, {"vary", "Origin"},
+			Result{Action: Respond, Status: 200, Preflight: true, Headers: [][2]string{{"access-control-allow-origin", "https://myapp.com"}, {"vary", "Origin"},
 				{"access-control-allow-methods", "GET,POST"}, {"access-control-allow-headers", "content-type,authorization"}}}},
 		{"origin case and default port", preflight("HTTPS://MyApp.com:443", "GET", ""),
-			Result{Action: Respond, Status: 200, Headers: [][2]string{{"access-control-allow-origin", "HTTPS://MyApp.com:443"}, {"vary", "Origin"},
+			Result{Action: Respond, Status: 200, Preflight: true, Headers: [][2]string{{"access-control-allow-origin", "HTTPS://MyApp.com:443"}, {"vary", "Origin"},
 				{"access-control-allow-methods", "GET,POST"}, {"access-control-allow-headers", "content-type,authorization"}}}},
-		{"method not allowed", preflight("https://myapp.com", "DELETE", ""), Result{Action: Respond, Status: 200}},
-		{"header not allowed", preflight("https://myapp.com", "POST", "x-api-key"), Result{Action: Respond, Status: 200}},
-		{"look-alike suffix", preflight("https://myapp.com.evil.com", "GET", ""), Result{Action: Respond, Status: 200}},
-		{"look-alike prefix", preflight("https://evil-myapp.com", "GET", ""), Result{Action: Respond, Status: 200}},
-		{"null origin", preflight("null", "GET", ""), Result{Action: Respond, Status: 200}},
-		{"other scheme", preflight("http://myapp.com", "GET", ""), Result{Action: Respond, Status: 200}},
-		{"other port", preflight("https://myapp.com:8443", "GET", ""), Result{Action: Respond, Status: 200}},
+		{"method not allowed", preflight("https://myapp.com", "DELETE", ""), Result{Action: Respond, Status: 200, Preflight: true}},
+		{"header not allowed", preflight("https://myapp.com", "POST", "x-api-key"), Result{Action: Respond, Status: 200, Preflight: true}},
+		{"look-alike suffix", preflight("https://myapp.com.evil.com", "GET", ""), Result{Action: Respond, Status: 200, Preflight: true}},
+		{"look-alike prefix", preflight("https://evil-myapp.com", "GET", ""), Result{Action: Respond, Status: 200, Preflight: true}},
+		{"null origin", preflight("null", "GET", ""), Result{Action: Respond, Status: 200, Preflight: true}},
+		{"other scheme", preflight("http://myapp.com", "GET", ""), Result{Action: Respond, Status: 200, Preflight: true}},
+		{"other port", preflight("https://myapp.com:8443", "GET", ""), Result{Action: Respond, Status: 200, Preflight: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

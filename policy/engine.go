@@ -76,6 +76,8 @@ type Result struct {
 	Call *OutgoingCall
 	// WaitKeys: the openid-config URLs whose keys are needed.
 	KeySources []string
+	// Preflight marks the answer to a CORS preflight.
+	Preflight bool
 }
 
 // OutgoingCall is an HTTP call the engine needs made before it can go on.

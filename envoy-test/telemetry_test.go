@@ -1,0 +1,97 @@
+package envoytest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// prometheus reads Envoy's /stats/prometheus into "name{labels}" → value.
+func prometheus(t *testing.T, s *stack) map[string]string {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/stats/prometheus", s.envoy.AdminPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	out := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "apimguard_") {
+			if i := strings.LastIndexByte(l, ' '); i > 0 {
+				out[l[:i]] = l[i+1:]
+			}
+		}
+	}
+	return out
+}
+
+func TestTelemetry_throughEnvoy(t *testing.T) {
+	const key = "Sup3r-Secret-Key-91"
+	policy := "<policies>\n<inbound>\n" + seedCORS + `
+<check-header name="x-api-key" failed-check-httpcode="401"><value>{{api-key}}</value></check-header>
+</inbound>
+</policies>`
+	s := startStack(t, Params{PluginConfig: policy, Env: map[string]string{"api-key": key}})
+	secrets := []string{"Wrong-Key-Attempt-1", "Wrong-Key-Attempt-2", "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0.c2lnbmF0dXJl", "session=Cookie-Secret-77", "Query-Secret-55"}
+	send := func(n int, h map[string][]string, path string) {
+		for i := 0; i < n; i++ {
+			s.do(t, "GET", path, h, "")
+		}
+	}
+	send(3, map[string][]string{"x-api-key": {key}}, "/orders")
+	send(2, map[string][]string{"Authorization": {"Bearer " + secrets[2]}, "Cookie": {secrets[3]}}, "/orders?api_key="+secrets[4])
+	send(2, map[string][]string{"x-api-key": {secrets[0]}}, "/orders")
+	send(2, map[string][]string{"x-api-key": {secrets[1]}, "x-request-id": {"req-7"}}, "/orders/7")
+	s.do(t, "OPTIONS", "/orders", map[string][]string{"Origin": {"https://myapp.com"}, "Access-Control-Request-Method": {"GET"}}, "")
+
+	got := prometheus(t, s)
+	want := map[string]string{
+		`apimguard_requests{}`:   "10",
+		`apimguard_allowed{}`:    "3",
+		`apimguard_preflights{}`: "1",
+		`apimguard_denied{policy="check-header",reason="HeaderNotFound"}`:        "2",
+		`apimguard_denied{policy="check-header",reason="HeaderValueNotAllowed"}`: "4",
+	}
+	for name, v := range want {
+		if got[name] != v {
+			t.Errorf("%s = %q, want %s", name, got[name], v)
+		}
+	}
+
+	var events []map[string]any
+	log := s.envoy.Log()
+	for _, line := range strings.Split(log, "\n") {
+		if i := strings.Index(line, `{"event":`); i >= 0 {
+			var e map[string]any
+			if err := json.Unmarshal([]byte(line[i:]), &e); err != nil {
+				t.Fatalf("event is not JSON: %s", line)
+			}
+			events = append(events, e)
+		}
+	}
+	if len(events) != 6 {
+		t.Fatalf("%d events, want one per denial (6)", len(events))
+	}
+	last := events[5]
+	// At the edge Envoy makes its own x-request-id rather than trusting the
+	// client's, and the event carries Envoy's.
+	if id, _ := last["requestId"].(string); len(id) != 36 || id == "req-7" {
+		t.Errorf("requestId = %q, want Envoy's UUID", id)
+	}
+	if last["event"] != "deny" || last["policy"] != "check-header" || last["reason"] != "HeaderValueNotAllowed" || last["status"] != float64(401) ||
+		last["path"] != "/orders/7" || last["method"] != "GET" || last["clientIp"] != "127.0.0.1" || last["section"] != "inbound" {
+		t.Errorf("event = %v", last)
+	}
+	if events[0]["path"] != "/orders" || events[0]["reason"] != "HeaderNotFound" {
+		t.Errorf("first event = %v (the query string must not be logged)", events[0])
+	}
+	for _, secret := range append(secrets, key) {
+		if strings.Contains(log, secret) {
+			t.Errorf("the Envoy log contains a presented secret %q", secret)
+		}
+	}
+}
