@@ -146,6 +146,11 @@ func TestValidateJWT_seedThroughEnvoy(t *testing.T) {
 		})
 	}
 
+	t.Run("signatures are verified by Envoy's verify_signature", func(t *testing.T) {
+		if !strings.Contains(s.envoy.Log(), "signatures are verified by the host (verify_signature)") {
+			t.Error("the module did not offload RS256 verification to Envoy")
+		}
+	})
 	t.Run("key rotation: a new kid is accepted without a restart", func(t *testing.T) {
 		p.addKey("k2")
 		r := s.do(t, "GET", "/orders", bearer(p.token("k2", claims("my-api-audience"))), "")

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/apimguard/apimguard/policy"
+	"github.com/apimguard/apimguard/policy/jwt"
 	"github.com/tidwall/gjson"
 )
 
@@ -25,6 +26,8 @@ type config struct {
 	tokenCache int
 	// noTelemetry turns off security events and request metrics.
 	noTelemetry bool
+	// noNativeCrypto keeps signature verification in the module.
+	noNativeCrypto bool
 }
 
 // parseConfig reads the plugin configuration. Unknown keys and wrong types
@@ -75,6 +78,11 @@ func parseConfig(data []byte) (*config, error) {
 					c.upstreams[strings.ToLower(host)] = cluster
 				}
 			}
+		case "nativeCrypto":
+			if v.Type != gjson.True && v.Type != gjson.False {
+				err = fmt.Errorf("plugin configuration: nativeCrypto must be true or false")
+			}
+			c.noNativeCrypto = v.Type == gjson.False
 		case "telemetry":
 			if v.Type != gjson.True && v.Type != gjson.False {
 				err = fmt.Errorf("plugin configuration: telemetry must be true or false")
@@ -98,7 +106,7 @@ func parseConfig(data []byte) (*config, error) {
 				return nil
 			})
 		default:
-			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, certificates, clientIp, tokenCache, telemetry)", key)
+			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, certificates, clientIp, tokenCache, telemetry, nativeCrypto)", key)
 		}
 		return err == nil
 	})
@@ -230,11 +238,16 @@ func firstWord(s string) string {
 // variables (Envoy's vm_config.environment_variables), so secrets can stay
 // out of the config.
 func (c *config) compile(keys policy.KeyStore) (*policy.Gateway, error) {
+	var offload jwt.Offload = verifySignature
+	if c.noNativeCrypto {
+		offload = nil
+	}
 	return policy.CompileGateway(policy.Config{Policy: c.policy, APIs: c.apis}, policy.Options{
 		Keys:         keys,
 		Certificates: c.certificates,
 		TokenCache:   c.tokenCache,
 		Now:          clock,
+		Offload:      offload,
 		Doc:          "policy",
 		NamedValue: func(name string) (string, bool) {
 			if v, ok := c.namedValues[name]; ok {

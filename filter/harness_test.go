@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/apimguard/apimguard/harness"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
@@ -53,6 +54,8 @@ func startPlugin(t testing.TB, vm types.VMContext, configuration string) (*plugi
 	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration([]byte(configuration))
 	host, reset := proxytest.NewHostEmulator(opt)
 	t.Cleanup(reset)
+	// Envoy's verify_signature, which the emulator lacks.
+	host.RegisterForeignFunction("verify_signature", harness.VerifySignature)
 	if st := host.StartVM(); st != types.OnVMStartStatusOK {
 		t.Fatalf("StartVM = %v", st)
 	}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/apimguard/apimguard/policy/jwt"
 )
 
 // Options tune compilation.
@@ -24,6 +26,8 @@ type Options struct {
 	// TokenCache is how many verified tokens each validate-jwt remembers:
 	// 0 for the default (1024), negative to turn the cache off.
 	TokenCache int
+	// Offload, when set, verifies RS* and ES* signatures outside Go.
+	Offload jwt.Offload
 }
 
 // Compile parses and compiles one <policies> document at global scope.

@@ -52,6 +52,7 @@ type validateJWT struct {
 	audiences     []Value
 	issuers       []Value
 	keys          KeyStore
+	offload       jwt.Offload
 	now           func() time.Time
 	cache         *tokenCache
 	// validate-azure-ad-token: accept v1 issuers, check the calling app.
@@ -65,7 +66,7 @@ func compileValidateJWT(c *compiler, n *Node) (statement, error) {
 		"clock-skew", "output-token-variable-name"); err != nil {
 		return nil, err
 	}
-	v := &validateJWT{stmtMeta: c.meta(n), status: 401, keys: c.opt.Keys, now: c.opt.Now, cache: newTokenCache(c.opt.TokenCache)}
+	v := &validateJWT{stmtMeta: c.meta(n), status: 401, keys: c.opt.Keys, offload: c.opt.Offload, now: c.opt.Now, cache: newTokenCache(c.opt.TokenCache)}
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -446,7 +447,7 @@ func (v *validateJWT) verify(x *Exec, token string, cacheKey [32]byte, now time.
 			return err
 		}
 	}
-	h, payload, err := jwt.Verify(token, keys, v.requireSigned)
+	h, payload, err := jwt.VerifyWith(token, keys, v.requireSigned, v.offload)
 	if err != nil {
 		return v.failWith(x, err)
 	}

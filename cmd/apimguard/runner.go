@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apimguard/apimguard/harness"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 	"gopkg.in/yaml.v3"
@@ -143,6 +144,7 @@ func (r *runner) runCase(vm proxytest.WasmVMContext, s *suite, tc testCase, vmCo
 	}
 	host, reset := proxytest.NewHostEmulator(opt)
 	defer reset()
+	host.RegisterForeignFunction("verify_signature", harness.VerifySignature)
 	defer func() {
 		for _, l := range host.GetWarnLogs() {
 			notes = append(notes, "log: "+l)
