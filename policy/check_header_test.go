@@ -123,7 +123,7 @@ func TestCheckHeader_lastError(t *testing.T) {
 	p := mustCompile(t, inboundDoc(`<check-header id="key-check" name="X-Api-Key" failed-check-httpcode="403"><value>k</value></check-header>`), nil)
 	x := p.NewExec(headers{"x-api-key": "guess"}, nil)
 	x.Inbound()
-	want := LastError{Source: "check-header", Reason: "HeaderValueNotAllowed", Message: "Header X-Api-Key value is not allowed. Access denied.", Section: "inbound", Scope: "global", PolicyID: "key-check"}
+	want := LastError{Source: "check-header", Reason: "HeaderValueNotAllowed", Message: "Header X-Api-Key value is not allowed. Access denied.", Section: "inbound", Scope: "global", PolicyID: "key-check", Path: "check-header[1]"}
 	if got := x.LastError(); got == nil || *got != want {
 		t.Fatalf("last error = %+v\nwant %+v", got, want)
 	}

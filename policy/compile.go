@@ -137,6 +137,7 @@ func (c *compiler) parseDocument(src, doc, scope string) (*document, error) {
 				return nil, err
 			}
 		}
+		setPaths(n.Children, "")
 		d.sections[s] = n
 	}
 	return d, nil
@@ -322,7 +323,7 @@ func (c *compiler) meta(n *Node) stmtMeta {
 	if scope == "" {
 		scope = "global"
 	}
-	return stmtMeta{element: n.Name, id: policyID(n), scope: scope}
+	return stmtMeta{element: n.Name, id: policyID(n), scope: scope, path: n.Path}
 }
 
 // compileBase handles a <base/> left after splicing: at global scope it has

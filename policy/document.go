@@ -28,6 +28,20 @@ type Node struct {
 	// Doc names the document the element comes from, and Scope its scope
 	// (global, api or operation); they survive <base/> splicing.
 	Doc, Scope string
+	// Path locates a policy element inside its section, for
+	// LastError.Path: choose[1]/when[2]/check-header[1].
+	Path string
+}
+
+// setPaths gives every element under a section its Path: its name and its
+// position among siblings of that name, below its parent's path.
+func setPaths(children []*Node, prefix string) {
+	seen := map[string]int{}
+	for _, c := range children {
+		seen[c.Name]++
+		c.Path = prefix + c.Name + "[" + strconv.Itoa(seen[c.Name]) + "]"
+		setPaths(c.Children, c.Path+"/")
+	}
 }
 
 // stamp records the document and scope of n and everything inside it.

@@ -51,6 +51,7 @@ type Failure struct {
 	// Body is the client-facing JSON body {"statusCode":N,"message":"..."}.
 	Body  string
 	scope string // global, api or operation
+	path  string // where the element is in its section
 }
 
 func (f *Failure) Error() string { return f.Source + ": " + f.Reason + ": " + f.Message }

@@ -33,6 +33,7 @@ type stmtMeta struct {
 	element string // "check-header"
 	id      string // the id attribute
 	scope   string // global, api or operation
+	path    string // choose[1]/when[2]/check-header[1]
 }
 
 func (m *stmtMeta) meta() *stmtMeta { return m }
@@ -239,13 +240,18 @@ func (x *Exec) wrap(s statement, err error) error {
 	if err == errRespond {
 		return err
 	}
+	m := s.meta()
 	var f *Failure
 	if errors.As(err, &f) {
+		if f.path == "" && m.path != "" {
+			g := *f
+			g.path = m.path
+			return &g
+		}
 		return f
 	}
-	m := s.meta()
 	return &Failure{
-		Source: m.element, Reason: "ExpressionValueEvaluationFailure", PolicyID: m.id, scope: m.scope,
+		Source: m.element, Reason: "ExpressionValueEvaluationFailure", PolicyID: m.id, scope: m.scope, path: m.path,
 		Message: "Expression evaluation failed. " + err.Error(),
 		Status:  500, Body: internalErrorBody,
 	}
@@ -265,7 +271,7 @@ func (x *Exec) handle(err error) (Result, bool) {
 		// A failure inside on-error itself: APIM answers 500.
 		return x.respondInternalError(), true
 	}
-	x.lastErr = &LastError{Source: f.Source, Reason: f.Reason, Message: f.Message, Section: phaseNames[x.phase], Scope: f.scope, PolicyID: f.PolicyID}
+	x.lastErr = &LastError{Source: f.Source, Reason: f.Reason, Message: f.Message, Section: phaseNames[x.phase], Scope: f.scope, PolicyID: f.PolicyID, Path: f.path}
 	x.failed = f
 	x.local = &localResponse{status: f.Status, reason: reasonPhrase(f.Status), headers: jsonHeaders(), body: f.Body}
 	x.start(phaseOnError, x.prog.onError)

@@ -288,3 +288,27 @@ func mustExpr(t *testing.T, src string) *expr.Program {
 	}
 	return p
 }
+
+// LastError.Path locates the failing element inside its section.
+func TestLastErrorPath(t *testing.T) {
+	p := mustCompile(t, inboundDoc(`<set-variable name="a" value="1"/>
+<choose><when condition="false"/></choose>
+<choose>
+  <when condition="false"><set-variable name="b" value="2"/></when>
+  <when condition="true">
+    <set-variable name="c" value="3"/>
+    <check-header name="x-1" failed-check-httpcode="401"/>
+    <check-header name="x-2" failed-check-httpcode="401"/>
+  </when>
+</choose>`), nil)
+	x := p.NewExec(get(map[string]string{"x-1": "present"}), nil)
+	x.Inbound()
+	if got := x.LastError().Path; got != "choose[2]/when[2]/check-header[2]" {
+		t.Fatalf("Path = %q", got)
+	}
+	x = p.NewExec(get(nil), nil)
+	x.Inbound()
+	if got := x.LastError().Path; got != "choose[2]/when[2]/check-header[1]" {
+		t.Fatalf("Path = %q", got)
+	}
+}
