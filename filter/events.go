@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/apimguard/apimguard/policy"
+
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 )
 
@@ -36,7 +38,7 @@ func (h *httpContext) logEvent(status int) {
 		}
 		b.WriteString(strconv.Quote(name))
 		b.WriteByte(':')
-		b.WriteString(jsonQuote(value))
+		b.WriteString(policy.JSONString(value))
 	}
 	b.WriteByte('{')
 	field("event", kind)
@@ -64,25 +66,4 @@ func (h *httpContext) route() (string, string) {
 		return "", ""
 	}
 	return h.prog.API, h.prog.Operation
-}
-
-// jsonQuote quotes s as a JSON string.
-func jsonQuote(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r < 0x20 || r == 0x2028 || r == 0x2029:
-			b.WriteString(`\u`)
-			hex := strconv.FormatInt(int64(r), 16)
-			b.WriteString(strings.Repeat("0", 4-len(hex)) + hex)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }

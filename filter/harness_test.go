@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/apimguard/apimguard/harness"
+	"github.com/apimguard/apimguard/policy"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
@@ -88,3 +89,6 @@ func (p *plugin) request(headers ...[2]string) outcome {
 	p.host.CompleteHttpContext(id)
 	return o
 }
+
+// jsonQuote quotes s for a JSON plugin configuration.
+func jsonQuote(s string) string { return policy.JSONString(s) }

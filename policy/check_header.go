@@ -39,17 +39,9 @@ func compileCheckHeader(c *compiler, n *Node) (statement, error) {
 	if err := c.attrs(n, "name", "failed-check-httpcode", "failed-check-error-message", "ignore-case"); err != nil {
 		return nil, err
 	}
-	nameAttr, err := c.required(n, "name")
+	name, _, err := c.headerNameAttr(n)
 	if err != nil {
 		return nil, err
-	}
-	name, err := c.constant(n, nameAttr)
-	if err != nil {
-		return nil, err
-	}
-	name = strings.TrimSpace(name)
-	if !validHeaderName(name) {
-		return nil, c.errf(n, nameAttr.Pos, "attribute \"name\" is not a valid header name: %q", name)
 	}
 	codeAttr, err := c.required(n, "failed-check-httpcode")
 	if err != nil {
@@ -153,6 +145,23 @@ func isASCII(s string) bool {
 func lowerASCII(c byte) byte {
 	outside := uint32((int32(c)-'A')|('Z'-int32(c))) >> 31 // 0 for 'A'..'Z'
 	return c | byte(outside^1)<<5
+}
+
+// headerNameAttr reads the constant header name in n's "name" attribute.
+func (c *compiler) headerNameAttr(n *Node) (string, Attr, error) {
+	a, err := c.required(n, "name")
+	if err != nil {
+		return "", a, err
+	}
+	name, err := c.constant(n, a)
+	if err != nil {
+		return "", a, err
+	}
+	name = strings.TrimSpace(name)
+	if !validHeaderName(name) {
+		return "", a, c.errf(n, a.Pos, "attribute \"name\" is not a valid header name: %q", name)
+	}
+	return name, a, nil
 }
 
 // validHeaderName reports whether s is an HTTP field name (RFC 9110 token).

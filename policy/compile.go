@@ -473,3 +473,49 @@ func policyID(n *Node) string {
 	a, _ := n.Attr("id")
 	return a.Value
 }
+
+// itemValues compiles the <item> children of a list element (audiences,
+// allowed-origins, ...); the list itself may carry listAttrs.
+func (c *compiler) itemValues(n *Node, item string, listAttrs ...string) ([]Value, error) {
+	if err := c.attrs(n, listAttrs...); err != nil {
+		return nil, err
+	}
+	if err := c.only(n, item); err != nil {
+		return nil, err
+	}
+	var out []Value
+	for _, ch := range n.Children {
+		if err := c.attrs(ch); err != nil {
+			return nil, err
+		}
+		if len(ch.Children) > 0 {
+			return nil, c.errf(ch, ch.Children[0].Pos, "unexpected element <%s>", ch.Children[0].Name)
+		}
+		v, err := c.value(ch, ch.Text, ch.TextPos)
+		if err != nil {
+			return nil, err
+		}
+		if v.IsConst() && strings.TrimSpace(v.Const()) == "" {
+			return nil, c.errf(ch, ch.Pos, "empty <%s>", item)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// itemConstants is itemValues for lists that must be known at load time.
+func (c *compiler) itemConstants(n *Node, item string, listAttrs ...string) ([]string, error) {
+	vals, err := c.itemValues(n, item, listAttrs...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(vals))
+	for i := range vals {
+		if !vals[i].IsConst() {
+			ch := n.Children[i]
+			return nil, c.errf(ch, ch.Pos, "<%s> must be a constant or a named value", item)
+		}
+		out[i] = strings.TrimSpace(vals[i].Const())
+	}
+	return out, nil
+}

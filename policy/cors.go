@@ -62,7 +62,7 @@ func compileCORS(c *compiler, n *Node) (statement, error) {
 		switch ch.Name {
 		case "allowed-origins":
 			sawOrigins = true
-			items, err := c.corsItems(ch, "origin")
+			items, err := c.itemConstants(ch, "origin")
 			if err != nil {
 				return nil, err
 			}
@@ -93,7 +93,7 @@ func compileCORS(c *compiler, n *Node) (statement, error) {
 					return nil, c.errf(ch, a.Pos, "attribute \"preflight-result-max-age\" must be seconds from 0 to 86400, not %q", v)
 				}
 			}
-			items, err := c.corsItems(ch, "method")
+			items, err := c.itemConstants(ch, "method", "preflight-result-max-age")
 			if err != nil {
 				return nil, err
 			}
@@ -108,7 +108,7 @@ func compileCORS(c *compiler, n *Node) (statement, error) {
 				p.methods = append(p.methods, strings.ToUpper(m))
 			}
 		case "allowed-headers", "expose-headers":
-			items, err := c.corsItems(ch, "header")
+			items, err := c.itemConstants(ch, "header")
 			if err != nil {
 				return nil, err
 			}
@@ -140,33 +140,6 @@ func compileCORS(c *compiler, n *Node) (statement, error) {
 		p.methods = []string{"GET", "POST"}
 	}
 	return p, nil
-}
-
-// corsItems reads the text of the <item> children of a cors list.
-func (c *compiler) corsItems(n *Node, item string) ([]string, error) {
-	if n.Name != "allowed-methods" {
-		if err := c.attrs(n); err != nil {
-			return nil, err
-		}
-	}
-	if err := c.only(n, item); err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, ch := range n.Children {
-		if err := c.attrs(ch); err != nil {
-			return nil, err
-		}
-		v, err := c.value(ch, ch.Text, ch.TextPos)
-		if err != nil {
-			return nil, err
-		}
-		if !v.IsConst() || strings.TrimSpace(v.Const()) == "" {
-			return nil, c.errf(ch, ch.Pos, "<%s> must be a non-empty constant", item)
-		}
-		out = append(out, strings.TrimSpace(v.Const()))
-	}
-	return out, nil
 }
 
 // normalizeOrigin lower-cases scheme and host and drops a default port.

@@ -108,14 +108,14 @@ func errorBody(status int, message string) string {
 	b.WriteString(`{"statusCode":`)
 	b.WriteString(strconv.Itoa(status))
 	b.WriteString(`,"message":`)
-	b.WriteString(jsonString(message))
+	b.WriteString(JSONString(message))
 	b.WriteByte('}')
 	return b.String()
 }
 
-// jsonString quotes s as a JSON string. Markup characters are escaped so a
+// JSONString quotes s as a JSON string. Markup characters are escaped so a
 // body is safe to show in a browser.
-func jsonString(s string) string {
+func JSONString(s string) string {
 	const hex = "0123456789abcdef"
 	var b strings.Builder
 	b.Grow(len(s) + 2)

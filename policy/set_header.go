@@ -38,18 +38,11 @@ func compileSetHeader(c *compiler, n *Node) (statement, error) {
 	if err := c.attrs(n, "name", "exists-action"); err != nil {
 		return nil, err
 	}
-	nameAttr, err := c.required(n, "name")
+	name, nameAttr, err := c.headerNameAttr(n)
 	if err != nil {
 		return nil, err
 	}
-	name, err := c.constant(n, nameAttr)
-	if err != nil {
-		return nil, err
-	}
-	name = strings.ToLower(strings.TrimSpace(name))
-	if !validHeaderName(name) {
-		return nil, c.errf(n, nameAttr.Pos, "attribute \"name\" is not a valid header name: %q", name)
-	}
+	name = strings.ToLower(name)
 	h := &setHeader{stmtMeta: c.meta(n), name: name, action: "override", repeated: repeatedHeaders[name]}
 	if a, ok := n.Attr("exists-action"); ok {
 		if h.action, err = c.constant(n, a); err != nil {

@@ -69,7 +69,7 @@ func compileValidateAzureADToken(c *compiler, n *Node) (statement, error) {
 	for _, ch := range n.Children {
 		switch ch.Name {
 		case "client-application-ids", "backend-application-ids":
-			ids, err := c.applicationIDs(ch)
+			ids, err := c.itemConstants(ch, "application-id")
 			if err != nil {
 				return nil, err
 			}
@@ -107,31 +107,6 @@ func compileValidateAzureADToken(c *compiler, n *Node) (statement, error) {
 	v := s.(*validateJWT)
 	v.element, v.azureV1, v.clientApps = "validate-azure-ad-token", true, clientApps
 	return v, nil
-}
-
-// applicationIDs reads <application-id> children.
-func (c *compiler) applicationIDs(n *Node) ([]string, error) {
-	if err := c.attrs(n); err != nil {
-		return nil, err
-	}
-	if err := c.only(n, "application-id"); err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, ch := range n.Children {
-		if err := c.attrs(ch); err != nil {
-			return nil, err
-		}
-		v, err := c.value(ch, ch.Text, ch.TextPos)
-		if err != nil {
-			return nil, err
-		}
-		if !v.IsConst() || strings.TrimSpace(v.Const()) == "" {
-			return nil, c.errf(ch, ch.Pos, "an application id must be a constant or a named value")
-		}
-		ids = append(ids, strings.TrimSpace(v.Const()))
-	}
-	return ids, nil
 }
 
 // azureIssuers adds the v1 issuer of the tenant of a v2 issuer

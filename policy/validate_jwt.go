@@ -156,9 +156,9 @@ func compileValidateJWT(c *compiler, n *Node) (statement, error) {
 		case "decryption-keys":
 			err = c.errf(ch, ch.Pos, "encrypted tokens (JWE) are not supported")
 		case "audiences":
-			v.audiences, err = c.valueList(ch, "audience")
+			v.audiences, err = c.itemValues(ch, "audience")
 		case "issuers":
-			v.issuers, err = c.valueList(ch, "issuer")
+			v.issuers, err = c.itemValues(ch, "issuer")
 		case "required-claims":
 			err = c.requiredClaims(v, ch)
 		}
@@ -264,31 +264,6 @@ func (c *compiler) signingKeys(v *validateJWT, n *Node) error {
 		v.inline = append(v.inline, key)
 	}
 	return nil
-}
-
-// valueList compiles the <item> children of a list element.
-func (c *compiler) valueList(n *Node, item string) ([]Value, error) {
-	if err := c.attrs(n); err != nil {
-		return nil, err
-	}
-	if err := c.only(n, item); err != nil {
-		return nil, err
-	}
-	var out []Value
-	for _, ch := range n.Children {
-		if err := c.attrs(ch); err != nil {
-			return nil, err
-		}
-		v, err := c.value(ch, ch.Text, ch.TextPos)
-		if err != nil {
-			return nil, err
-		}
-		if v.IsConst() && strings.TrimSpace(v.Const()) == "" {
-			return nil, c.errf(ch, ch.Pos, "empty <%s>", item)
-		}
-		out = append(out, v)
-	}
-	return out, nil
 }
 
 func (c *compiler) requiredClaims(v *validateJWT, n *Node) error {
