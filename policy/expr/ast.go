@@ -1,0 +1,137 @@
+package expr
+
+// The AST of the supported C# subset.
+type node interface{ offset() int }
+
+type (
+	identNode struct {
+		name string
+		off  int
+	}
+	intLit struct {
+		v   int64
+		off int
+	}
+	strLit struct {
+		v   string
+		off int
+	}
+	charLit struct {
+		v   rune
+		off int
+	}
+	boolLit struct {
+		v   bool
+		off int
+	}
+	nullLit   struct{ off int }
+	interpLit struct {
+		lits  []string // len(holes)+1 literal pieces around the holes
+		holes []node
+		off   int
+	}
+	memberNode struct {
+		x        node
+		name     string
+		nullCond bool // x?.name
+		off      int
+	}
+	indexNode struct {
+		x, index node
+		nullCond bool
+		off      int
+	}
+	callNode struct {
+		fn       node // identNode or memberNode
+		typeArgs []string
+		args     []node
+		off      int
+	}
+	outArg struct {
+		name     string
+		declType string // "out Jwt jwt" declares; empty for "out jwt"
+		off      int
+	}
+	unaryNode struct {
+		op  string
+		x   node
+		off int
+	}
+	binaryNode struct {
+		op   string
+		x, y node
+		off  int
+	}
+	condNode struct {
+		c, a, b node
+		off     int
+	}
+	castNode struct {
+		typ string
+		x   node
+		off int
+	}
+	newArrayNode struct {
+		elemType string // "" for new [] {...}
+		elems    []node
+		off      int
+	}
+	lambdaNode struct {
+		param string
+		body  node
+		off   int
+	}
+)
+
+func (n *identNode) offset() int    { return n.off }
+func (n *intLit) offset() int       { return n.off }
+func (n *strLit) offset() int       { return n.off }
+func (n *charLit) offset() int      { return n.off }
+func (n *boolLit) offset() int      { return n.off }
+func (n *nullLit) offset() int      { return n.off }
+func (n *interpLit) offset() int    { return n.off }
+func (n *memberNode) offset() int   { return n.off }
+func (n *indexNode) offset() int    { return n.off }
+func (n *callNode) offset() int     { return n.off }
+func (n *outArg) offset() int       { return n.off }
+func (n *unaryNode) offset() int    { return n.off }
+func (n *binaryNode) offset() int   { return n.off }
+func (n *condNode) offset() int     { return n.off }
+func (n *castNode) offset() int     { return n.off }
+func (n *newArrayNode) offset() int { return n.off }
+func (n *lambdaNode) offset() int   { return n.off }
+
+// Statements of an @{ ... } block.
+type stmt interface{ offset() int }
+
+type (
+	declStmt struct {
+		typ, name string
+		init      node // nil for "Jwt jwt;"
+		off       int
+	}
+	assignStmt struct {
+		name  string
+		value node
+		off   int
+	}
+	returnStmt struct {
+		x   node
+		off int
+	}
+	ifStmt struct {
+		cond      node
+		then, els []stmt
+		off       int
+	}
+	exprStmt struct {
+		x   node
+		off int
+	}
+)
+
+func (s *declStmt) offset() int   { return s.off }
+func (s *assignStmt) offset() int { return s.off }
+func (s *returnStmt) offset() int { return s.off }
+func (s *ifStmt) offset() int     { return s.off }
+func (s *exprStmt) offset() int   { return s.off }

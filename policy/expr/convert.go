@@ -1,0 +1,118 @@
+package expr
+
+// Casts and conversions between static types.
+
+func kindOf(x any) string {
+	switch x.(type) {
+	case string:
+		return "a string"
+	case bool:
+		return "a bool"
+	case int64, int:
+		return "an int"
+	case []string:
+		return "a string[]"
+	case *Jwt:
+		return "a Jwt"
+	case *Response:
+		return "an IResponse"
+	case JToken:
+		return "a JToken"
+	case *Basic:
+		return "a BasicAuthCredentials"
+	case nil:
+		return "null"
+	}
+	return "an object"
+}
+
+// castTypes maps C# type names to static types.
+var castTypes = map[string]Type{
+	"string": String, "String": String, "bool": Bool, "Boolean": Bool, "int": Int, "long": Int, "Int32": Int, "Int64": Int,
+	"object": Object, "Jwt": JwtType, "IResponse": ResponseType, "JObject": JTokenType, "JToken": JTokenType, "JArray": JTokenType,
+	"string[]": StringArray, "BasicAuthCredentials": BasicType,
+}
+
+func (c *compiler) cast(n *castNode) (value, error) {
+	x, err := c.expr(n.x)
+	if err != nil {
+		return value{}, err
+	}
+	to, ok := castTypes[n.typ]
+	if !ok {
+		return value{}, errAt(n, "unsupported cast to %s", n.typ)
+	}
+	return c.convert(n, x, to)
+}
+
+// convert applies an explicit conversion, checked at run time when the
+// operand's type is only known then.
+func (c *compiler) convert(n node, x value, to Type) (value, error) {
+	if x.typ == to || to == Object {
+		return value{typ: to, eval: x.eval}, nil
+	}
+	if x.typ != Object && x.typ != Null && x.typ != JTokenType {
+		return value{}, errAt(n, "cannot convert %s to %s", x.typ, to)
+	}
+	conv := converter(to)
+	if conv == nil {
+		return value{}, errAt(n, "cannot convert %s to %s", x.typ, to)
+	}
+	return value{typ: to, eval: func(f *frame) (any, error) {
+		v, err := x.eval(f)
+		if err != nil {
+			return nil, err
+		}
+		return conv(v)
+	}}, nil
+}
+
+func converter(to Type) func(any) (any, error) {
+	switch to {
+	case String:
+		return func(v any) (any, error) {
+			switch t := v.(type) {
+			case nil, string:
+				return t, nil
+			case JToken:
+				if t.r.Type.String() == "Null" {
+					return nil, nil
+				}
+				return t.String(), nil
+			}
+			return nil, rtErr("Specified cast is not valid: %s is not a string.", kindOf(v))
+		}
+	case Bool:
+		return func(v any) (any, error) { return toBool(v) }
+	case Int:
+		return func(v any) (any, error) { return toInt(v) }
+	case JTokenType:
+		return func(v any) (any, error) {
+			if _, ok := v.(JToken); ok || v == nil {
+				return v, nil
+			}
+			return nil, rtErr("Specified cast is not valid: %s is not a JToken.", kindOf(v))
+		}
+	case JwtType:
+		return typed[*Jwt]("a Jwt")
+	case ResponseType:
+		return typed[*Response]("an IResponse")
+	case StringArray:
+		return typed[[]string]("a string[]")
+	case BasicType:
+		return typed[*Basic]("a BasicAuthCredentials")
+	}
+	return nil
+}
+
+func typed[T any](what string) func(any) (any, error) {
+	return func(v any) (any, error) {
+		if v == nil {
+			return nil, nil
+		}
+		if _, ok := v.(T); ok {
+			return v, nil
+		}
+		return nil, rtErr("Specified cast is not valid: %s is not %s.", kindOf(v), what)
+	}
+}

@@ -1,0 +1,344 @@
+package expr
+
+// Operators: unary, binary, comparison and the conditional.
+
+import "strings"
+
+func (c *compiler) unary(n *unaryNode) (value, error) {
+	x, err := c.expr(n.x)
+	if err != nil {
+		return value{}, err
+	}
+	switch n.op {
+	case "!":
+		xb, err := c.asBool(n.x, x)
+		if err != nil {
+			return value{}, err
+		}
+		return value{typ: Bool, eval: func(f *frame) (any, error) {
+			b, err := xb(f)
+			return !b, err
+		}}, nil
+	case "-", "+":
+		xi, err := c.asInt(n.x, x)
+		if err != nil {
+			return value{}, err
+		}
+		neg := n.op == "-"
+		return value{typ: Int, eval: func(f *frame) (any, error) {
+			v, err := xi(f)
+			if neg {
+				v = -v
+			}
+			return v, err
+		}}, nil
+	}
+	return value{}, errAt(n, "unsupported operator %s", n.op)
+}
+
+// asBool returns an evaluator of a bool operand; object operands are checked
+// at run time.
+func (c *compiler) asBool(n node, v value) (func(*frame) (bool, error), error) {
+	switch v.typ {
+	case Bool, Object:
+		return func(f *frame) (bool, error) {
+			x, err := v.eval(f)
+			if err != nil {
+				return false, err
+			}
+			return toBool(x)
+		}, nil
+	}
+	return nil, errAt(n, "want a bool, got %s", v.typ)
+}
+
+func toBool(x any) (bool, error) {
+	switch t := x.(type) {
+	case bool:
+		return t, nil
+	case JToken:
+		if t.r.IsBool() {
+			return t.r.Bool(), nil
+		}
+	case nil:
+		return false, errNull
+	}
+	return false, rtErr("Specified cast is not valid: %s is not a bool.", kindOf(x))
+}
+
+func (c *compiler) asInt(n node, v value) (func(*frame) (int64, error), error) {
+	switch v.typ {
+	case Int, Object:
+		return func(f *frame) (int64, error) {
+			x, err := v.eval(f)
+			if err != nil {
+				return 0, err
+			}
+			return toInt(x)
+		}, nil
+	}
+	return nil, errAt(n, "want an int, got %s", v.typ)
+}
+
+func toInt(x any) (int64, error) {
+	switch t := x.(type) {
+	case int64:
+		return t, nil
+	case int:
+		return int64(t), nil
+	case JToken:
+		if t.r.Type.String() == "Number" && t.r.Num == float64(int64(t.r.Num)) {
+			return int64(t.r.Num), nil
+		}
+	case nil:
+		return 0, errNull
+	}
+	return 0, rtErr("Specified cast is not valid: %s is not an int.", kindOf(x))
+}
+
+func (c *compiler) binary(n *binaryNode) (value, error) {
+	x, err := c.expr(n.x)
+	if err != nil {
+		return value{}, err
+	}
+	y, err := c.expr(n.y)
+	if err != nil {
+		return value{}, err
+	}
+	switch n.op {
+	case "&&", "||":
+		xb, err := c.asBool(n.x, x)
+		if err != nil {
+			return value{}, err
+		}
+		yb, err := c.asBool(n.y, y)
+		if err != nil {
+			return value{}, err
+		}
+		and := n.op == "&&"
+		return value{typ: Bool, eval: func(f *frame) (any, error) {
+			a, err := xb(f)
+			if err != nil || a != and {
+				return a, err
+			}
+			return yb(f)
+		}}, nil
+	case "==", "!=":
+		if !comparable(x.typ, y.typ) {
+			return value{}, errAt(n, "cannot compare %s with %s", x.typ, y.typ)
+		}
+		neg := n.op == "!="
+		return value{typ: Bool, eval: func(f *frame) (any, error) {
+			a, err := x.eval(f)
+			if err != nil {
+				return nil, err
+			}
+			b, err := y.eval(f)
+			if err != nil {
+				return nil, err
+			}
+			return equal(a, b) != neg, nil
+		}}, nil
+	case "??":
+		t := y.typ
+		if x.typ == y.typ || y.typ == Null {
+			t = x.typ
+		} else if x.typ != Null {
+			t = Object
+		}
+		return value{typ: t, eval: func(f *frame) (any, error) {
+			a, err := x.eval(f)
+			if err != nil || a != nil {
+				return a, err
+			}
+			return y.eval(f)
+		}}, nil
+	case "+":
+		if x.typ == String || y.typ == String || ((x.typ == Object || x.typ == Null) && (y.typ == Object || y.typ == Null)) {
+			for i, v := range []value{x, y} {
+				if err := c.stringable([]node{n.x, n.y}[i], v); err != nil {
+					return value{}, err
+				}
+			}
+			dynamic := x.typ != String && y.typ != String
+			return value{typ: String, eval: func(f *frame) (any, error) {
+				a, err := x.eval(f)
+				if err != nil {
+					return nil, err
+				}
+				b, err := y.eval(f)
+				if err != nil {
+					return nil, err
+				}
+				if dynamic {
+					ai, aok := a.(int64)
+					bi, bok := b.(int64)
+					if aok && bok {
+						return ai + bi, nil
+					}
+				}
+				return ToString(a) + ToString(b), nil
+			}}, nil
+		}
+		fallthrough
+	case "-", "*", "/", "%", "<", ">", "<=", ">=":
+		xi, err := c.asInt(n.x, x)
+		if err != nil {
+			return value{}, err
+		}
+		yi, err := c.asInt(n.y, y)
+		if err != nil {
+			return value{}, err
+		}
+		op := n.op
+		t := Int
+		if strings.ContainsAny(op, "<>") {
+			t = Bool
+		}
+		return value{typ: t, eval: func(f *frame) (any, error) {
+			a, err := xi(f)
+			if err != nil {
+				return nil, err
+			}
+			b, err := yi(f)
+			if err != nil {
+				return nil, err
+			}
+			switch op {
+			case "+":
+				return a + b, nil
+			case "-":
+				return a - b, nil
+			case "*":
+				return a * b, nil
+			case "/", "%":
+				if b == 0 {
+					return nil, rtErr("Attempted to divide by zero.")
+				}
+				if op == "/" {
+					return a / b, nil
+				}
+				return a % b, nil
+			case "<":
+				return a < b, nil
+			case ">":
+				return a > b, nil
+			case "<=":
+				return a <= b, nil
+			default:
+				return a >= b, nil
+			}
+		}}, nil
+	}
+	return value{}, errAt(n, "unsupported operator %s", n.op)
+}
+
+func comparable(a, b Type) bool {
+	if a == b || a == Object || b == Object {
+		return a <= BasicType && b <= BasicType
+	}
+	if a == Null || b == Null {
+		other := a
+		if a == Null {
+			other = b
+		}
+		return other != Bool && other != Int && other <= BasicType
+	}
+	// A JToken compares with the primitive it holds.
+	if a == JTokenType || b == JTokenType {
+		other := a
+		if a == JTokenType {
+			other = b
+		}
+		return other == String || other == Bool || other == Int
+	}
+	return false
+}
+
+// equal is value equality: strings ordinally, tokens by their JSON value,
+// other references by identity.
+func equal(a, b any) bool {
+	if ja, ok := a.(JToken); ok {
+		return tokenEquals(ja, b)
+	}
+	if jb, ok := b.(JToken); ok {
+		return tokenEquals(jb, a)
+	}
+	switch av := a.(type) {
+	case nil:
+		return b == nil
+	case string:
+		bv, ok := b.(string)
+		return ok && av == bv
+	case bool:
+		bv, ok := b.(bool)
+		return ok && av == bv
+	case int64:
+		bv, ok := b.(int64)
+		return ok && av == bv
+	case *Jwt:
+		bv, ok := b.(*Jwt)
+		return ok && av == bv
+	case *Response:
+		bv, ok := b.(*Response)
+		return ok && av == bv
+	case *Basic:
+		bv, ok := b.(*Basic)
+		return ok && av == bv
+	}
+	return false
+}
+
+func tokenEquals(t JToken, other any) bool {
+	switch o := other.(type) {
+	case nil:
+		return !t.r.Exists() || t.r.Type.String() == "Null"
+	case string:
+		return t.r.Type.String() == "String" && t.r.Str == o
+	case bool:
+		return t.r.IsBool() && t.r.Bool() == o
+	case int64:
+		return t.r.Type.String() == "Number" && t.r.Num == float64(o)
+	case JToken:
+		return t.r.Raw == o.r.Raw
+	}
+	return false
+}
+
+func (c *compiler) cond(n *condNode) (value, error) {
+	cv, err := c.expr(n.c)
+	if err != nil {
+		return value{}, err
+	}
+	cb, err := c.asBool(n.c, cv)
+	if err != nil {
+		return value{}, err
+	}
+	a, err := c.expr(n.a)
+	if err != nil {
+		return value{}, err
+	}
+	b, err := c.expr(n.b)
+	if err != nil {
+		return value{}, err
+	}
+	t := a.typ
+	switch {
+	case a.typ == b.typ:
+	case a.typ == Null:
+		t = b.typ
+	case b.typ == Null:
+	default:
+		t = Object
+	}
+	return value{typ: t, eval: func(f *frame) (any, error) {
+		ok, err := cb(f)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return a.eval(f)
+		}
+		return b.eval(f)
+	}}, nil
+}
