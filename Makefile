@@ -10,7 +10,7 @@ ENVOY         := $(TOOLS)/bin/envoy
 WASM          := build/apimguard.wasm
 FUZZTIME      ?= 10s
 
-.PHONY: build test test.policy test.filter test.envoy test.fuzz test.cases run envoy browser bench bench.envoy clean
+.PHONY: build test test.policy test.filter test.envoy test.fuzz test.cases run envoy browser bench bench.go bench.tools bench.envoy clean
 
 ## build: compile the plugin to build/apimguard.wasm with upstream Go (wasip1).
 build:
@@ -64,9 +64,19 @@ test.fuzz:
 run: build envoy
 	$(GO) run ./envoy-test/cmd/demo
 
-## bench: Go benchmarks of the engine (native) and one request through the .wasm under wazero.
-bench: build
+## bench.go: Go benchmarks of the engine (native) and one request through the .wasm under wazero.
+bench.go: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./policy/... ./filter/
+
+## bench.tools: wrk from Debian, vegeta from the Go module proxy.
+bench.tools:
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	@command -v vegeta >/dev/null || test -x $(TOOLS)/bin/vegeta || GOBIN=$(TOOLS)/bin $(GO) install github.com/tsenart/vegeta/v12@v12.12.0
+
+## bench: apimguard against Envoy's native filters in a real Envoy (writes build/bench.md).
+bench: build envoy bench.tools
+	PATH="$(TOOLS)/bin:$$PATH" $(GO) run ./envoy-test/cmd/bench -out build/bench.md
+	@cat build/bench.md
 
 ## bench.envoy: load runs through a real Envoy (the cost of a send-request round trip).
 bench.envoy: build envoy

@@ -68,6 +68,10 @@ type Params struct {
 	HostEnvKeys []string
 	// Clusters are extra upstream clusters for services the plugin calls.
 	Clusters []Cluster
+	// Bench variant fields (configs/bench.yaml): native filters, the JWT
+	// cache, the plugin, the key rbac checks and the JWK set jwt_authn uses.
+	Native, JWTCache, Plugin bool
+	APIKey, JWKS             string
 	// BehindProxy renders use_remote_address: false, for the plugin's
 	// clientIp.xffTrustedHops mode: Envoy then leaves X-Forwarded-For as
 	// received.
@@ -134,6 +138,8 @@ type Envoy struct {
 type StartOptions struct {
 	Env  []string // extra process environment, KEY=VALUE
 	Wait time.Duration
+	// Prefix runs Envoy through another command, e.g. taskset -c 0.
+	Prefix []string
 }
 
 // Start runs Envoy with the given config text, one worker thread, and waits
@@ -148,8 +154,9 @@ func Start(envoyBin, configText string, adminPort, port int, opt StartOptions) (
 		return nil, err
 	}
 	e := &Envoy{log: &syncBuffer{}, done: make(chan struct{}), AdminPort: adminPort, Port: port, Config: cfgPath}
-	e.cmd = exec.Command(envoyBin, "-c", cfgPath, "--concurrency", "1", "--disable-hot-restart",
+	args := append(append([]string(nil), opt.Prefix...), envoyBin, "-c", cfgPath, "--concurrency", "1", "--disable-hot-restart",
 		"--log-level", "info", "--log-format", "[%Y-%m-%d %T.%e][%l][%n] %v")
+	e.cmd = exec.Command(args[0], args[1:]...)
 	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
 	e.cmd.Env = append(os.Environ(), opt.Env...)
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -197,6 +204,9 @@ func (e *Envoy) waitReady(timeout time.Duration) error {
 	}
 	return fmt.Errorf("envoy was not ready after %v", timeout)
 }
+
+// Pid is the Envoy process id.
+func (e *Envoy) Pid() int { return e.cmd.Process.Pid }
 
 // Done is closed when the process has ended.
 func (e *Envoy) Done() <-chan struct{} { return e.done }

@@ -1,0 +1,290 @@
+// Command bench is make bench: it compares apimguard with Envoy's native
+// filters for the same policies in a real Envoy, on one machine, and writes
+// a results table. Envoy runs on core 0 (--concurrency 1), the load
+// generators on core 1; the variants run interleaved, round after round, and
+// every figure is a median of per-round values with its spread.
+package main
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	envoytest "github.com/apimguard/apimguard/envoy-test"
+)
+
+const apiKey = "bench-key-7f3a"
+
+type variant struct {
+	name, what string
+	params     envoytest.Params
+}
+
+// measurement is one variant in one round.
+type measurement struct {
+	rps            float64 // wrk, closed loop
+	p50, p99, p999 float64 // ms, vegeta at a fixed rate
+	cpuMicros      float64 // Envoy CPU per request (wrk run)
+	rssMB          float64
+	readyMS        float64
+}
+
+func main() {
+	rounds := flag.Int("rounds", 5, "interleaved rounds")
+	seconds := flag.Int("seconds", 5, "seconds per load run")
+	out := flag.String("out", "", "write the Markdown table here (default stdout)")
+	flag.Parse()
+	if err := run(*rounds, *seconds, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(rounds, seconds int, out string) error {
+	envoyBin, wasm, err := envoytest.Paths()
+	if err != nil {
+		return err
+	}
+	for _, tool := range []string{"wrk", "vegeta", "taskset"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is not installed: run make bench (it installs wrk and vegeta)", tool)
+		}
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return err
+	}
+	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+	tokens := make([]string, 100)
+	for i := range tokens {
+		if tokens[i], err = sign(key, i); err != nil {
+			return err
+		}
+	}
+	n := base64.RawURLEncoding.EncodeToString(key.N.Bytes())
+	policy := `<policies><inbound>
+<cors><allowed-origins><origin>https://myapp.com</origin></allowed-origins><allowed-headers><header>content-type</header><header>authorization</header><header>x-api-key</header></allowed-headers></cors>
+<ip-filter action="allow"><address>127.0.0.0/8</address></ip-filter>
+<check-header name="x-api-key" failed-check-httpcode="403"><value>` + apiKey + `</value></check-header>
+<validate-jwt header-name="Authorization"><issuer-signing-keys><key id="k1" n="` + n + `" e="AQAB"/></issuer-signing-keys>
+<audiences><audience>api://bench</audience></audiences><issuers><issuer>https://idp.example/</issuer></issuers></validate-jwt>
+</inbound></policies>`
+	pluginCfg := func(cache int) string {
+		b, _ := json.Marshal(map[string]any{"policy": policy, "tokenCache": cache, "telemetry": false})
+		return string(b)
+	}
+	variants := []variant{
+		{"B0", "bare Envoy", envoytest.Params{}},
+		{"N", "native jwt_authn (cache), rbac, cors", envoytest.Params{Native: true, JWTCache: true, APIKey: apiKey, JWKS: string(jwks)}},
+		{"N-nc", "N without the JWT cache", envoytest.Params{Native: true, APIKey: apiKey, JWKS: string(jwks)}},
+		{"P", "apimguard: cors, ip-filter, check-header, validate-jwt", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(0)}},
+		{"P-nc", "P with the verified-token cache off", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(-1)}},
+	}
+	dir, err := os.MkdirTemp("", "apimguard-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	script := filepath.Join(dir, "tokens.lua")
+	if err := writeWrkScript(script, tokens); err != nil {
+		return err
+	}
+	targets := filepath.Join(dir, "targets.txt")
+
+	results := map[string][]measurement{}
+	var fixedRate float64
+	for round := 1; round <= rounds; round++ {
+		for _, v := range variants {
+			m, err := measure(envoyBin, v, script, targets, tokens, seconds, &fixedRate)
+			if err != nil {
+				return fmt.Errorf("round %d, %s: %w", round, v.name, err)
+			}
+			fmt.Fprintf(os.Stderr, "round %d %-5s %8.0f req/s  p50 %.3f ms  p99 %.3f ms  cpu %.1f µs/req  rss %.0f MB\n",
+				round, v.name, m.rps, m.p50, m.p99, m.cpuMicros, m.rssMB)
+			results[v.name] = append(results[v.name], m)
+		}
+	}
+	table := report(variants, results, rounds, seconds, fixedRate)
+	if out == "" {
+		fmt.Print(table)
+		return nil
+	}
+	return os.WriteFile(out, []byte(table), 0o644)
+}
+
+func sign(key *rsa.PrivateKey, i int) (string, error) {
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1").WithType("JWT"))
+	if err != nil {
+		return "", err
+	}
+	payload, _ := json.Marshal(map[string]any{"iss": "https://idp.example/", "aud": "api://bench", "sub": "user-" + strconv.Itoa(i), "exp": time.Now().Add(24 * time.Hour).Unix()})
+	o, err := s.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return o.CompactSerialize()
+}
+
+// writeWrkScript makes wrk send the tokens round-robin with the other headers.
+func writeWrkScript(path string, tokens []string) error {
+	var b strings.Builder
+	b.WriteString("local tokens = {\n")
+	for _, t := range tokens {
+		b.WriteString("  \"" + t + "\",\n")
+	}
+	b.WriteString("}\nlocal i = 0\nrequest = function()\n  i = i % #tokens + 1\n")
+	b.WriteString("  return wrk.format(\"GET\", \"/bench\", {[\"Authorization\"] = \"Bearer \" .. tokens[i], [\"x-api-key\"] = \"" + apiKey + "\", [\"Origin\"] = \"https://myapp.com\"})\nend\n")
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+func measure(envoyBin string, v variant, script, targets string, tokens []string, seconds int, fixedRate *float64) (measurement, error) {
+	var m measurement
+	p := v.params
+	var err error
+	if p.ListenerPort, err = envoytest.FreePort(); err != nil {
+		return m, err
+	}
+	if p.AdminPort, err = envoytest.FreePort(); err != nil {
+		return m, err
+	}
+	cfg, err := envoytest.Render("bench.yaml", p)
+	if err != nil {
+		return m, err
+	}
+	start := time.Now()
+	e, err := envoytest.Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, envoytest.StartOptions{Prefix: []string{"taskset", "-c", "0"}})
+	if err != nil {
+		if e != nil {
+			fmt.Fprintln(os.Stderr, e.Log())
+		}
+		return m, err
+	}
+	defer e.Stop()
+	m.readyMS = float64(time.Since(start).Microseconds()) / 1000
+	url := fmt.Sprintf("http://127.0.0.1:%d", p.ListenerPort)
+
+	// Warm up (key loading, JIT, caches).
+	if _, err := wrk(url, script, 1); err != nil {
+		return m, err
+	}
+	cpu0, err := cpuTicks(e.Pid())
+	if err != nil {
+		return m, err
+	}
+	requests, err := wrk(url, script, seconds)
+	if err != nil {
+		return m, err
+	}
+	cpu1, _ := cpuTicks(e.Pid())
+	m.rps = requests / float64(seconds)
+	m.cpuMicros = float64(cpu1-cpu0) * 1e6 / 100 / requests // 100 ticks per second
+	m.rssMB = rssMB(e.Pid())
+
+	if *fixedRate == 0 { // the first variant is B0: half its maximum
+		*fixedRate = m.rps / 2
+	}
+	if err := writeTargets(targets, url, tokens); err != nil {
+		return m, err
+	}
+	lat, err := vegeta(targets, *fixedRate, seconds)
+	if err != nil {
+		return m, err
+	}
+	m.p50, m.p99, m.p999 = percentile(lat, 0.50), percentile(lat, 0.99), percentile(lat, 0.999)
+	return m, nil
+}
+
+// wrk runs a closed-loop load on core 1 and returns the number of requests.
+func wrk(url, script string, seconds int) (float64, error) {
+	out, err := exec.Command("taskset", "-c", "1", "wrk", "-t1", "-c16", "-d"+strconv.Itoa(seconds)+"s", "-s", script, url).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("wrk: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "Non-2xx") {
+		return 0, fmt.Errorf("wrk saw non-2xx answers:\n%s", out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[1] == "requests" {
+			return strconv.ParseFloat(f[0], 64)
+		}
+	}
+	return 0, fmt.Errorf("no request count in wrk's output:\n%s", out)
+}
+
+func writeTargets(path, url string, tokens []string) error {
+	var b strings.Builder
+	for _, t := range tokens {
+		fmt.Fprintf(&b, "GET %s/bench\nAuthorization: Bearer %s\nx-api-key: %s\nOrigin: https://myapp.com\n\n", url, t, apiKey)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// vegeta sends a fixed rate (open loop) from core 1 and returns the
+// latencies in milliseconds.
+func vegeta(targets string, rate float64, seconds int) ([]float64, error) {
+	cmd := fmt.Sprintf("taskset -c 1 vegeta attack -targets=%s -rate=%d -duration=%ds -max-workers=64 | vegeta encode --to csv", targets, int(rate), seconds)
+	out, err := exec.Command("bash", "-o", "pipefail", "-c", cmd).Output()
+	if err != nil {
+		return nil, fmt.Errorf("vegeta: %v", err)
+	}
+	var lat []float64
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, ",")
+		if len(f) < 3 {
+			continue
+		}
+		if f[1] != "200" {
+			return nil, fmt.Errorf("vegeta saw status %s", f[1])
+		}
+		ns, err := strconv.ParseFloat(f[2], 64)
+		if err == nil {
+			lat = append(lat, ns/1e6)
+		}
+	}
+	if len(lat) == 0 {
+		return nil, fmt.Errorf("vegeta returned no results")
+	}
+	sort.Float64s(lat)
+	return lat, nil
+}
+
+func percentile(sorted []float64, q float64) float64 {
+	i := int(q * float64(len(sorted)-1))
+	return sorted[i]
+}
+
+func cpuTicks(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return utime + stime, nil
+}
+
+func rssMB(pid int) float64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
