@@ -73,10 +73,9 @@ bench.tools:
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	@command -v vegeta >/dev/null || test -x $(TOOLS)/bin/vegeta || GOBIN=$(TOOLS)/bin $(GO) install github.com/tsenart/vegeta/v12@v12.12.0
 
-## bench: apimguard against Envoy's native filters in a real Envoy (writes build/bench.md).
+## bench: apimguard against Envoy's native filters in a real Envoy (rewrites its section of BENCHMARKS.md).
 bench: build envoy bench.tools
-	PATH="$(TOOLS)/bin:$$PATH" $(GO) run ./envoy-test/cmd/bench -out build/bench.md
-	@cat build/bench.md
+	PATH="$(TOOLS)/bin:$$PATH" $(GO) run ./envoy-test/cmd/bench -out BENCHMARKS.md
 
 ## bench.envoy: load runs through a real Envoy (the cost of a send-request round trip).
 bench.envoy: build envoy

@@ -42,3 +42,54 @@ func (h *httpContext) count(name string) {
 		h.plugin.counters.count(name)
 	}
 }
+
+// metricMemoryPages is a gauge of the module's linear memory in 64 KiB wasm
+// pages, summed over the VMs that serve requests (one per Envoy worker). A
+// leak shows as a gauge that keeps climbing under steady traffic. It is not
+// a request metric, so "telemetry": false leaves it on.
+const metricMemoryPages = "apimguard.vm.memory_pages"
+
+// memoryEvery is how many HTTP contexts pass between two readings.
+const memoryEvery = 1024
+
+// memoryGauge moves the gauge to this VM's memory on the first HTTP context
+// and every memoryEvery after. It is defined (at 0) when the plugin starts,
+// but only VMs that serve requests add to it: Envoy's main thread runs a VM
+// of its own that never sees one.
+type memoryGauge struct {
+	gauge   proxywasm.MetricGauge
+	defined bool
+	pages   int64
+	seen    uint32
+}
+
+func (m *memoryGauge) define() {
+	m.gauge, m.defined = proxywasm.DefineGaugeMetric(metricMemoryPages), true
+}
+
+// tick counts one HTTP context and reads the memory on the first and every
+// memoryEvery-th.
+func (m *memoryGauge) tick() {
+	m.seen++
+	if m.seen%memoryEvery == 1 {
+		m.record()
+	}
+}
+
+func (m *memoryGauge) record() {
+	if !m.defined {
+		m.define()
+	}
+	if pages := memoryPages(); pages != m.pages {
+		m.gauge.Add(pages - m.pages)
+		m.pages = pages
+	}
+}
+
+// release takes this context's last reading out of the gauge.
+func (m *memoryGauge) release() {
+	if m.defined && m.pages != 0 {
+		m.gauge.Add(-m.pages)
+		m.pages = 0
+	}
+}

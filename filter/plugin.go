@@ -57,6 +57,7 @@ type pluginContext struct {
 	keys           *keyManager
 	telemetry      bool
 	counters       counters
+	memory         memoryGauge
 }
 
 // OnPluginStart implements types.PluginContext. Any configuration problem
@@ -90,6 +91,7 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 	for _, w := range gw.Warnings() {
 		proxywasm.LogWarnf("apimguard: %s", w)
 	}
+	p.memory.define()
 	proxywasm.LogInfo("apimguard: policy loaded")
 	return types.OnPluginStartStatusOK
 }
@@ -103,6 +105,13 @@ func (p *pluginContext) OnTick() {
 		}
 	}()
 	p.keys.tick()
+}
+
+// OnPluginDone implements types.PluginContext: it takes this context's share
+// out of the memory gauge, which Envoy keeps across plugin restarts.
+func (p *pluginContext) OnPluginDone() bool {
+	p.memory.release()
+	return true
 }
 
 func load(keys policy.KeyStore) (*config, *policy.Gateway, error) {
@@ -122,5 +131,6 @@ func load(keys policy.KeyStore) (*config, *policy.Gateway, error) {
 func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
 	h := &httpContext{id: contextID, plugin: p, gw: p.gw, xffTrustedHops: p.xffTrustedHops, upstreams: p.upstreams, telemetry: p.telemetry}
 	p.keys.contexts[contextID] = h
+	p.memory.tick()
 	return h
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,15 +45,16 @@ type measurement struct {
 func main() {
 	rounds := flag.Int("rounds", 5, "interleaved rounds")
 	seconds := flag.Int("seconds", 5, "seconds per load run")
-	out := flag.String("out", "", "write the Markdown table here (default stdout)")
+	out := flag.String("out", "", "also write the Markdown table here, between the make bench markers")
+	soak := flag.Float64("soak", 1e6, "requests for the memory soak through P (0: none)")
 	flag.Parse()
-	if err := run(*rounds, *seconds, *out); err != nil {
+	if err := run(*rounds, *seconds, *soak, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rounds, seconds int, out string) error {
+func run(rounds, seconds int, soak float64, out string) error {
 	envoyBin, wasm, err := envoytest.Paths()
 	if err != nil {
 		return err
@@ -89,6 +91,7 @@ func run(rounds, seconds int, out string) error {
 		{"B0", "bare Envoy", envoytest.Params{}},
 		{"N", "native jwt_authn (cache), rbac, cors", envoytest.Params{Native: true, JWTCache: true, APIKey: apiKey, JWKS: string(jwks)}},
 		{"N-nc", "N without the JWT cache", envoytest.Params{Native: true, APIKey: apiKey, JWKS: string(jwks)}},
+		{"P0", "apimguard with an empty policy (the module's fixed cost)", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: `{"policy": "<policies/>", "telemetry": false}`}},
 		{"P", "apimguard: cors, ip-filter, check-header, validate-jwt", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(0)}},
 		{"P-nc", "P with the verified-token cache off", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(-1)}},
 	}
@@ -117,11 +120,50 @@ func run(rounds, seconds int, out string) error {
 		}
 	}
 	table := report(variants, results, rounds, seconds, fixedRate)
+	var points []memPoint
+	if soak > 0 {
+		p := variants[slices.IndexFunc(variants, func(v variant) bool { return v.name == "P" })]
+		if points, err = memorySoak(envoyBin, p, script, soak, 10); err != nil {
+			return fmt.Errorf("memory soak: %w", err)
+		}
+		table += memoryReport(p.name, points)
+	}
+	st, err := os.Stat(wasm)
+	if err != nil {
+		return err
+	}
+	table += targetTable(results, fixedRate, points, st.Size())
+	fmt.Print(table)
 	if out == "" {
-		fmt.Print(table)
 		return nil
 	}
-	return os.WriteFile(out, []byte(table), 0o644)
+	return writeSection(out, table)
+}
+
+// Markers around the part of BENCHMARKS.md that make bench rewrites.
+const (
+	sectionBegin = "<!-- make bench: begin -->"
+	sectionEnd   = "<!-- make bench: end -->"
+)
+
+// writeSection puts table between the markers in path, keeping the rest of
+// the file. A missing file is created with the table alone; a file without
+// the markers is an error rather than silently overwritten.
+func writeSection(path, table string) error {
+	old, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return os.WriteFile(path, []byte(table), 0o644)
+	}
+	if err != nil {
+		return err
+	}
+	s := string(old)
+	i, j := strings.Index(s, sectionBegin), strings.Index(s, sectionEnd)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %q … %q section to replace", path, sectionBegin, sectionEnd)
+	}
+	s = s[:i+len(sectionBegin)] + "\n" + table + s[j:]
+	return os.WriteFile(path, []byte(s), 0o644)
 }
 
 func sign(key *rsa.PrivateKey, i int) (string, error) {
@@ -149,31 +191,41 @@ func writeWrkScript(path string, tokens []string) error {
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
-func measure(envoyBin string, v variant, script, targets string, tokens []string, seconds int, fixedRate *float64) (measurement, error) {
-	var m measurement
+// start runs Envoy for a variant on core 0 and returns it with the time it
+// took to become ready (the configuration load, for the plugin variants).
+func start(envoyBin string, v variant) (*envoytest.Envoy, float64, error) {
 	p := v.params
 	var err error
 	if p.ListenerPort, err = envoytest.FreePort(); err != nil {
-		return m, err
+		return nil, 0, err
 	}
 	if p.AdminPort, err = envoytest.FreePort(); err != nil {
-		return m, err
+		return nil, 0, err
 	}
 	cfg, err := envoytest.Render("bench.yaml", p)
 	if err != nil {
-		return m, err
+		return nil, 0, err
 	}
-	start := time.Now()
+	t0 := time.Now()
 	e, err := envoytest.Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, envoytest.StartOptions{Prefix: []string{"taskset", "-c", "0"}})
 	if err != nil {
 		if e != nil {
 			fmt.Fprintln(os.Stderr, e.Log())
 		}
+		return nil, 0, err
+	}
+	return e, float64(time.Since(t0).Microseconds()) / 1000, nil
+}
+
+func measure(envoyBin string, v variant, script, targets string, tokens []string, seconds int, fixedRate *float64) (measurement, error) {
+	var m measurement
+	e, ready, err := start(envoyBin, v)
+	if err != nil {
 		return m, err
 	}
 	defer e.Stop()
-	m.readyMS = float64(time.Since(start).Microseconds()) / 1000
-	url := fmt.Sprintf("http://127.0.0.1:%d", p.ListenerPort)
+	m.readyMS = ready
+	url := e.URL("")
 
 	// Warm up (key loading, JIT, caches).
 	if _, err := wrk(url, script, 1); err != nil {

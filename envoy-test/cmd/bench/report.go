@@ -69,9 +69,59 @@ func report(variants []variant, r map[string][]measurement, rounds, seconds int,
 		fmt.Fprintf(&b, "\n%s cannot sustain the fixed rate: its latencies are those of a saturated server (vegeta caps the requests in flight at 64).\n", strings.Join(saturated, ", "))
 	}
 	b.WriteString("\n| comparison | max req/s ratio | Envoy CPU per request ratio |\n|---|---|---|\n")
-	for _, c := range [][2]string{{"P", "N"}, {"P-nc", "N-nc"}, {"P", "B0"}, {"N", "B0"}} {
+	for _, c := range [][2]string{{"P", "N"}, {"P-nc", "N-nc"}, {"P", "B0"}, {"N", "B0"}, {"P0", "B0"}} {
 		a, z := r[c[0]], r[c[1]]
 		fmt.Fprintf(&b, "| %s / %s | %s | %s |\n", c[0], c[1], summarize(ratio(a, z, rps)).format("%.2f"), summarize(ratio(a, z, cpu)).format("%.2f"))
 	}
+	return b.String()
+}
+
+// targetTable is issue #10's table: each target with the figure this run
+// measured and whether it is met. points is nil when there was no soak.
+func targetTable(r map[string][]measurement, fixedRate float64, points []memPoint, wasmBytes int64) string {
+	rps := func(m measurement) float64 { return m.rps }
+	p99 := func(m measurement) float64 { return m.p99 }
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "**not met**"
+	}
+	var b strings.Builder
+	b.WriteString("\n| target | goal | this run | verdict |\n|---|---|---|---|\n")
+	row := func(name, goal, got string, ok bool) {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", name, goal, got, verdict(ok))
+	}
+	pb0 := summarize(ratio(r["P"], r["B0"], rps))
+	row("max req/s, P/B0, reuse", "≥ 0.92", pb0.format("%.2f"), pb0.med >= 0.92)
+	pn := summarize(ratio(r["P"], r["N"], rps))
+	row("max req/s, P/N, reuse", "≥ 1.0", pn.format("%.2f"), pn.med >= 1.0)
+	diff := make([]float64, len(r["P"]))
+	for i := range diff {
+		diff[i] = r["P"][i].cpuMicros - r["B0"][i].cpuMicros
+	}
+	d := summarize(diff)
+	row("Envoy CPU per request, P − B0, reuse", "≤ 5 µs", d.format("%.1f")+" µs", d.med <= 5)
+	lat := summarize(ratio(r["P"], r["N"], p99))
+	note := ""
+	if summarize(perRound(r["P"], rps)).med < fixedRate {
+		note = " (P saturated at this rate)"
+	}
+	row("latency at 50% load, p99 P/N", "≤ 1.10", lat.format("%.2f")+note, lat.med <= 1.10)
+	nc := summarize(ratio(r["P-nc"], r["N-nc"], rps))
+	row("max req/s, P-nc/N-nc, RS256 verified on every request¹", "≥ 0.8", nc.format("%.2f"), nc.med >= 0.8)
+	if points != nil {
+		last := points[len(points)-1]
+		half, most := secondHalf(points)
+		row(fmt.Sprintf("VM memory after %.0f requests²", last.requests), "≤ 160 pages, flat over the second half",
+			fmt.Sprintf("%d pages; %d → at most %d over the second half", last.pages, half, most), last.pages <= 160 && most-half <= 4)
+	} else {
+		row("VM memory after 10⁶ requests", "≤ 160 pages, flat", "not run (-soak 0)", false)
+	}
+	ready := summarize(perRound(r["P"], func(m measurement) float64 { return m.readyMS }))
+	mb := float64(wasmBytes) / 1e6
+	row("`.wasm` size / config load (P ready)", "≤ 5 MB / ≤ 1.5 s", fmt.Sprintf("%.1f MB / %.1f s", mb, ready.med/1000), mb <= 5 && ready.med <= 1500)
+	b.WriteString("\n¹ Both caches off in the reuse mix, so every request verifies an RS256 signature, as in a mix of unique tokens; a separate unique-token mix is not run.  \n")
+	b.WriteString("² The worker VM's linear memory (wasm `memory.size`, which Go never shrinks); flat means it grew by at most 4 pages over the second half.\n")
 	return b.String()
 }
