@@ -75,6 +75,7 @@ bench.tools:
 
 ## bench: apimguard against Envoy's native filters in a real Envoy (rewrites its section of BENCHMARKS.md).
 bench: build envoy bench.tools
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o build/noop.wasm ./envoy-test/cmd/bench/noop
 	PATH="$(TOOLS)/bin:$$PATH" $(GO) run ./envoy-test/cmd/bench -out BENCHMARKS.md
 
 ## bench.envoy: load runs through a real Envoy (the cost of a send-request round trip).
@@ -82,5 +83,5 @@ bench.envoy: build envoy
 	$(GO) test -run='^$$' -bench=Callout -benchtime=3000x -count=5 ./envoy-test/
 
 clean:
-	rm -f $(WASM)
+	rm -f $(WASM) build/noop.wasm
 	rm -rf $(TOOLS)

@@ -47,17 +47,22 @@ func main() {
 	seconds := flag.Int("seconds", 5, "seconds per load run")
 	out := flag.String("out", "", "also write the Markdown table here, between the make bench markers")
 	soak := flag.Float64("soak", 1e6, "requests for the memory soak through P (0: none)")
+	only := flag.String("only", "", "comma-separated variants to run, for quick experiments: per-round lines only, no table")
 	flag.Parse()
-	if err := run(*rounds, *seconds, *soak, *out); err != nil {
+	if err := run(*rounds, *seconds, *soak, *out, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rounds, seconds int, soak float64, out string) error {
+func run(rounds, seconds int, soak float64, out, only string) error {
 	envoyBin, wasm, err := envoytest.Paths()
 	if err != nil {
 		return err
+	}
+	noop := filepath.Join(envoytest.Root(), "build", "noop.wasm")
+	if _, err := os.Stat(noop); err != nil {
+		return fmt.Errorf("%s is missing: run make bench (it builds it)", noop)
 	}
 	for _, tool := range []string{"wrk", "vegeta", "taskset"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -91,9 +96,17 @@ func run(rounds, seconds int, soak float64, out string) error {
 		{"B0", "bare Envoy", envoytest.Params{}},
 		{"N", "native jwt_authn (cache), rbac, cors", envoytest.Params{Native: true, JWTCache: true, APIKey: apiKey, JWKS: string(jwks)}},
 		{"N-nc", "N without the JWT cache", envoytest.Params{Native: true, APIKey: apiKey, JWKS: string(jwks)}},
+		{"G0", "a no-op Go proxy-wasm module (the floor of Go and the SDK)", envoytest.Params{Plugin: true, WasmPath: noop, PluginConfig: "{}"}},
 		{"P0", "apimguard with an empty policy (the module's fixed cost)", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: `{"policy": "<policies/>", "telemetry": false}`}},
 		{"P", "apimguard: cors, ip-filter, check-header, validate-jwt", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(0)}},
 		{"P-nc", "P with the verified-token cache off", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(-1)}},
+	}
+	if only != "" {
+		names := strings.Split(only, ",")
+		variants = slices.DeleteFunc(variants, func(v variant) bool { return !slices.Contains(names, v.name) })
+		if len(variants) != len(names) {
+			return fmt.Errorf("-only %s: the variants are B0, N, N-nc, G0, P0, P, P-nc", only)
+		}
 	}
 	dir, err := os.MkdirTemp("", "apimguard-bench-")
 	if err != nil {
@@ -118,6 +131,9 @@ func run(rounds, seconds int, soak float64, out string) error {
 				round, v.name, m.rps, m.p50, m.p99, m.cpuMicros, m.rssMB)
 			results[v.name] = append(results[v.name], m)
 		}
+	}
+	if only != "" {
+		return nil
 	}
 	table := report(variants, results, rounds, seconds, fixedRate)
 	var points []memPoint
