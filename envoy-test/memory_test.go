@@ -13,12 +13,7 @@ import (
 // cache without bound) fails here. The SDK's proxytest cannot show this: it
 // never calls the module's proxy_on_delete, so contexts stay alive there.
 func TestMemory_flatThroughEnvoy(t *testing.T) {
-	const key = "Sup3r-Secret-Key-91"
-	policy := "<policies>\n<inbound>\n" + seedCORS + `
-<check-header name="x-api-key" failed-check-httpcode="401"><value>{{api-key}}</value></check-header>
-</inbound>
-</policies>`
-	s := startStack(t, Params{PluginConfig: policy, Env: map[string]string{"api-key": key}})
+	s := keyStack(t)
 	send := func(n int) {
 		var wg sync.WaitGroup
 		for w := 0; w < 4; w++ {
@@ -26,7 +21,7 @@ func TestMemory_flatThroughEnvoy(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := 0; i < n/4; i++ {
-					h := map[string][]string{"x-api-key": {key}, "Origin": {"https://myapp.com"}}
+					h := map[string][]string{"x-api-key": {stackKey}, "Origin": {"https://myapp.com"}}
 					want := 200
 					if i%2 == 1 {
 						h["x-api-key"], want = []string{"Wrong-Key-" + strconv.Itoa(i)}, 401

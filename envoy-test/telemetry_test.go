@@ -29,20 +29,29 @@ func prometheus(t *testing.T, s *stack) map[string]string {
 	return out
 }
 
-func TestTelemetry_throughEnvoy(t *testing.T) {
-	const key = "Sup3r-Secret-Key-91"
+// stackKey is the key that keyStack's check-header wants.
+const stackKey = "Sup3r-Secret-Key-91"
+
+// keyStack runs the seed's cors and a check-header on x-api-key (401 when it
+// fails) against the named value api-key.
+func keyStack(t *testing.T) *stack {
+	t.Helper()
 	policy := "<policies>\n<inbound>\n" + seedCORS + `
 <check-header name="x-api-key" failed-check-httpcode="401"><value>{{api-key}}</value></check-header>
 </inbound>
 </policies>`
-	s := startStack(t, Params{PluginConfig: policy, Env: map[string]string{"api-key": key}})
+	return startStack(t, Params{PluginConfig: policy, Env: map[string]string{"api-key": stackKey}})
+}
+
+func TestTelemetry_throughEnvoy(t *testing.T) {
+	s := keyStack(t)
 	secrets := []string{"Wrong-Key-Attempt-1", "Wrong-Key-Attempt-2", "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0.c2lnbmF0dXJl", "session=Cookie-Secret-77", "Query-Secret-55"}
 	send := func(n int, h map[string][]string, path string) {
 		for i := 0; i < n; i++ {
 			s.do(t, "GET", path, h, "")
 		}
 	}
-	send(3, map[string][]string{"x-api-key": {key}}, "/orders")
+	send(3, map[string][]string{"x-api-key": {stackKey}}, "/orders")
 	send(2, map[string][]string{"Authorization": {"Bearer " + secrets[2]}, "Cookie": {secrets[3]}}, "/orders?api_key="+secrets[4])
 	send(2, map[string][]string{"x-api-key": {secrets[0]}}, "/orders")
 	send(2, map[string][]string{"x-api-key": {secrets[1]}, "x-request-id": {"req-7"}}, "/orders/7")
@@ -89,7 +98,7 @@ func TestTelemetry_throughEnvoy(t *testing.T) {
 	if events[0]["path"] != "/orders" || events[0]["reason"] != "HeaderNotFound" {
 		t.Errorf("first event = %v (the query string must not be logged)", events[0])
 	}
-	for _, secret := range append(secrets, key) {
+	for _, secret := range append(secrets, stackKey) {
 		if strings.Contains(log, secret) {
 			t.Errorf("the Envoy log contains a presented secret %q", secret)
 		}

@@ -56,7 +56,7 @@ func (h *httpContext) dispatch(call *policy.OutgoingCall, dir direction) types.A
 	if strings.HasPrefix(strings.ToLower(call.URL), "https://") {
 		scheme = "https"
 	}
-	cluster := h.upstreams.cluster(call.Authority, scheme)
+	cluster := h.plugin.upstreams.cluster(call.Authority, scheme)
 	headers := append([][2]string{{":method", call.Method}, {":path", call.Path}, {":authority", call.Authority}, {":scheme", scheme}}, call.Headers...)
 	start := now()
 	timeout := call.TimeoutMS

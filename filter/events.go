@@ -13,7 +13,7 @@ import (
 // failed: a JSON object on one warn-level log line. It never carries a
 // header value, token, key, cookie or query string the client sent.
 func (h *httpContext) logEvent(status int) {
-	if h.x == nil || !h.telemetry {
+	if h.x == nil || !h.plugin.telemetry {
 		return
 	}
 	le := h.x.LastError()

@@ -16,19 +16,15 @@ type httpContext struct {
 	types.DefaultHttpContext
 	id     uint32
 	plugin *pluginContext
-	gw     *policy.Gateway
 	prog   *policy.Program
 	x      *policy.Exec
 	// answered is set once the plugin sent a local response: outbound must
 	// not run on it.
 	answered bool
 
-	reqHeaders     lazyHeaders
-	respHeaders    lazyHeaders
-	clientIP       *string
-	xffTrustedHops int
-	upstreams      upstreams
-	telemetry      bool
+	reqHeaders  lazyHeaders
+	respHeaders lazyHeaders
+	clientIP    *string
 
 	// pending is set while an outgoing call (or a key fetch) for the
 	// stream in dir is in flight; done once the stream has ended.
@@ -63,7 +59,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	method, _ := h.Header(":method")
 	path, _ := h.Header(":path")
 	h.count(metricRequests)
-	prog, params := h.gw.Route(authority, method, path)
+	prog, params := h.plugin.gw.Route(authority, method, path)
 	h.prog = prog
 	h.x = prog.NewExec(h, params)
 	r := h.x.Inbound()
@@ -180,9 +176,9 @@ func (h *httpContext) Headers() [][2]string {
 func (h *httpContext) ClientIP() string {
 	if h.clientIP == nil {
 		ip := ""
-		if h.xffTrustedHops > 0 {
+		if h.plugin.xffTrustedHops > 0 {
 			xff, _ := h.Header("x-forwarded-for")
-			ip = fromXFF(xff, h.xffTrustedHops)
+			ip = fromXFF(xff, h.plugin.xffTrustedHops)
 		} else if addr, err := properties.GetDownstreamRemoteAddress(); err == nil {
 			ip = hostOnly(addr)
 		}

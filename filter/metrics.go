@@ -38,7 +38,7 @@ func (cs counters) count(name string) {
 
 // count increments a request metric unless telemetry is off.
 func (h *httpContext) count(name string) {
-	if h.telemetry {
+	if h.plugin.telemetry {
 		h.plugin.counters.count(name)
 	}
 }
@@ -53,18 +53,13 @@ const metricMemoryPages = "apimguard.vm.memory_pages"
 const memoryEvery = 1024
 
 // memoryGauge moves the gauge to this VM's memory on the first HTTP context
-// and every memoryEvery after. It is defined (at 0) when the plugin starts,
+// and every memoryEvery after. The plugin defines it (at 0) when it starts,
 // but only VMs that serve requests add to it: Envoy's main thread runs a VM
 // of its own that never sees one.
 type memoryGauge struct {
-	gauge   proxywasm.MetricGauge
-	defined bool
-	pages   int64
-	seen    uint32
-}
-
-func (m *memoryGauge) define() {
-	m.gauge, m.defined = proxywasm.DefineGaugeMetric(metricMemoryPages), true
+	gauge proxywasm.MetricGauge
+	pages int64
+	seen  uint32
 }
 
 // tick counts one HTTP context and reads the memory on the first and every
@@ -77,9 +72,6 @@ func (m *memoryGauge) tick() {
 }
 
 func (m *memoryGauge) record() {
-	if !m.defined {
-		m.define()
-	}
 	if pages := memoryPages(); pages != m.pages {
 		m.gauge.Add(pages - m.pages)
 		m.pages = pages
@@ -88,7 +80,7 @@ func (m *memoryGauge) record() {
 
 // release takes this context's last reading out of the gauge.
 func (m *memoryGauge) release() {
-	if m.defined && m.pages != 0 {
+	if m.pages != 0 {
 		m.gauge.Add(-m.pages)
 		m.pages = 0
 	}

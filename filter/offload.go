@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 )
 
@@ -58,15 +59,15 @@ func appendVarint(b []byte, v uint64) []byte {
 // anything it cannot read is "not valid".
 func decodeVerifyResult(b []byte) bool {
 	for i := 0; i < len(b); {
-		key, n := readVarint(b[i:])
-		if n == 0 {
+		key, n := binary.Uvarint(b[i:])
+		if n <= 0 {
 			return false
 		}
 		i += n
 		switch key & 7 {
 		case 0:
-			v, n := readVarint(b[i:])
-			if n == 0 {
+			v, n := binary.Uvarint(b[i:])
+			if n <= 0 {
 				return false
 			}
 			i += n
@@ -74,8 +75,8 @@ func decodeVerifyResult(b []byte) bool {
 				return v == 1
 			}
 		case 2:
-			l, n := readVarint(b[i:])
-			if n == 0 || uint64(len(b)-i-n) < l {
+			l, n := binary.Uvarint(b[i:])
+			if n <= 0 || uint64(len(b)-i-n) < l {
 				return false
 			}
 			i += n + int(l)
@@ -84,15 +85,4 @@ func decodeVerifyResult(b []byte) bool {
 		}
 	}
 	return false
-}
-
-func readVarint(b []byte) (uint64, int) {
-	var v uint64
-	for i := 0; i < len(b) && i < 10; i++ {
-		v |= uint64(b[i]&0x7f) << (7 * i)
-		if b[i] < 0x80 {
-			return v, i + 1
-		}
-	}
-	return 0, 0
 }

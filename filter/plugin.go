@@ -91,7 +91,7 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 	for _, w := range gw.Warnings() {
 		proxywasm.LogWarnf("apimguard: %s", w)
 	}
-	p.memory.define()
+	p.memory.gauge = proxywasm.DefineGaugeMetric(metricMemoryPages)
 	proxywasm.LogInfo("apimguard: policy loaded")
 	return types.OnPluginStartStatusOK
 }
@@ -129,7 +129,7 @@ func load(keys policy.KeyStore) (*config, *policy.Gateway, error) {
 
 // NewHttpContext implements types.PluginContext.
 func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
-	h := &httpContext{id: contextID, plugin: p, gw: p.gw, xffTrustedHops: p.xffTrustedHops, upstreams: p.upstreams, telemetry: p.telemetry}
+	h := &httpContext{id: contextID, plugin: p}
 	p.keys.contexts[contextID] = h
 	p.memory.tick()
 	return h

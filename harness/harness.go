@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
+	"encoding/binary"
 	"hash"
 )
 
@@ -21,13 +22,13 @@ import (
 func VerifySignature(param []byte) []byte {
 	fields := map[int][]byte{}
 	for i := 0; i < len(param); {
-		key, n := varint(param[i:])
-		if n == 0 || key&7 != 2 {
+		key, n := binary.Uvarint(param[i:])
+		if n <= 0 || key&7 != 2 {
 			return result(false, "bad arguments")
 		}
 		i += n
-		l, n := varint(param[i:])
-		if n == 0 || uint64(len(param)-i-n) < l {
+		l, n := binary.Uvarint(param[i:])
+		if n <= 0 || uint64(len(param)-i-n) < l {
 			return result(false, "bad arguments")
 		}
 		i += n
@@ -77,15 +78,4 @@ func result(ok bool, msg string) []byte {
 		b = append(b, msg...)
 	}
 	return b
-}
-
-func varint(b []byte) (uint64, int) {
-	var v uint64
-	for i := 0; i < len(b) && i < 10; i++ {
-		v |= uint64(b[i]&0x7f) << (7 * i)
-		if b[i] < 0x80 {
-			return v, i + 1
-		}
-	}
-	return 0, 0
 }

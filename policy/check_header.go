@@ -69,13 +69,7 @@ func compileCheckHeader(c *compiler, n *Node) (statement, error) {
 		if v.Name != "value" {
 			return nil, c.errf(n, v.Pos, "unexpected element <%s> (want <value>)", v.Name)
 		}
-		if err := c.attrs(v); err != nil {
-			return nil, err
-		}
-		if len(v.Children) > 0 {
-			return nil, c.errf(v, v.Children[0].Pos, "unexpected element <%s>", v.Children[0].Name)
-		}
-		val, err := c.value(v, v.Text, v.TextPos)
+		val, err := c.leafValue(v)
 		if err != nil {
 			return nil, err
 		}

@@ -388,6 +388,18 @@ func (c *compiler) empty(n *Node) error {
 }
 
 // only checks that the children of n are all named one of names.
+// leafValue reads an element that holds only text (no attributes, no child
+// elements) as a Value.
+func (c *compiler) leafValue(n *Node) (Value, error) {
+	if err := c.attrs(n); err != nil {
+		return Value{}, err
+	}
+	if len(n.Children) > 0 {
+		return Value{}, c.errf(n, n.Children[0].Pos, "unexpected element <%s>", n.Children[0].Name)
+	}
+	return c.value(n, n.Text, n.TextPos)
+}
+
 func (c *compiler) only(n *Node, names ...string) error {
 	for _, ch := range n.Children {
 		ok := false
@@ -485,13 +497,7 @@ func (c *compiler) itemValues(n *Node, item string, listAttrs ...string) ([]Valu
 	}
 	var out []Value
 	for _, ch := range n.Children {
-		if err := c.attrs(ch); err != nil {
-			return nil, err
-		}
-		if len(ch.Children) > 0 {
-			return nil, c.errf(ch, ch.Children[0].Pos, "unexpected element <%s>", ch.Children[0].Name)
-		}
-		v, err := c.value(ch, ch.Text, ch.TextPos)
+		v, err := c.leafValue(ch)
 		if err != nil {
 			return nil, err
 		}

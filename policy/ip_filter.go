@@ -53,13 +53,7 @@ func compileIPFilter(c *compiler, n *Node) (statement, error) {
 	for _, ch := range n.Children {
 		switch ch.Name {
 		case "address":
-			if err := c.attrs(ch); err != nil {
-				return nil, err
-			}
-			if len(ch.Children) > 0 {
-				return nil, c.errf(ch, ch.Children[0].Pos, "unexpected element <%s>", ch.Children[0].Name)
-			}
-			v, err := c.value(ch, ch.Text, ch.TextPos)
+			v, err := c.leafValue(ch)
 			if err != nil {
 				return nil, err
 			}
@@ -124,13 +118,7 @@ func compileCheckIP(c *compiler, n *Node) (statement, error) {
 		return nil, c.errf(n, n.Pos, "needs exactly one <action> (allow or forbid)")
 	}
 	act := n.Children[0]
-	if err := c.attrs(act); err != nil {
-		return nil, err
-	}
-	if len(act.Children) > 0 {
-		return nil, c.errf(act, act.Children[0].Pos, "unexpected element <%s>", act.Children[0].Name)
-	}
-	action, err := c.value(act, act.Text, act.TextPos)
+	action, err := c.leafValue(act)
 	if err != nil {
 		return nil, err
 	}

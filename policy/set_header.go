@@ -69,13 +69,7 @@ func compileSetHeader(c *compiler, n *Node) (statement, error) {
 		return nil, err
 	}
 	for _, v := range n.Children {
-		if err := c.attrs(v); err != nil {
-			return nil, err
-		}
-		if len(v.Children) > 0 {
-			return nil, c.errf(v, v.Children[0].Pos, "unexpected element <%s>", v.Children[0].Name)
-		}
-		val, err := c.value(v, v.Text, v.TextPos)
+		val, err := c.leafValue(v)
 		if err != nil {
 			return nil, err
 		}

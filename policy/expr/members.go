@@ -139,15 +139,19 @@ func (c *compiler) member(n *memberNode) (value, error) {
 		}
 		return value{}, errAt(n, "unsupported member %q of %s", n.name, describe(n.x, x.typ))
 	}
-	check := nullable(x.typ)
-	nullCond := n.nullCond
-	t := p.typ
+	return onReceiver(x, nullable(x.typ), n.nullCond, p.typ, p.get), nil
+}
+
+// onReceiver is a member or method of recv, whose result has type t and is
+// computed by use. A null receiver is an error when check is set, unless the
+// access is null-conditional (?.), which yields null instead; an int or bool
+// result then becomes an Object, since it may be null.
+func onReceiver(recv value, check, nullCond bool, t Type, use func(f *frame, r any) (any, error)) value {
 	if nullCond && (t == Int || t == Bool) {
 		t = Object
 	}
-	get := p.get
 	return value{typ: t, eval: func(f *frame) (any, error) {
-		r, err := x.eval(f)
+		r, err := recv.eval(f)
 		if err != nil {
 			return nil, err
 		}
@@ -157,8 +161,8 @@ func (c *compiler) member(n *memberNode) (value, error) {
 			}
 			return nil, errNull
 		}
-		return get(f, r)
-	}}, nil
+		return use(f, r)
+	}}
 }
 
 // describe names a receiver in an error: its source path when it is a

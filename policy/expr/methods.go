@@ -44,31 +44,16 @@ func declare(ret Type, min int, params []Type, fn impl, nullReceiver bool) metho
 			}
 			evals[i] = v.eval
 		}
-		check := nullable(recv.typ) && !nullReceiver
-		nullCond := isNullCond(n)
-		t := ret
-		if nullCond && (t == Int || t == Bool) {
-			t = Object
-		}
-		return value{typ: t, eval: func(f *frame) (any, error) {
-			r, err := recv.eval(f)
-			if err != nil {
-				return nil, err
-			}
-			if check && r == nil {
-				if nullCond {
-					return nil, nil
-				}
-				return nil, errNull
-			}
+		return onReceiver(recv, nullable(recv.typ) && !nullReceiver, isNullCond(n), ret, func(f *frame, r any) (any, error) {
 			vals := make([]any, len(evals))
 			for i, e := range evals {
+				var err error
 				if vals[i], err = e(f); err != nil {
 					return nil, err
 				}
 			}
 			return fn(f, r, vals)
-		}}, nil
+		}), nil
 	}
 }
 

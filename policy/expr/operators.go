@@ -39,17 +39,23 @@ func (c *compiler) unary(n *unaryNode) (value, error) {
 // asBool returns an evaluator of a bool operand; object operands are checked
 // at run time.
 func (c *compiler) asBool(n node, v value) (func(*frame) (bool, error), error) {
-	switch v.typ {
-	case Bool, Object:
-		return func(f *frame) (bool, error) {
-			x, err := v.eval(f)
-			if err != nil {
-				return false, err
-			}
-			return toBool(x)
-		}, nil
+	return operand(n, v, Bool, "a bool", toBool)
+}
+
+// operand returns an evaluator of an operand of type want, converted by conv;
+// an Object operand (a JSON value) is checked by conv at run time.
+func operand[T any](n node, v value, want Type, name string, conv func(any) (T, error)) (func(*frame) (T, error), error) {
+	if v.typ != want && v.typ != Object {
+		return nil, errAt(n, "want %s, got %s", name, v.typ)
 	}
-	return nil, errAt(n, "want a bool, got %s", v.typ)
+	return func(f *frame) (T, error) {
+		x, err := v.eval(f)
+		if err != nil {
+			var zero T
+			return zero, err
+		}
+		return conv(x)
+	}, nil
 }
 
 func toBool(x any) (bool, error) {
@@ -67,17 +73,7 @@ func toBool(x any) (bool, error) {
 }
 
 func (c *compiler) asInt(n node, v value) (func(*frame) (int64, error), error) {
-	switch v.typ {
-	case Int, Object:
-		return func(f *frame) (int64, error) {
-			x, err := v.eval(f)
-			if err != nil {
-				return 0, err
-			}
-			return toInt(x)
-		}, nil
-	}
-	return nil, errAt(n, "want an int, got %s", v.typ)
+	return operand(n, v, Int, "an int", toInt)
 }
 
 func toInt(x any) (int64, error) {
