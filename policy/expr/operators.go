@@ -125,11 +125,7 @@ func (c *compiler) binary(n *binaryNode) (value, error) {
 		}
 		neg := n.op == "!="
 		return value{typ: Bool, eval: func(f *frame) (any, error) {
-			a, err := x.eval(f)
-			if err != nil {
-				return nil, err
-			}
-			b, err := y.eval(f)
+			a, b, err := evalBoth(f, x, y)
 			if err != nil {
 				return nil, err
 			}
@@ -158,11 +154,7 @@ func (c *compiler) binary(n *binaryNode) (value, error) {
 			}
 			dynamic := x.typ != String && y.typ != String
 			return value{typ: String, eval: func(f *frame) (any, error) {
-				a, err := x.eval(f)
-				if err != nil {
-					return nil, err
-				}
-				b, err := y.eval(f)
+				a, b, err := evalBoth(f, x, y)
 				if err != nil {
 					return nil, err
 				}
@@ -337,4 +329,13 @@ func (c *compiler) cond(n *condNode) (value, error) {
 		}
 		return b.eval(f)
 	}}, nil
+}
+
+// evalBoth evaluates the operands of a binary operator, left first.
+func evalBoth(f *frame, x, y value) (a, b any, err error) {
+	if a, err = x.eval(f); err != nil {
+		return nil, nil, err
+	}
+	b, err = y.eval(f)
+	return a, b, err
 }
