@@ -41,11 +41,21 @@ type lazyHeaders struct {
 }
 
 func (l *lazyHeaders) get(read func() ([][2]string, error), name string) (string, bool) {
+	return joinHeader(l.all(read), name)
+}
+
+// all returns the whole map, reading it on first use. A read error is kept
+// (the first one, if a single read failed before).
+func (l *lazyHeaders) all(read func() ([][2]string, error)) [][2]string {
 	if !l.fetched {
 		l.fetched = true
-		l.pairs, l.err = read()
+		pairs, err := read()
+		if l.err == nil {
+			l.err = err
+		}
+		l.pairs = pairs
 	}
-	return joinHeader(l.pairs, name)
+	return l.pairs
 }
 
 const internalErrorBody = `{"statusCode":500,"message":"Internal server error"}`
@@ -55,11 +65,15 @@ var jsonContentType = [][2]string{{"content-type", "application/json"}}
 // OnHttpRequestHeaders implements types.HttpContext.
 func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	defer h.recoverTo(&action)
-	authority, _ := h.Header(":authority")
-	method, _ := h.Header(":method")
-	path, _ := h.Header(":path")
 	h.count(metricRequests)
-	prog, params := h.plugin.gw.Route(authority, method, path)
+	gw := h.plugin.gw
+	prog, params := gw.Global(), map[string]string(nil)
+	if gw.HasAPIs() {
+		authority, _ := h.Header(":authority")
+		method, _ := h.Header(":method")
+		path, _ := h.Header(":path")
+		prog, params = gw.Route(authority, method, path)
+	}
 	h.prog = prog
 	h.x = prog.NewExec(h, params)
 	r := h.x.Inbound()
@@ -113,9 +127,16 @@ func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 	}
 	for _, e := range r.Edits {
 		var err error
-		if e.Values == nil {
+		switch {
+		case e.Values == nil:
 			err = remove(e.Name)
-		} else {
+		case e.Append:
+			for _, v := range e.Values {
+				if err == nil {
+					err = add(e.Name, v)
+				}
+			}
+		default:
 			err = replace(e.Name, e.Values[0])
 			for _, v := range e.Values[1:] {
 				if err == nil {
@@ -159,13 +180,22 @@ func (h *httpContext) recoverTo(action *types.Action) {
 
 // Header implements policy.Request.
 func (h *httpContext) Header(name string) (string, bool) {
+	// A pseudo-header occurs once by protocol, so reading it alone is
+	// exact, and it spares the whole map (one more call into the module to
+	// allocate it) until a policy needs another header.
+	if !h.reqHeaders.fetched && strings.HasPrefix(name, ":") {
+		v, err := proxywasm.GetHttpRequestHeader(name)
+		if err != nil && err != types.ErrorStatusNotFound && h.reqHeaders.err == nil {
+			h.reqHeaders.err = err
+		}
+		return v, err == nil
+	}
 	return h.reqHeaders.get(proxywasm.GetHttpRequestHeaders, name)
 }
 
 // Headers implements policy.HeaderLister.
 func (h *httpContext) Headers() [][2]string {
-	h.Header(":path")
-	return h.reqHeaders.pairs
+	return h.reqHeaders.all(proxywasm.GetHttpRequestHeaders)
 }
 
 // ClientIP implements policy.Request: by default Envoy's downstream remote

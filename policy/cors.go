@@ -192,6 +192,11 @@ func (p *cors) match(origin string) bool {
 		_, ok := normalizeOrigin(origin)
 		return ok
 	}
+	// A browser sends its origin normalised: an exact hit needs no parse
+	// (normalizeOrigin maps every allowed origin to itself).
+	if p.origins[origin] {
+		return true
+	}
 	norm, ok := normalizeOrigin(origin)
 	return ok && p.origins[norm]
 }

@@ -62,9 +62,22 @@ func TestCORS_actualRequests(t *testing.T) {
 		t.Fatalf("got %+v", r)
 	}
 	r := x.Outbound(resp{":status": "200", "vary": "Accept-Encoding"})
-	want := []HeaderEdit{{Name: "access-control-allow-origin", Values: []string{"https://myapp.com"}}, {Name: "vary", Values: []string{"Accept-Encoding, Origin"}}}
+	want := []HeaderEdit{{Name: "access-control-allow-origin", Values: []string{"https://myapp.com"}}, {Name: "vary", Values: []string{"Origin"}, Append: true}}
 	if !reflect.DeepEqual(r.Edits, want) {
 		t.Fatalf("outbound edits = %+v\nwant %+v", r.Edits, want)
+	}
+	if v, _ := x.ResponseHeader("vary"); v != "Accept-Encoding,Origin" {
+		t.Errorf("context.Response.Headers[\"Vary\"] after the grant = %q, want the upstream's value and Origin", v)
+	}
+
+	// A Vary an outbound policy set is merged in place.
+	p2 := mustCompile(t, `<policies><inbound>`+seedBlock(t, "cors")+`</inbound><outbound><set-header name="Vary" exists-action="override"><value>Accept</value></set-header></outbound></policies>`, nil)
+	x = p2.NewExec(get(map[string]string{"origin": "https://myapp.com"}), nil)
+	x.Inbound()
+	r = x.Outbound(resp{":status": "200"})
+	want = []HeaderEdit{{Name: "vary", Values: []string{"Accept, Origin"}}, {Name: "access-control-allow-origin", Values: []string{"https://myapp.com"}}}
+	if !reflect.DeepEqual(r.Edits, want) {
+		t.Fatalf("outbound edits with set-header Vary = %+v\nwant %+v", r.Edits, want)
 	}
 
 	// Allowed origin, denied by the auth policy: the 401 still carries the grant.
@@ -165,5 +178,21 @@ func TestCORS_loadErrorsAndWarnings(t *testing.T) {
 	}
 	if w := g.Warnings(); len(w) != 1 || w[0] != "policy:4:1: cors: only the first cors in <inbound> applies; this one is ignored" {
 		t.Fatalf("warnings = %q", w)
+	}
+}
+
+// cors.match takes an exact hit on a normalised allowed origin without
+// parsing: that is only right if normalisation maps its own output to
+// itself.
+func TestNormalizeOrigin_fixedPoint(t *testing.T) {
+	for _, in := range []string{"https://myapp.com", "HTTPS://MyApp.COM:443", "http://a.example:8080", "http://127.0.0.1:80",
+		"http://[::1]:8443", "https://[2001:DB8::1]", "https://xn--bcher-kva.example/"} {
+		norm, ok := normalizeOrigin(in)
+		if !ok {
+			t.Fatalf("normalizeOrigin(%q) refused", in)
+		}
+		if again, ok := normalizeOrigin(norm); !ok || again != norm {
+			t.Errorf("normalizeOrigin(%q) = %q, but normalizeOrigin(%q) = %q, %v", in, norm, norm, again, ok)
+		}
 	}
 }

@@ -60,6 +60,9 @@ func (a Action) String() string {
 type HeaderEdit struct {
 	Name   string
 	Values []string
+	// Append adds Values as header lines after the existing ones instead
+	// of replacing them.
+	Append bool
 }
 
 // Result is what the engine asks the host to do after running a section.

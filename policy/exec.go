@@ -182,6 +182,12 @@ func (x *Exec) addCORS(edits *editSet) {
 	store := overlay{edits: edits, base: x.resp.Header}
 	for _, g := range x.cors {
 		if g[0] == "vary" {
+			if _, edited := edits.lookup("vary"); !edited {
+				// Its own Vary line: the upstream's lines stay as they are
+				// and need not be read.
+				edits.edits = append(edits.edits, HeaderEdit{Name: "vary", Values: []string{g[1]}, Append: true})
+				continue
+			}
 			if v, ok := store.get("vary"); ok && v != "" {
 				if !strings.Contains(strings.ToLower(v), "origin") {
 					store.set("vary", []string{v + ", Origin"})
@@ -349,7 +355,7 @@ func (e *editSet) lookup(name string) (HeaderEdit, bool) {
 func (e *editSet) set(name string, values []string) {
 	for i := range e.edits {
 		if e.edits[i].Name == name {
-			e.edits[i].Values = values
+			e.edits[i].Values, e.edits[i].Append = values, false
 			return
 		}
 	}
@@ -365,13 +371,18 @@ type overlay struct {
 }
 
 func (o overlay) get(name string) (string, bool) {
-	if e, ok := o.edits.lookup(name); ok {
-		if e.Values == nil {
-			return "", false
+	e, ok := o.edits.lookup(name)
+	switch {
+	case !ok:
+		return o.base(name)
+	case e.Values == nil:
+		return "", false
+	case e.Append:
+		if b, ok := o.base(name); ok && b != "" {
+			return b + "," + strings.Join(e.Values, ","), true
 		}
-		return strings.Join(e.Values, ","), true
 	}
-	return o.base(name)
+	return strings.Join(e.Values, ","), true
 }
 
 func (o overlay) set(name string, values []string) { o.edits.set(name, values) }
@@ -391,13 +402,7 @@ func (x *Exec) headers() headerStore {
 
 // RequestHeader implements expr.Env.
 func (x *Exec) RequestHeader(name string) (string, bool) {
-	if e, ok := x.reqEdits.lookup(name); ok {
-		if e.Values == nil {
-			return "", false
-		}
-		return strings.Join(e.Values, ","), true
-	}
-	return x.req.Header(name)
+	return overlay{edits: &x.reqEdits, base: x.req.Header}.get(name)
 }
 
 // ResponseHeader implements expr.Env.

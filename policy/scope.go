@@ -60,6 +60,10 @@ func (g *Gateway) Route(authority, method, path string) (*Program, map[string]st
 	return g.global, nil
 }
 
+// HasAPIs reports whether any API scope is configured: without one, every
+// request runs the global program and Route needs no request headers.
+func (g *Gateway) HasAPIs() bool { return g.router != nil }
+
 // Global returns the program of the global scope.
 func (g *Gateway) Global() *Program { return g.global }
 

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"crypto/sha256"
 	"errors"
 	"strconv"
 	"strings"
@@ -35,8 +34,9 @@ type KeyStore interface {
 //   - The seed's <claim name="aud" match="my-api-audience"/> (match is not
 //     all or any) is read as one required value.
 //   - Tokens above 16 KiB, encrypted tokens (JWE) and decryption-keys are
-//     refused. Verified tokens are cached (by SHA-256, until exp) so a
-//     repeated token skips signature verification.
+//     refused. Verified tokens up to 4 KiB are cached (until exp) so a
+//     repeated token skips signature verification, unless an audience or
+//     issuer is an expression (those are checked on every request).
 type validateJWT struct {
 	stmtMeta
 	header, query string // lower-case header name, or query parameter
@@ -168,6 +168,16 @@ func compileValidateJWT(c *compiler, n *Node) (statement, error) {
 	}
 	if len(v.inline) == 0 && len(v.sources) == 0 && v.requireSigned {
 		return nil, c.errf(n, n.Pos, "needs signing keys: <openid-config> or <issuer-signing-keys>")
+	}
+	// A cache hit skips the claims checks, so it is only right when they
+	// are the same for every request: no audience or issuer from an
+	// expression.
+	for _, list := range [][]Value{v.audiences, v.issuers} {
+		for i := range list {
+			if !list[i].IsConst() {
+				v.cache = newTokenCache(-1)
+			}
+		}
 	}
 	return v, nil
 }
@@ -353,17 +363,16 @@ func (v *validateJWT) run(x *Exec) error {
 		return v.fail(x, "TokenNotPresent", "JWT not present.")
 	}
 	now := v.now()
-	key := sha256.Sum256([]byte(token))
-	if j, ok := v.cache.get(key, now); ok {
+	if j, ok := v.cache.get(token, now); ok {
 		v.store(x, j)
 		return nil
 	}
 	if wait := v.missingKeys(token); len(wait) > 0 {
 		x.result = Result{Action: WaitKeys, KeySources: wait}
-		x.resume = func(*expr.Response, error) error { return v.verify(x, token, key, now) }
+		x.resume = func(*expr.Response, error) error { return v.verify(x, token, now) }
 		return errYield
 	}
-	return v.verify(x, token, key, now)
+	return v.verify(x, token, now)
 }
 
 // missingKeys lists the sources to wait for: those not loaded yet, or all
@@ -398,7 +407,7 @@ func (v *validateJWT) missingKeys(token string) []string {
 	return nil
 }
 
-func (v *validateJWT) verify(x *Exec, token string, cacheKey [32]byte, now time.Time) error {
+func (v *validateJWT) verify(x *Exec, token string, now time.Time) error {
 	keys := v.inline
 	checks := v.checks
 	for _, s := range v.sources {
@@ -437,7 +446,7 @@ func (v *validateJWT) verify(x *Exec, token string, cacheKey [32]byte, now time.
 		return v.fail(x, "TokenClaimValueNotAllowed", "Invalid JWT.")
 	}
 	if exp, ok := claims.Expiration(); ok && h.Alg != "none" {
-		v.cache.put(cacheKey, j, exp.Add(checks.ClockSkew))
+		v.cache.put(token, j, exp.Add(checks.ClockSkew))
 	}
 	v.store(x, j)
 	return nil
@@ -536,12 +545,25 @@ func lastErrorMessage(reason string) string {
 	return "Invalid JWT."
 }
 
-// tokenCache remembers verified tokens by their SHA-256 until they expire.
-// It is bounded: when full, the entry closest to expiry is replaced.
+// tokenCache remembers verified tokens until they expire, keyed by the
+// token itself: a lookup is one map access, exact by construction (no
+// digest of the token per request). It is bounded: at most max entries,
+// evicted first in, first out, and tokens longer than maxCachedToken are
+// never kept. Every operation is O(1), so a stream of tokens that all miss
+// costs no more than the verifications.
 type tokenCache struct {
 	max     int
-	entries map[[32]byte]cachedToken
+	entries map[string]cachedToken
+	// order is the keys in insertion order, a ring once it holds max;
+	// next is the oldest slot then.
+	order []string
+	next  int
 }
+
+// maxCachedToken is the longest token the cache keeps (as Envoy's
+// jwt_authn jwt_max_token_size): with the default 1024 entries the cache
+// holds at most 4 MiB of tokens.
+const maxCachedToken = 4096
 
 type cachedToken struct {
 	jwt   *expr.Jwt
@@ -555,10 +577,10 @@ func newTokenCache(max int) *tokenCache {
 	if max == 0 {
 		max = defaultTokenCache
 	}
-	return &tokenCache{max: max, entries: map[[32]byte]cachedToken{}}
+	return &tokenCache{max: max, entries: map[string]cachedToken{}}
 }
 
-func (c *tokenCache) get(k [32]byte, now time.Time) (*expr.Jwt, bool) {
+func (c *tokenCache) get(k string, now time.Time) (*expr.Jwt, bool) {
 	e, ok := c.entries[k]
 	if !ok {
 		return nil, false
@@ -570,20 +592,22 @@ func (c *tokenCache) get(k [32]byte, now time.Time) (*expr.Jwt, bool) {
 	return e.jwt, true
 }
 
-func (c *tokenCache) put(k [32]byte, j *expr.Jwt, until time.Time) {
-	if c.max <= 0 {
+func (c *tokenCache) put(k string, j *expr.Jwt, until time.Time) {
+	if c.max <= 0 || len(k) > maxCachedToken {
 		return
 	}
-	if len(c.entries) >= c.max {
-		var victim [32]byte
-		var soonest time.Time
-		first := true
-		for key, e := range c.entries {
-			if first || e.until.Before(soonest) {
-				victim, soonest, first = key, e.until, false
-			}
-		}
-		delete(c.entries, victim)
+	if _, ok := c.entries[k]; ok {
+		c.entries[k] = cachedToken{jwt: j, until: until}
+		return
+	}
+	// Cloned: k may be a slice of the whole header value.
+	k = strings.Clone(k)
+	if len(c.order) < c.max {
+		c.order = append(c.order, k)
+	} else {
+		delete(c.entries, c.order[c.next])
+		c.order[c.next] = k
+		c.next = (c.next + 1) % c.max
 	}
 	c.entries[k] = cachedToken{jwt: j, until: until}
 }

@@ -12,6 +12,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/apimguard/apimguard/policy/expr"
 	"github.com/apimguard/apimguard/policy/jwt"
 )
 
@@ -244,6 +245,35 @@ func TestValidateJWT_tokenCache(t *testing.T) {
 	}
 }
 
+// An audience or issuer computed from the request is checked on every
+// request: a token verified for one request's audience must not pass, from
+// the cache, on a request that asks for another. The cache stays on for the
+// constant lists (TestValidateJWT_tokenCache).
+func TestValidateJWT_cacheWithRequestDependentAudience(t *testing.T) {
+	const src = "https://idp.example/oidc"
+	for _, list := range []string{
+		`<audiences><audience>@(context.Request.Headers.GetValueOrDefault("x-aud", ""))</audience></audiences>`,
+		`<issuers><issuer>@(context.Request.Headers.GetValueOrDefault("x-iss", ""))</issuer></issuers>`,
+	} {
+		p := compileJWT(t, `<validate-jwt header-name="Authorization"><openid-config url="`+src+`"/>`+list+`</validate-jwt>`,
+			keyStore{src: idpSet(t, "k1", idpKey)}, 0)
+		tok := "Bearer " + signRS256(t, idpKey, "k1", goodClaims())
+		for i, tc := range []struct {
+			aud, iss string
+			want     Action
+		}{
+			{"my-api-audience", "https://idp.example/", Continue},
+			{"other-api", "https://other.example/", Respond},
+			{"my-api-audience", "https://idp.example/", Continue},
+		} {
+			x := p.NewExec(get(map[string]string{"authorization": tok, "x-aud": tc.aud, "x-iss": tc.iss}), nil)
+			if r := x.Inbound(); r.Action != tc.want {
+				t.Errorf("%s, request %d: %+v, want %v", list, i+1, r, tc.want)
+			}
+		}
+	}
+}
+
 func TestValidateJWT_inlineKeys(t *testing.T) {
 	n := base64.RawURLEncoding.EncodeToString(idpKey.N.Bytes())
 	tests := []struct {
@@ -299,5 +329,32 @@ func TestValidateJWT_errors(t *testing.T) {
 				t.Fatalf("err = %v\nwant  %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// The cache keeps at most max tokens, evicting the oldest first, never keeps
+// a token longer than maxCachedToken, and forgets a token once it expires.
+func TestTokenCache_bounded(t *testing.T) {
+	c := newTokenCache(2)
+	j := &expr.Jwt{Subject: "alice"}
+	later := jwtNow.Add(time.Minute)
+	long := strings.Repeat("a", maxCachedToken+1)
+	for _, k := range []string{"t1", "t2", "t2", "t3", long} {
+		c.put(k, j, later)
+	}
+	for k, want := range map[string]bool{"t1": false, "t2": true, "t3": true, long: false} {
+		if _, got := c.get(k, jwtNow); got != want {
+			t.Errorf("get(%.8q) = %v, want %v", k, got, want)
+		}
+	}
+	c.put("t4", j, later) // evicts t2, the oldest
+	if _, ok := c.get("t2", jwtNow); ok {
+		t.Error("t2 is still cached after a third token")
+	}
+	if _, ok := c.get("t3", later); ok {
+		t.Error("t3 is still cached at its expiry")
+	}
+	if len(c.entries) != 1 {
+		t.Errorf("%d entries left, want 1 (t4)", len(c.entries))
 	}
 }

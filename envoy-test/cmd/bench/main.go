@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -31,7 +32,24 @@ const apiKey = "bench-key-7f3a"
 type variant struct {
 	name, what string
 	params     envoytest.Params
+	mix        *mix
 }
+
+// mix is a token mix: the tokens the requests carry, round-robin, and the
+// wrk script and vegeta targets that send them.
+type mix struct {
+	name            string
+	tokens          []string
+	script, targets string
+}
+
+// Token mixes. reuse: 100 tokens, so every cache holds them all. unique:
+// more tokens than either cache keeps (jwt_authn's 1000, apimguard's 1024,
+// both evicting the oldest), so every request misses.
+const (
+	reuseTokens  = 100
+	uniqueTokens = 4096
+)
 
 // measurement is one variant in one round.
 type measurement struct {
@@ -48,17 +66,26 @@ func main() {
 	out := flag.String("out", "", "also write the Markdown table here, between the make bench markers")
 	soak := flag.Float64("soak", 1e6, "requests for the memory soak through P (0: none)")
 	only := flag.String("only", "", "comma-separated variants to run, for quick experiments: per-round lines only, no table")
+	module := flag.String("wasm", "", "a module for P0, P and P-nc instead of build/apimguard.wasm, for A/B experiments")
+	policyFile := flag.String("policy", "", "an APIM policy document for P and P-nc instead of the built-in one, for experiments (requests carry Authorization, x-api-key and Origin; BENCH_KEY_N stands for the RS256 key's modulus)")
 	flag.Parse()
-	if err := run(*rounds, *seconds, *soak, *out, *only); err != nil {
+	if (*policyFile != "" || *module != "") && *out != "" {
+		fmt.Fprintln(os.Stderr, "bench: -policy and -wasm are for experiments; they cannot write the BENCHMARKS.md table")
+		os.Exit(2)
+	}
+	if err := run(*rounds, *seconds, *soak, *out, *only, *policyFile, *module); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rounds, seconds int, soak float64, out, only string) error {
+func run(rounds, seconds int, soak float64, out, only, policyFile, module string) error {
 	envoyBin, wasm, err := envoytest.Paths()
 	if err != nil {
 		return err
+	}
+	if module != "" {
+		wasm = module
 	}
 	noop := filepath.Join(envoytest.Root(), "build", "noop.wasm")
 	if _, err := os.Stat(noop); err != nil {
@@ -74,12 +101,12 @@ func run(rounds, seconds int, soak float64, out, only string) error {
 		return err
 	}
 	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-	tokens := make([]string, 100)
-	for i := range tokens {
-		if tokens[i], err = sign(key, i); err != nil {
-			return err
-		}
+	all, err := signAll(key, reuseTokens+uniqueTokens)
+	if err != nil {
+		return err
 	}
+	reuse := &mix{name: "reuse", tokens: all[:reuseTokens]}
+	unique := &mix{name: "unique", tokens: all[reuseTokens:]}
 	n := base64.RawURLEncoding.EncodeToString(key.N.Bytes())
 	policy := `<policies><inbound>
 <cors><allowed-origins><origin>https://myapp.com</origin></allowed-origins><allowed-headers><header>content-type</header><header>authorization</header><header>x-api-key</header></allowed-headers></cors>
@@ -88,24 +115,36 @@ func run(rounds, seconds int, soak float64, out, only string) error {
 <validate-jwt header-name="Authorization"><issuer-signing-keys><key id="k1" n="` + n + `" e="AQAB"/></issuer-signing-keys>
 <audiences><audience>api://bench</audience></audiences><issuers><issuer>https://idp.example/</issuer></issuers></validate-jwt>
 </inbound></policies>`
+	if policyFile != "" {
+		b, err := os.ReadFile(policyFile)
+		if err != nil {
+			return err
+		}
+		policy = strings.ReplaceAll(string(b), "BENCH_KEY_N", n)
+	}
 	pluginCfg := func(cache int) string {
 		b, _ := json.Marshal(map[string]any{"policy": policy, "tokenCache": cache, "telemetry": false})
 		return string(b)
 	}
+	native := envoytest.Params{Native: true, JWTCache: true, APIKey: apiKey, JWKS: string(jwks)}
+	nativeNC := native
+	nativeNC.JWTCache = false
 	variants := []variant{
-		{"B0", "bare Envoy", envoytest.Params{}},
-		{"N", "native jwt_authn (cache), rbac, cors", envoytest.Params{Native: true, JWTCache: true, APIKey: apiKey, JWKS: string(jwks)}},
-		{"N-nc", "N without the JWT cache", envoytest.Params{Native: true, APIKey: apiKey, JWKS: string(jwks)}},
-		{"G0", "a no-op Go proxy-wasm module (the floor of Go and the SDK)", envoytest.Params{Plugin: true, WasmPath: noop, PluginConfig: "{}"}},
-		{"P0", "apimguard with an empty policy (the module's fixed cost)", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: `{"policy": "<policies/>", "telemetry": false}`}},
-		{"P", "apimguard: cors, ip-filter, check-header, validate-jwt", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(0)}},
-		{"P-nc", "P with the verified-token cache off", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(-1)}},
+		{"B0", "bare Envoy", envoytest.Params{}, reuse},
+		{"N", "native jwt_authn (cache), rbac, cors", native, reuse},
+		{"N-u", "N, unique tokens: every request misses the JWT cache", native, unique},
+		{"N-nc", "N without the JWT cache, unique tokens", nativeNC, unique},
+		{"G0", "a no-op Go proxy-wasm module (the floor of Go and the SDK)", envoytest.Params{Plugin: true, WasmPath: noop, PluginConfig: "{}"}, reuse},
+		{"P0", "apimguard with an empty policy (the module's fixed cost)", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: `{"policy": "<policies/>", "telemetry": false}`}, reuse},
+		{"P", "apimguard: cors, ip-filter, check-header, validate-jwt", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(0)}, reuse},
+		{"P-u", "P, unique tokens: every request misses the token cache", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(0)}, unique},
+		{"P-nc", "P with the verified-token cache off, unique tokens", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(-1)}, unique},
 	}
 	if only != "" {
 		names := strings.Split(only, ",")
 		variants = slices.DeleteFunc(variants, func(v variant) bool { return !slices.Contains(names, v.name) })
 		if len(variants) != len(names) {
-			return fmt.Errorf("-only %s: the variants are B0, N, N-nc, G0, P0, P, P-nc", only)
+			return fmt.Errorf("-only %s: the variants are B0, N, N-u, N-nc, G0, P0, P, P-u, P-nc", only)
 		}
 	}
 	dir, err := os.MkdirTemp("", "apimguard-bench-")
@@ -113,17 +152,18 @@ func run(rounds, seconds int, soak float64, out, only string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	script := filepath.Join(dir, "tokens.lua")
-	if err := writeWrkScript(script, tokens); err != nil {
-		return err
+	for _, m := range []*mix{reuse, unique} {
+		m.script, m.targets = filepath.Join(dir, m.name+".lua"), filepath.Join(dir, m.name+"-targets.txt")
+		if err := writeWrkScript(m.script, m.tokens); err != nil {
+			return err
+		}
 	}
-	targets := filepath.Join(dir, "targets.txt")
 
 	results := map[string][]measurement{}
 	var fixedRate float64
 	for round := 1; round <= rounds; round++ {
 		for _, v := range variants {
-			m, err := measure(envoyBin, v, script, targets, tokens, seconds, &fixedRate)
+			m, err := measure(envoyBin, v, seconds, &fixedRate)
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", round, v.name, err)
 			}
@@ -139,7 +179,7 @@ func run(rounds, seconds int, soak float64, out, only string) error {
 	var points []memPoint
 	if soak > 0 {
 		p := variants[slices.IndexFunc(variants, func(v variant) bool { return v.name == "P" })]
-		if points, err = memorySoak(envoyBin, p, script, soak, 10); err != nil {
+		if points, err = memorySoak(envoyBin, p, soak, 10); err != nil {
 			return fmt.Errorf("memory soak: %w", err)
 		}
 		table += memoryReport(p.name, points)
@@ -180,6 +220,31 @@ func writeSection(path, table string) error {
 	}
 	s = s[:i+len(sectionBegin)] + "\n" + table + s[j:]
 	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+// signAll signs n tokens, each for its own subject, on every core.
+func signAll(key *rsa.PrivateKey, n int) ([]string, error) {
+	out := make([]string, n)
+	errs := make(chan error, runtime.NumCPU())
+	for w := 0; w < runtime.NumCPU(); w++ {
+		go func(w int) {
+			for i := w; i < n; i += runtime.NumCPU() {
+				var err error
+				if out[i], err = sign(key, i); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}(w)
+	}
+	var first error
+	for w := 0; w < runtime.NumCPU(); w++ {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return out, first
 }
 
 func sign(key *rsa.PrivateKey, i int) (string, error) {
@@ -233,7 +298,8 @@ func start(envoyBin string, v variant) (*envoytest.Envoy, float64, error) {
 	return e, float64(time.Since(t0).Microseconds()) / 1000, nil
 }
 
-func measure(envoyBin string, v variant, script, targets string, tokens []string, seconds int, fixedRate *float64) (measurement, error) {
+func measure(envoyBin string, v variant, seconds int, fixedRate *float64) (measurement, error) {
+	script, targets := v.mix.script, v.mix.targets
 	var m measurement
 	e, ready, err := start(envoyBin, v)
 	if err != nil {
@@ -263,7 +329,7 @@ func measure(envoyBin string, v variant, script, targets string, tokens []string
 	if *fixedRate == 0 { // the first variant is B0: half its maximum
 		*fixedRate = m.rps / 2
 	}
-	if err := writeTargets(targets, url, tokens); err != nil {
+	if err := writeTargets(targets, url, v.mix.tokens); err != nil {
 		return m, err
 	}
 	lat, err := vegeta(targets, *fixedRate, seconds)

@@ -18,7 +18,7 @@ type memPoint struct {
 // memorySoak sends at least total requests through one Envoy running v, in
 // closed-loop chunks of chunk seconds, and reads the plugin's
 // apimguard.vm.memory_pages gauge from the admin endpoint after each chunk.
-func memorySoak(envoyBin string, v variant, script string, total float64, chunk int) ([]memPoint, error) {
+func memorySoak(envoyBin string, v variant, total float64, chunk int) ([]memPoint, error) {
 	e, _, err := start(envoyBin, v)
 	if err != nil {
 		return nil, err
@@ -31,7 +31,7 @@ func memorySoak(envoyBin string, v variant, script string, total float64, chunk 
 	points := []memPoint{{0, pages}}
 	var sent float64
 	for sent < total {
-		n, err := wrk(e.URL(""), script, chunk)
+		n, err := wrk(e.URL(""), v.mix.script, chunk)
 		if err != nil {
 			return nil, err
 		}
