@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // prometheus reads Envoy's /stats/prometheus into "name{labels}" → value.
@@ -57,13 +58,21 @@ func TestTelemetry_throughEnvoy(t *testing.T) {
 	send(2, map[string][]string{"x-api-key": {secrets[1]}, "x-request-id": {"req-7"}}, "/orders/7")
 	s.do(t, "OPTIONS", "/orders", map[string][]string{"Origin": {"https://myapp.com"}, "Access-Control-Request-Method": {"GET"}}, "")
 
-	got := prometheus(t, s)
 	want := map[string]string{
 		`apimguard_requests{}`:   "10",
 		`apimguard_allowed{}`:    "3",
 		`apimguard_preflights{}`: "1",
 		`apimguard_denied{policy="check-header",reason="HeaderNotFound"}`:        "2",
 		`apimguard_denied{policy="check-header",reason="HeaderValueNotAllowed"}`: "4",
+	}
+	// The plugin hands its counts to Envoy on its 200 ms tick: wait for
+	// them, then check them exactly.
+	var got map[string]string
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		got = prometheus(t, s)
+		if got[`apimguard_requests{}`] == "10" || time.Now().After(deadline) {
+			break
+		}
 	}
 	for name, v := range want {
 		if got[name] != v {

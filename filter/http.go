@@ -17,7 +17,8 @@ type httpContext struct {
 	id     uint32
 	plugin *pluginContext
 	prog   *policy.Program
-	x      *policy.Exec
+	x      *policy.Exec // &exec once the request headers arrived
+	exec   policy.Exec
 	// answered is set once the plugin sent a local response: outbound must
 	// not run on it.
 	answered bool
@@ -69,13 +70,16 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	gw := h.plugin.gw
 	prog, params := gw.Global(), map[string]string(nil)
 	if gw.HasAPIs() {
+		// One read of the whole map rather than three of single headers.
+		h.Headers()
 		authority, _ := h.Header(":authority")
 		method, _ := h.Header(":method")
 		path, _ := h.Header(":path")
 		prog, params = gw.Route(authority, method, path)
 	}
 	h.prog = prog
-	h.x = prog.NewExec(h, params)
+	prog.InitExec(&h.exec, h, params)
+	h.x = &h.exec
 	r := h.x.Inbound()
 	if h.reqHeaders.err != nil {
 		proxywasm.LogErrorf("apimguard: denying request: cannot read request headers: %v", h.reqHeaders.err)
@@ -110,7 +114,7 @@ func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 	case policy.Call:
 		return h.dispatch(r.Call, dir)
 	case policy.WaitKeys:
-		if h.plugin.keys.wait(r.KeySources, h.id) {
+		if h.plugin.keys.wait(r.KeySources, h) {
 			h.pending, h.waitingKeys, h.dir = true, true, dir
 			return types.ActionPause
 		}
@@ -231,6 +235,9 @@ func fromXFF(xff string, hops int) string {
 // hostOnly strips the port from "ip:port" or "[v6]:port".
 func hostOnly(addr string) string {
 	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		if ap.Addr().Is4() { // parsed only if canonical: the host's text as is
+			return addr[:strings.LastIndexByte(addr, ':')]
+		}
 		return ap.Addr().Unmap().String()
 	}
 	if a, err := netip.ParseAddr(strings.Trim(addr, "[]")); err == nil {

@@ -45,7 +45,7 @@ type keyManager struct {
 	sources   map[string]*keySource
 	order     []string
 	upstreams upstreams
-	contexts  map[uint32]*httpContext
+	contexts  map[uint32]*httpContext // the HTTP contexts waiting for keys
 }
 
 func newKeyManager() *keyManager {
@@ -69,10 +69,11 @@ func (m *keyManager) KeySet(source string) *jwt.KeySet {
 	return nil
 }
 
-// wait registers the HTTP context id as waiting for a (re)fetch of the
-// sources, when one is in flight or allowed now. It reports whether the
+// wait registers the HTTP context as waiting for a (re)fetch of the
+// sources, when one is in flight or allowed now (only a waiting context is
+// in contexts, so a request that never waits costs no map update). It reports whether the
 // request must wait; if not, the policy goes on with the keys it has.
-func (m *keyManager) wait(sources []string, id uint32) bool {
+func (m *keyManager) wait(sources []string, h *httpContext) bool {
 	t := now()
 	must := false
 	for _, src := range sources {
@@ -89,8 +90,11 @@ func (m *keyManager) wait(sources []string, id uint32) bool {
 		default:
 			continue
 		}
-		s.waiters = append(s.waiters, id)
+		s.waiters = append(s.waiters, h.id)
 		must = true
+	}
+	if must {
+		m.contexts[h.id] = h
 	}
 	return must
 }

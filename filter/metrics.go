@@ -22,18 +22,36 @@ func outcomeMetric(outcome, name string) string {
 	return "apimguard.outcome." + outcome + "." + name
 }
 
-// counters defines each counter on first use. They belong to one plugin
-// context: a restarted plugin defines its own (Envoy hands back the same
-// metric for the same name).
-type counters map[string]proxywasm.MetricCounter
+// counters defines each counter on first use and batches the increments: a
+// request adds to a count kept in the module, and flush (on the plugin's
+// tick and when it stops) hands the sums to the host. A request costs no
+// call to the host for its metrics; Envoy's figures lag by at most one tick.
+// The counters belong to one plugin context: a restarted plugin defines its
+// own (Envoy hands back the same metric for the same name).
+type counters map[string]*counter
+
+type counter struct {
+	metric  proxywasm.MetricCounter
+	pending uint64
+}
 
 func (cs counters) count(name string) {
 	c, ok := cs[name]
 	if !ok {
-		c = proxywasm.DefineCounterMetric(name)
+		c = &counter{metric: proxywasm.DefineCounterMetric(name)}
 		cs[name] = c
 	}
-	c.Increment(1)
+	c.pending++
+}
+
+// flush adds the pending counts to the host's metrics.
+func (cs counters) flush() {
+	for _, c := range cs {
+		if c.pending > 0 {
+			c.metric.Increment(c.pending)
+			c.pending = 0
+		}
+	}
 }
 
 // count increments a request metric unless telemetry is off.

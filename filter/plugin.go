@@ -82,9 +82,11 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 	}
 	p.gw, p.xffTrustedHops, p.upstreams, p.telemetry = gw, cfg.xffTrustedHops, cfg.upstreams, !cfg.noTelemetry
 	p.keys.configure(gw.KeySources(), cfg.upstreams)
-	if len(gw.KeySources()) > 0 {
+	// The tick fetches signing keys and hands the batched metrics to the
+	// host.
+	if len(gw.KeySources()) > 0 || p.telemetry {
 		if err := proxywasm.SetTickPeriodMilliSeconds(tickMS); err != nil {
-			proxywasm.LogCriticalf("apimguard: refusing to start: cannot set a tick to fetch signing keys: %v", err)
+			proxywasm.LogCriticalf("apimguard: refusing to start: cannot set a tick to fetch signing keys and flush metrics: %v", err)
 			return types.OnPluginStartStatusFailed
 		}
 	}
@@ -97,19 +99,22 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 }
 
 // OnTick implements types.PluginContext: it fetches and refreshes signing
-// keys.
+// keys and flushes the metrics.
 func (p *pluginContext) OnTick() {
 	defer func() {
 		if r := recover(); r != nil {
-			proxywasm.LogErrorf("apimguard: key refresh: internal error: %v", r)
+			proxywasm.LogErrorf("apimguard: tick: internal error: %v", r)
 		}
 	}()
+	p.counters.flush()
 	p.keys.tick()
 }
 
-// OnPluginDone implements types.PluginContext: it takes this context's share
-// out of the memory gauge, which Envoy keeps across plugin restarts.
+// OnPluginDone implements types.PluginContext: it flushes the metrics and
+// takes this context's share out of the memory gauge, which Envoy keeps
+// across plugin restarts.
 func (p *pluginContext) OnPluginDone() bool {
+	p.counters.flush()
 	p.memory.release()
 	return true
 }
@@ -130,7 +135,6 @@ func load(keys policy.KeyStore) (*config, *policy.Gateway, error) {
 // NewHttpContext implements types.PluginContext.
 func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
 	h := &httpContext{id: contextID, plugin: p}
-	p.keys.contexts[contextID] = h
 	p.memory.tick()
 	return h
 }

@@ -30,7 +30,7 @@ import (
 type cors struct {
 	stmtMeta
 	anyOrigin   bool
-	origins     map[string]bool // normalised
+	origins     map[string][][2]string // normalised → its grant
 	credentials bool
 	terminate   bool
 	anyMethod   bool
@@ -46,7 +46,7 @@ func compileCORS(c *compiler, n *Node) (statement, error) {
 	if err := c.attrs(n, "allow-credentials", "terminate-unmatched-request"); err != nil {
 		return nil, err
 	}
-	p := &cors{stmtMeta: c.meta(n), origins: map[string]bool{}, headers: map[string]bool{}}
+	p := &cors{stmtMeta: c.meta(n), origins: map[string][][2]string{}, headers: map[string]bool{}}
 	var err error
 	if p.credentials, err = c.boolAttr(n, "allow-credentials", false); err != nil {
 		return nil, err
@@ -78,7 +78,7 @@ func compileCORS(c *compiler, n *Node) (statement, error) {
 				if !ok {
 					return nil, c.errf(ch.Children[i], ch.Children[i].Pos, "%q is not an origin: want scheme://host[:port], no path", o)
 				}
-				p.origins[norm] = true
+				p.origins[norm] = nil // the grant, once the options are read
 			}
 		case "allowed-methods":
 			if err := c.attrs(ch, "preflight-result-max-age"); err != nil {
@@ -139,6 +139,10 @@ func compileCORS(c *compiler, n *Node) (statement, error) {
 	if p.methods == nil && !p.anyMethod {
 		p.methods = []string{"GET", "POST"}
 	}
+	for o := range p.origins {
+		g := p.grant(o)
+		p.origins[o] = g[:len(g):len(g)] // shared: an append must copy
+	}
 	return p, nil
 }
 
@@ -194,11 +198,27 @@ func (p *cors) match(origin string) bool {
 	}
 	// A browser sends its origin normalised: an exact hit needs no parse
 	// (normalizeOrigin maps every allowed origin to itself).
-	if p.origins[origin] {
+	if _, ok := p.origins[origin]; ok {
 		return true
 	}
 	norm, ok := normalizeOrigin(origin)
-	return ok && p.origins[norm]
+	if !ok {
+		return false
+	}
+	_, ok = p.origins[norm]
+	return ok
+}
+
+// grantFor is the grant for a request from origin, nil when origin is not
+// allowed. An origin exactly as configured gets its precomputed grant.
+func (p *cors) grantFor(origin string) [][2]string {
+	if g, ok := p.origins[origin]; ok {
+		return g
+	}
+	if p.match(origin) {
+		return p.grant(origin)
+	}
+	return nil
 }
 
 // grant is the response headers of a matched cross-origin request.
@@ -219,12 +239,13 @@ func (p *cors) grant(origin string) [][2]string {
 
 // isPreflight reports whether the request is a CORS preflight.
 func isPreflight(x *Exec) bool {
-	if x.Method() != "OPTIONS" {
+	// Origin first: the host may read :method alone, but a cors will read
+	// Origin anyway.
+	if _, hasOrigin := x.req.Header("origin"); !hasOrigin {
 		return false
 	}
-	_, hasOrigin := x.req.Header("origin")
 	_, hasMethod := x.req.Header("access-control-request-method")
-	return hasOrigin && hasMethod
+	return hasMethod && x.Method() == "OPTIONS"
 }
 
 // preflight answers a preflight: the grant with the allowed methods and
@@ -289,8 +310,8 @@ func (p *cors) run(x *Exec) error {
 	if !ok {
 		return nil
 	}
-	if p.match(origin) {
-		x.cors = p.grant(origin)
+	if g := p.grantFor(origin); g != nil {
+		x.cors = g
 		if x.phase == phaseOutbound {
 			x.addCORS(&x.respEdits)
 		}

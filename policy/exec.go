@@ -65,10 +65,11 @@ type Exec struct {
 	params map[string]string
 	vars   map[string]any
 
-	phase   phase
-	frames  []frame
-	lastErr *LastError
-	failed  *Failure
+	phase    phase
+	frames   []frame
+	frameBuf [4]frame // frames' first backing array: no allocation for shallow nesting
+	lastErr  *LastError
+	failed   *Failure
 
 	reqEdits, respEdits editSet
 	// status is the new response status set in outbound (0: unchanged).
@@ -97,7 +98,17 @@ type frame struct {
 // NewExec starts the evaluation of one request on the program of its route.
 // params are the matched template parameters of the operation.
 func (p *Program) NewExec(req Request, params map[string]string) *Exec {
-	return &Exec{prog: p, req: req, params: params}
+	x := new(Exec)
+	p.InitExec(x, req, params)
+	return x
+}
+
+// InitExec is NewExec into x, so that a host can keep the Exec inside its
+// own per-request state: one allocation per request instead of two. x must
+// not be copied afterwards.
+func (p *Program) InitExec(x *Exec, req Request, params map[string]string) {
+	*x = Exec{prog: p, req: req, params: params}
+	x.frames = x.frameBuf[:0]
 }
 
 // LastError returns context.LastError, or nil when no policy has failed.
@@ -179,6 +190,17 @@ func (x *Exec) addCORS(edits *editSet) {
 		return
 	}
 	x.corsAdded = true
+	if len(edits.edits) == 0 {
+		// Nothing else edited the response: the grant as edits, in two
+		// allocations; Vary: Origin as a line of its own (see below).
+		edits.edits = make([]HeaderEdit, len(x.cors))
+		values := make([]string, len(x.cors))
+		for i, g := range x.cors {
+			values[i] = g[1]
+			edits.edits[i] = HeaderEdit{Name: g[0], Values: values[i : i+1 : i+1], Append: g[0] == "vary"}
+		}
+		return
+	}
 	store := overlay{edits: edits, base: x.resp.Header}
 	for _, g := range x.cors {
 		if g[0] == "vary" {

@@ -29,6 +29,10 @@ import (
 
 const apiKey = "bench-key-7f3a"
 
+// perfDir, when set, is where measure records a perf profile of Envoy;
+// twin, when set, is a module each P variant also runs with (-ab).
+var perfDir, twin string
+
 type variant struct {
 	name, what string
 	params     envoytest.Params
@@ -66,11 +70,13 @@ func main() {
 	out := flag.String("out", "", "also write the Markdown table here, between the make bench markers")
 	soak := flag.Float64("soak", 1e6, "requests for the memory soak through P (0: none)")
 	only := flag.String("only", "", "comma-separated variants to run, for quick experiments: per-round lines only, no table")
-	module := flag.String("wasm", "", "a module for P0, P and P-nc instead of build/apimguard.wasm, for A/B experiments")
+	module := flag.String("wasm", "", "a module for the P variants instead of build/apimguard.wasm, for experiments")
+	flag.StringVar(&twin, "ab", "", "another module: each selected P variant also runs with it, interleaved, as VARIANT*, for A/B experiments")
+	flag.StringVar(&perfDir, "perf", "", "record a perf profile of Envoy during each measured wrk run into this directory (VARIANT-ROUND.data), for experiments")
 	policyFile := flag.String("policy", "", "an APIM policy document for P and P-nc instead of the built-in one, for experiments (requests carry Authorization, x-api-key and Origin; BENCH_KEY_N stands for the RS256 key's modulus)")
 	flag.Parse()
-	if (*policyFile != "" || *module != "") && *out != "" {
-		fmt.Fprintln(os.Stderr, "bench: -policy and -wasm are for experiments; they cannot write the BENCHMARKS.md table")
+	if (*policyFile != "" || *module != "" || twin != "" || perfDir != "") && *out != "" {
+		fmt.Fprintln(os.Stderr, "bench: -policy, -wasm, -ab and -perf are for experiments; they cannot write the BENCHMARKS.md table")
 		os.Exit(2)
 	}
 	if err := run(*rounds, *seconds, *soak, *out, *only, *policyFile, *module); err != nil {
@@ -123,7 +129,7 @@ func run(rounds, seconds int, soak float64, out, only, policyFile, module string
 		policy = strings.ReplaceAll(string(b), "BENCH_KEY_N", n)
 	}
 	pluginCfg := func(cache int) string {
-		b, _ := json.Marshal(map[string]any{"policy": policy, "tokenCache": cache, "telemetry": false})
+		b, _ := json.Marshal(map[string]any{"policy": policy, "tokenCache": cache})
 		return string(b)
 	}
 	native := envoytest.Params{Native: true, JWTCache: true, APIKey: apiKey, JWKS: string(jwks)}
@@ -135,7 +141,7 @@ func run(rounds, seconds int, soak float64, out, only, policyFile, module string
 		{"N-u", "N, unique tokens: every request misses the JWT cache", native, unique},
 		{"N-nc", "N without the JWT cache, unique tokens", nativeNC, unique},
 		{"G0", "a no-op Go proxy-wasm module (the floor of Go and the SDK)", envoytest.Params{Plugin: true, WasmPath: noop, PluginConfig: "{}"}, reuse},
-		{"P0", "apimguard with an empty policy (the module's fixed cost)", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: `{"policy": "<policies/>", "telemetry": false}`}, reuse},
+		{"P0", "apimguard with an empty policy (the module's fixed cost)", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: `{"policy": "<policies/>"}`}, reuse},
 		{"P", "apimguard: cors, ip-filter, check-header, validate-jwt", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(0)}, reuse},
 		{"P-u", "P, unique tokens: every request misses the token cache", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(0)}, unique},
 		{"P-nc", "P with the verified-token cache off, unique tokens", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(-1)}, unique},
@@ -145,6 +151,14 @@ func run(rounds, seconds int, soak float64, out, only, policyFile, module string
 		variants = slices.DeleteFunc(variants, func(v variant) bool { return !slices.Contains(names, v.name) })
 		if len(variants) != len(names) {
 			return fmt.Errorf("-only %s: the variants are B0, N, N-u, N-nc, G0, P0, P, P-u, P-nc", only)
+		}
+	}
+	if twin != "" {
+		for i := len(variants) - 1; i >= 0; i-- {
+			if v := variants[i]; v.params.WasmPath == wasm {
+				v.name, v.params.WasmPath = v.name+"*", twin
+				variants = slices.Insert(variants, i+1, v)
+			}
 		}
 	}
 	dir, err := os.MkdirTemp("", "apimguard-bench-")
@@ -163,7 +177,7 @@ func run(rounds, seconds int, soak float64, out, only, policyFile, module string
 	var fixedRate float64
 	for round := 1; round <= rounds; round++ {
 		for _, v := range variants {
-			m, err := measure(envoyBin, v, seconds, &fixedRate)
+			m, err := measure(envoyBin, v, round, seconds, &fixedRate)
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", round, v.name, err)
 			}
@@ -172,8 +186,8 @@ func run(rounds, seconds int, soak float64, out, only, policyFile, module string
 			results[v.name] = append(results[v.name], m)
 		}
 	}
-	if only != "" {
-		return nil
+	if only != "" || twin != "" || perfDir != "" || policyFile != "" || module != "" {
+		return nil // an experiment: the per-round lines are its output
 	}
 	table := report(variants, results, rounds, seconds, fixedRate)
 	var points []memPoint
@@ -298,7 +312,7 @@ func start(envoyBin string, v variant) (*envoytest.Envoy, float64, error) {
 	return e, float64(time.Since(t0).Microseconds()) / 1000, nil
 }
 
-func measure(envoyBin string, v variant, seconds int, fixedRate *float64) (measurement, error) {
+func measure(envoyBin string, v variant, round, seconds int, fixedRate *float64) (measurement, error) {
 	script, targets := v.mix.script, v.mix.targets
 	var m measurement
 	e, ready, err := start(envoyBin, v)
@@ -313,6 +327,15 @@ func measure(envoyBin string, v variant, seconds int, fixedRate *float64) (measu
 	if _, err := wrk(url, script, 1); err != nil {
 		return m, err
 	}
+	var perf *exec.Cmd
+	if perfDir != "" {
+		perf = exec.Command("perf", "record", "-q", "-F", "2000", "-g", "-p", strconv.Itoa(e.Pid()),
+			"-o", filepath.Join(perfDir, fmt.Sprintf("%s-%d.data", v.name, round)))
+		if err := perf.Start(); err != nil {
+			return m, fmt.Errorf("perf: %v", err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 	cpu0, err := cpuTicks(e.Pid())
 	if err != nil {
 		return m, err
@@ -322,6 +345,10 @@ func measure(envoyBin string, v variant, seconds int, fixedRate *float64) (measu
 		return m, err
 	}
 	cpu1, _ := cpuTicks(e.Pid())
+	if perf != nil {
+		perf.Process.Signal(os.Interrupt)
+		perf.Wait()
+	}
 	m.rps = requests / float64(seconds)
 	m.cpuMicros = float64(cpu1-cpu0) * 1e6 / 100 / requests // 100 ticks per second
 	m.rssMB = rssMB(e.Pid())
