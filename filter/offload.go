@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 )
 
@@ -42,17 +43,9 @@ func encodeVerifyArgs(hash string, keyDER, sig, text []byte) []byte {
 }
 
 func appendField(b []byte, field int, v []byte) []byte {
-	b = appendVarint(b, uint64(field<<3|2))
-	b = appendVarint(b, uint64(len(v)))
+	b = binary.AppendUvarint(b, uint64(field<<3|2))
+	b = binary.AppendUvarint(b, uint64(len(v)))
 	return append(b, v...)
-}
-
-func appendVarint(b []byte, v uint64) []byte {
-	for v >= 0x80 {
-		b = append(b, byte(v)|0x80)
-		v >>= 7
-	}
-	return append(b, byte(v))
 }
 
 // decodeVerifyResult reads VerifySignatureResult.result (field 1, a bool);

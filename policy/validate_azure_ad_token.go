@@ -125,7 +125,8 @@ func (v *validateJWT) clientAllowed(j *expr.Jwt) bool {
 		return true
 	}
 	for _, claim := range []string{"azp", "appid"} {
-		for _, got := range j.Claims[claim] {
+		got, _ := j.Claim(claim)
+		for _, got := range got {
 			for _, want := range v.clientApps {
 				if strings.EqualFold(got, want) {
 					return true

@@ -367,22 +367,20 @@ func (v *validateJWT) run(x *Exec) error {
 		v.store(x, j)
 		return nil
 	}
-	if wait := v.missingKeys(token); len(wait) > 0 {
+	// The header is parsed once, for the key wait and the verification.
+	h, herr := jwt.ParseHeader(token)
+	if wait := v.missingKeys(h, herr); len(wait) > 0 {
 		x.result = Result{Action: WaitKeys, KeySources: wait}
-		x.resume = func(*expr.Response, error) error { return v.verify(x, token, now) }
+		x.resume = func(*expr.Response, error) error { return v.verify(x, token, h, herr, now) }
 		return errYield
 	}
-	return v.verify(x, token, now)
+	return v.verify(x, token, h, herr, now)
 }
 
 // missingKeys lists the sources to wait for: those not loaded yet, or all
 // of them when the token's kid is in none of the loaded sets.
-func (v *validateJWT) missingKeys(token string) []string {
-	if len(v.sources) == 0 {
-		return nil
-	}
-	h, err := jwt.ParseHeader(token)
-	if err != nil || h.Alg == "none" {
+func (v *validateJWT) missingKeys(h jwt.Header, herr error) []string {
+	if len(v.sources) == 0 || herr != nil || h.Alg == "none" {
 		return nil
 	}
 	var unloaded []string
@@ -407,7 +405,8 @@ func (v *validateJWT) missingKeys(token string) []string {
 	return nil
 }
 
-func (v *validateJWT) verify(x *Exec, token string, now time.Time) error {
+// verify checks token, whose header ParseHeader returned as h, herr.
+func (v *validateJWT) verify(x *Exec, token string, h jwt.Header, herr error, now time.Time) error {
 	keys := v.inline
 	checks := v.checks
 	for _, s := range v.sources {
@@ -431,7 +430,10 @@ func (v *validateJWT) verify(x *Exec, token string, now time.Time) error {
 			return err
 		}
 	}
-	h, payload, err := jwt.VerifyWith(token, keys, v.requireSigned, v.offload)
+	if herr != nil {
+		return v.failWith(x, herr)
+	}
+	payload, err := jwt.VerifyParsed(h, token, keys, v.requireSigned, v.offload)
 	if err != nil {
 		return v.failWith(x, err)
 	}
@@ -439,9 +441,10 @@ func (v *validateJWT) verify(x *Exec, token string, now time.Time) error {
 	if err := claims.Check(checks, now); err != nil {
 		return v.failWith(x, err)
 	}
-	j := &expr.Jwt{Algorithm: h.Alg, Type: h.Typ, Claims: claims.All()}
-	j.ID, j.Issuer, j.Subject = first(j.Claims["jti"]), first(j.Claims["iss"]), first(j.Claims["sub"])
-	j.Audiences = j.Claims["aud"]
+	j := expr.NewJwt(claims.All)
+	j.Algorithm, j.Type = h.Alg, h.Typ
+	j.ID, j.Issuer, j.Subject = claims.First("jti"), claims.First("iss"), claims.First("sub")
+	j.Audiences, _ = claims.Values("aud")
 	if !v.clientAllowed(j) {
 		return v.fail(x, "TokenClaimValueNotAllowed", "Invalid JWT.")
 	}
@@ -450,13 +453,6 @@ func (v *validateJWT) verify(x *Exec, token string, now time.Time) error {
 	}
 	v.store(x, j)
 	return nil
-}
-
-func first(v []string) string {
-	if len(v) == 0 {
-		return ""
-	}
-	return v[0]
 }
 
 func evalAll(x *Exec, vals []Value) ([]string, error) {

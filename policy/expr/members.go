@@ -318,8 +318,7 @@ func lookup(f *frame, t Type, recv any, key string) (any, bool) {
 	case paramsType:
 		return f.env.MatchedParameter(key)
 	case claimsType:
-		v, ok := recv.(*Jwt).Claims[key]
-		return v, ok
+		return recv.(*Jwt).Claim(key)
 	case headersType:
 		v, ok := recv.(*headerSrc).get(f, key)
 		if !ok {

@@ -122,7 +122,23 @@ func (r *Response) header(name string) (string, bool) {
 type Jwt struct {
 	Algorithm, Type, ID, Issuer, Subject string
 	Audiences                            []string
-	Claims                               map[string][]string
+	claims                               map[string][]string
+	// build makes claims on first use; nil once it has.
+	build func() map[string][]string
+}
+
+// NewJwt returns a Jwt whose claims (Jwt.Claims in expressions) claims
+// builds on first use: most requests never read them.
+func NewJwt(claims func() map[string][]string) *Jwt { return &Jwt{build: claims} }
+
+// Claim returns a claim's values; ok is false when the token has no such
+// claim.
+func (j *Jwt) Claim(name string) (values []string, ok bool) {
+	if j.build != nil {
+		j.claims, j.build = j.build(), nil
+	}
+	values, ok = j.claims[name]
+	return values, ok
 }
 
 // ParseJwt decodes a compact JWS without verifying it. It returns nil when
@@ -141,7 +157,7 @@ func ParseJwt(s string) *Jwt {
 	if !h.IsObject() || !p.IsObject() {
 		return nil
 	}
-	j := &Jwt{Algorithm: h.Get("alg").String(), Type: h.Get("typ").String(), Claims: map[string][]string{}}
+	j := &Jwt{Algorithm: h.Get("alg").String(), Type: h.Get("typ").String(), claims: map[string][]string{}}
 	p.ForEach(func(k, v gjson.Result) bool {
 		var vals []string
 		if v.IsArray() {
@@ -151,13 +167,13 @@ func ParseJwt(s string) *Jwt {
 		} else {
 			vals = []string{v.String()}
 		}
-		j.Claims[k.String()] = vals
+		j.claims[k.String()] = vals
 		return true
 	})
 	j.ID = p.Get("jti").String()
 	j.Issuer = p.Get("iss").String()
 	j.Subject = p.Get("sub").String()
-	j.Audiences = j.Claims["aud"]
+	j.Audiences = j.claims["aud"]
 	return j
 }
 

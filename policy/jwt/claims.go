@@ -37,16 +37,42 @@ type RequiredClaim struct {
 // Claims is a verified payload.
 type Claims struct {
 	raw gjson.Result
+	// std holds the registered claims the checks read, found in one pass
+	// over the payload (index: stdClaims).
+	std [len(stdClaims)]gjson.Result
 }
 
+var stdClaims = [...]string{"exp", "nbf", "aud", "iss", "sub", "jti"}
+
 // ParseClaims reads a payload returned by Verify.
-func ParseClaims(payload []byte) Claims { return Claims{gjson.ParseBytes(payload)} }
+func ParseClaims(payload []byte) *Claims {
+	c := &Claims{raw: gjson.ParseBytes(payload)}
+	c.raw.ForEach(func(k, v gjson.Result) bool {
+		for i, name := range stdClaims {
+			if k.Str == name && !c.std[i].Exists() { // the first, as Get
+				c.std[i] = v
+			}
+		}
+		return true
+	})
+	return c
+}
+
+// get returns a claim's JSON value.
+func (c *Claims) get(name string) gjson.Result {
+	for i, n := range stdClaims {
+		if n == name {
+			return c.std[i]
+		}
+	}
+	return c.raw.Get(gjson.Escape(name))
+}
 
 // Expiration returns exp, if the token has one.
-func (c Claims) Expiration() (time.Time, bool) { return c.time("exp") }
+func (c *Claims) Expiration() (time.Time, bool) { return c.time("exp") }
 
-func (c Claims) time(name string) (time.Time, bool) {
-	v := c.raw.Get(name)
+func (c *Claims) time(name string) (time.Time, bool) {
+	v := c.get(name)
 	if v.Type != gjson.Number || math.IsNaN(v.Num) || math.IsInf(v.Num, 0) {
 		return time.Time{}, false
 	}
@@ -56,8 +82,8 @@ func (c Claims) time(name string) (time.Time, bool) {
 
 // Values returns a claim's values: the elements of an array claim, or the
 // claim itself; ok is false when the claim is absent.
-func (c Claims) Values(name string) ([]string, bool) {
-	v := c.raw.Get(gjson.Escape(name))
+func (c *Claims) Values(name string) ([]string, bool) {
+	v := c.get(name)
 	if !v.Exists() {
 		return nil, false
 	}
@@ -71,8 +97,17 @@ func (c Claims) Values(name string) ([]string, bool) {
 	return []string{v.String()}, true
 }
 
+// First returns the first value of a claim, "" when it is absent.
+func (c *Claims) First(name string) string {
+	v := c.get(name)
+	if v.IsArray() {
+		return v.Get("0").String()
+	}
+	return v.String()
+}
+
 // All returns every claim with its values, for the Jwt of expressions.
-func (c Claims) All() map[string][]string {
+func (c *Claims) All() map[string][]string {
 	out := map[string][]string{}
 	c.raw.ForEach(func(k, _ gjson.Result) bool {
 		out[k.String()], _ = c.Values(k.String())
@@ -82,9 +117,9 @@ func (c Claims) All() map[string][]string {
 }
 
 // Check applies the rules at time now.
-func (c Claims) Check(r Checks, now time.Time) error {
+func (c *Claims) Check(r Checks, now time.Time) error {
 	exp, hasExp := c.time("exp")
-	if c.raw.Get("exp").Exists() && !hasExp {
+	if c.get("exp").Exists() && !hasExp {
 		return fmt.Errorf("%w: exp is not a number", ErrMalformed)
 	}
 	if !hasExp && r.RequireExpiration {
@@ -95,7 +130,7 @@ func (c Claims) Check(r Checks, now time.Time) error {
 	}
 	if nbf, ok := c.time("nbf"); ok && now.Add(r.ClockSkew).Before(nbf) {
 		return ErrNotYetValid
-	} else if c.raw.Get("nbf").Exists() && !ok {
+	} else if c.get("nbf").Exists() && !ok {
 		return fmt.Errorf("%w: nbf is not a number", ErrMalformed)
 	}
 	if len(r.Audiences) > 0 {
@@ -105,7 +140,7 @@ func (c Claims) Check(r Checks, now time.Time) error {
 		}
 	}
 	if len(r.Issuers) > 0 {
-		iss := c.raw.Get("iss")
+		iss := c.get("iss")
 		if iss.Type != gjson.String || !anyIn([]string{iss.Str}, r.Issuers) {
 			return ErrIssuer
 		}

@@ -153,14 +153,15 @@ func ParseHeader(token string) (Header, error) {
 	if len(token) > MaxTokenSize {
 		return Header{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxTokenSize)
 	}
-	parts := strings.Split(token, ".")
-	if len(parts) == 5 {
+	switch strings.Count(token, ".") {
+	case 2:
+	case 4:
 		return Header{}, fmt.Errorf("%w: encrypted tokens (JWE) are not supported", ErrMalformed)
-	}
-	if len(parts) != 3 {
+	default:
 		return Header{}, ErrMalformed
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[0])
+	head, _, _ := segments(token)
+	raw, err := base64.RawURLEncoding.DecodeString(head)
 	if err != nil || !gjson.ValidBytes(raw) {
 		return Header{}, ErrMalformed
 	}
@@ -186,19 +187,26 @@ func VerifyWith(token string, keys []Key, requireSigned bool, offload Offload) (
 	if err != nil {
 		return h, nil, err
 	}
+	payload, err := VerifyParsed(h, token, keys, requireSigned, offload)
+	return h, payload, err
+}
+
+// VerifyParsed is VerifyWith for a token whose header ParseHeader already
+// returned as h.
+func VerifyParsed(h Header, token string, keys []Key, requireSigned bool, offload Offload) ([]byte, error) {
 	if h.Alg == "none" {
 		if requireSigned {
-			return h, nil, ErrUnsigned
+			return nil, ErrUnsigned
 		}
-		parts := strings.Split(token, ".")
-		if parts[2] != "" {
-			return h, nil, ErrMalformed
+		_, body, sig := segments(token)
+		if sig != "" {
+			return nil, ErrMalformed
 		}
-		payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+		payload, err := base64.RawURLEncoding.DecodeString(body)
 		if err != nil {
-			return h, nil, ErrMalformed
+			return nil, ErrMalformed
 		}
-		return h, payload, checkObject(payload)
+		return payload, checkObject(payload)
 	}
 	candidates := 0
 	for _, k := range keys {
@@ -211,27 +219,35 @@ func VerifyWith(token string, keys []Key, requireSigned bool, offload Offload) (
 				if !valid {
 					continue
 				}
-				payload, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[1])
+				_, body, _ := segments(token)
+				payload, err := base64.RawURLEncoding.DecodeString(body)
 				if err != nil {
-					return h, nil, ErrMalformed
+					return nil, ErrMalformed
 				}
-				return h, payload, checkObject(payload)
+				return payload, checkObject(payload)
 			}
 		}
 		jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(h.Alg)})
 		if err != nil {
-			return h, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
 		payload, err := jws.Verify(k.Key)
 		if err != nil {
 			continue
 		}
-		return h, payload, checkObject(payload)
+		return payload, checkObject(payload)
 	}
 	if candidates == 0 {
-		return h, nil, ErrKeyNotFound
+		return nil, ErrKeyNotFound
 	}
-	return h, nil, ErrSignature
+	return nil, ErrSignature
+}
+
+// segments splits a compact JWS that ParseHeader accepted (two dots).
+func segments(token string) (header, payload, sig string) {
+	header, rest, _ := strings.Cut(token, ".")
+	payload, sig, _ = strings.Cut(rest, ".")
+	return header, payload, sig
 }
 
 func checkObject(payload []byte) error {
