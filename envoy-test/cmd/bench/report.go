@@ -66,7 +66,7 @@ func report(variants []variant, r map[string][]measurement, rounds, seconds int,
 		}
 	}
 	if saturated != nil {
-		fmt.Fprintf(&b, "\n%s cannot sustain the fixed rate: its latencies are those of a saturated server (vegeta caps the requests in flight at 64).\n", strings.Join(saturated, ", "))
+		fmt.Fprintf(&b, "\n%s cannot sustain the fixed rate: their latencies there are those of a saturated server (vegeta caps the requests in flight at 64).\n", strings.Join(saturated, ", "))
 	}
 	b.WriteString("\n| comparison | max req/s ratio | Envoy CPU per request ratio |\n|---|---|---|\n")
 	for _, c := range [][2]string{{"P", "N"}, {"P-u", "N-u"}, {"P-nc", "N-nc"}, {"P", "B0"}, {"N", "B0"}, {"G0", "B0"}, {"P0", "B0"}, {"P0", "G0"}} {
