@@ -18,7 +18,7 @@ type vmContext struct {
 
 // clock is the time token checks use. The VM configuration may fix it
 // ({"testClock": "2026-01-01T00:00:00Z"}) for policy tests; see OnVMStart.
-var clock = time.Now
+var clock = wallClock
 
 // OnVMStart implements types.VMContext: it reads the VM configuration,
 // which only policy tests use.

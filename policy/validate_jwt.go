@@ -441,10 +441,17 @@ func (v *validateJWT) verify(x *Exec, token string, h jwt.Header, herr error, no
 	if err := claims.Check(checks, now); err != nil {
 		return v.failWith(x, err)
 	}
-	j := expr.NewJwt(claims.All)
+	// The claims for expressions are built from the payload on first use;
+	// a cached Jwt keeps only the payload for them.
+	j := expr.NewJwt(func() map[string][]string { return jwt.ParseClaims(payload).All() })
 	j.Algorithm, j.Type = h.Alg, h.Typ
-	j.ID, j.Issuer, j.Subject = claims.First("jti"), claims.First("iss"), claims.First("sub")
-	j.Audiences, _ = claims.Values("aud")
+	// Copies: a cached Jwt must not keep the parsed payload text alive
+	// through slices of it.
+	j.ID, j.Issuer, j.Subject = strings.Clone(claims.First("jti")), strings.Clone(claims.First("iss")), strings.Clone(claims.First("sub"))
+	auds, _ := claims.Values("aud")
+	for _, a := range auds {
+		j.Audiences = append(j.Audiences, strings.Clone(a))
+	}
 	if !v.clientAllowed(j) {
 		return v.fail(x, "TokenClaimValueNotAllowed", "Invalid JWT.")
 	}
@@ -541,15 +548,16 @@ func lastErrorMessage(reason string) string {
 	return "Invalid JWT."
 }
 
-// tokenCache remembers verified tokens until they expire, keyed by the
-// token itself: a lookup is one map access, exact by construction (no
-// digest of the token per request). It is bounded: at most max entries,
-// evicted first in, first out, and tokens longer than maxCachedToken are
-// never kept. Every operation is O(1), so a stream of tokens that all miss
-// costs no more than the verifications.
+// tokenCache remembers verified tokens until they expire. An entry holds
+// its token, and only the exact token is a hit; the map key is the token's
+// last keyTail bytes (signature bytes, for a signed token), so a lookup
+// hashes 32 bytes instead of the whole token and needs no digest. It is
+// bounded: at most max entries, evicted first in, first out, and tokens
+// longer than maxCachedToken are never kept. Every operation is O(1), so a
+// stream of tokens that all miss costs little more than the verifications.
 type tokenCache struct {
 	max     int
-	entries map[string]cachedToken
+	entries map[string]cachedToken // by cacheKey
 	// order is the keys in insertion order, a ring once it holds max;
 	// next is the oldest slot then.
 	order []string
@@ -562,8 +570,19 @@ type tokenCache struct {
 const maxCachedToken = 4096
 
 type cachedToken struct {
+	token string
 	jwt   *expr.Jwt
 	until time.Time
+}
+
+// keyTail is how many of a token's last bytes key the cache.
+const keyTail = 32
+
+func cacheKey(token string) string {
+	if len(token) > keyTail {
+		return token[len(token)-keyTail:]
+	}
+	return token
 }
 
 // defaultTokenCache is the number of verified tokens a validate-jwt keeps.
@@ -576,9 +595,10 @@ func newTokenCache(max int) *tokenCache {
 	return &tokenCache{max: max, entries: map[string]cachedToken{}}
 }
 
-func (c *tokenCache) get(k string, now time.Time) (*expr.Jwt, bool) {
+func (c *tokenCache) get(token string, now time.Time) (*expr.Jwt, bool) {
+	k := cacheKey(token)
 	e, ok := c.entries[k]
-	if !ok {
+	if !ok || e.token != token {
 		return nil, false
 	}
 	if !now.Before(e.until) {
@@ -588,16 +608,21 @@ func (c *tokenCache) get(k string, now time.Time) (*expr.Jwt, bool) {
 	return e.jwt, true
 }
 
-func (c *tokenCache) put(k string, j *expr.Jwt, until time.Time) {
-	if c.max <= 0 || len(k) > maxCachedToken {
+func (c *tokenCache) put(token string, j *expr.Jwt, until time.Time) {
+	if c.max <= 0 || len(token) > maxCachedToken {
 		return
 	}
+	k := cacheKey(token)
 	if _, ok := c.entries[k]; ok {
-		c.entries[k] = cachedToken{jwt: j, until: until}
+		// The same token again, or (never in practice) another token
+		// with the same last bytes: it takes the slot.
+		c.entries[k] = cachedToken{token: strings.Clone(token), jwt: j, until: until}
 		return
 	}
-	// Cloned: k may be a slice of the whole header value.
-	k = strings.Clone(k)
+	// Cloned: token may be a slice of the whole header value; the key is
+	// a slice of the clone.
+	token = strings.Clone(token)
+	k = cacheKey(token)
 	if len(c.order) < c.max {
 		c.order = append(c.order, k)
 	} else {
@@ -605,5 +630,5 @@ func (c *tokenCache) put(k string, j *expr.Jwt, until time.Time) {
 		c.order[c.next] = k
 		c.next = (c.next + 1) % c.max
 	}
-	c.entries[k] = cachedToken{jwt: j, until: until}
+	c.entries[k] = cachedToken{token: token, jwt: j, until: until}
 }

@@ -357,4 +357,16 @@ func TestTokenCache_bounded(t *testing.T) {
 	if len(c.entries) != 1 {
 		t.Errorf("%d entries left, want 1 (t4)", len(c.entries))
 	}
+
+	// The map is keyed by a token's last bytes, but only the exact token
+	// hits: another header and payload in front of a cached token's
+	// signature is a miss.
+	sig := "." + strings.Repeat("s", keyTail)
+	c.put("h1.p1"+sig, j, later)
+	if _, ok := c.get("h2.p2"+sig, jwtNow); ok {
+		t.Error("a token sharing only its signature with a cached one hit the cache")
+	}
+	if _, ok := c.get("h1.p1"+sig, jwtNow); !ok {
+		t.Error("the cached token missed after a look-alike was looked up")
+	}
 }
