@@ -74,15 +74,7 @@ func BenchmarkValidateJWT(b *testing.B) {
 				o, _ := s.Sign(payload)
 				tok, _ := o.CompactSerialize()
 				hs := [][2]string{{":method", "GET"}, {":path", "/"}, {":authority", "api"}, {"authorization", "Bearer " + tok}}
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					id := p.host.InitializeHttpContext()
-					if a := p.host.CallOnRequestHeaders(id, hs, true); a != types.ActionContinue {
-						b.Fatalf("denied: %+v", p.host.GetSentLocalResponse(id))
-					}
-					p.host.CompleteHttpContext(id)
-				}
+				benchAllowed(b, p, hs, nil)
 			})
 		}
 	}
