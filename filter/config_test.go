@@ -1,8 +1,10 @@
 package main
 
 import (
+	"runtime/debug"
 	"testing"
 
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
 
@@ -127,4 +129,36 @@ func TestJoinHeader(t *testing.T) {
 	if v, ok := joinHeader(hs, "c"); ok || v != "" {
 		t.Errorf(`joinHeader(c) = %q, %v; want "", false`, v, ok)
 	}
+}
+
+// The VM configuration's gcPercent tunes the collector; anything but a
+// whole number from 10 to 1000 stops the VM with one critical line.
+func TestVMConfiguration_gcPercent(t *testing.T) {
+	eachVM(t, func(t *testing.T, vm types.VMContext) {
+		for _, tc := range []struct {
+			config  string
+			want    types.OnVMStartStatus
+			wantLog string
+		}{
+			{`{"gcPercent": 100}`, types.OnVMStartStatusOK, ""},
+			{`{"gcPercent": 5}`, types.OnVMStartStatusFailed, "apimguard: VM configuration: gcPercent must be a whole number from 10 to 1000, got 5"},
+			{`{"gcPercent": "80"}`, types.OnVMStartStatusFailed, `apimguard: VM configuration: gcPercent must be a whole number from 10 to 1000, got "80"`},
+			{`{"gcPercent": 80.5}`, types.OnVMStartStatusFailed, "apimguard: VM configuration: gcPercent must be a whole number from 10 to 1000, got 80.5"},
+		} {
+			t.Run(tc.config, func(t *testing.T) {
+				opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithVMConfiguration([]byte(tc.config))
+				host, reset := proxytest.NewHostEmulator(opt)
+				defer reset()
+				if got := host.StartVM(); got != tc.want {
+					t.Fatalf("StartVM = %v, want %v", got, tc.want)
+				}
+				var logs []string
+				logs = append(logs, host.GetCriticalLogs()...)
+				if tc.wantLog == "" && len(logs) != 0 || tc.wantLog != "" && (len(logs) != 1 || logs[0] != tc.wantLog) {
+					t.Errorf("critical logs = %q, want %q", logs, tc.wantLog)
+				}
+			})
+		}
+	})
+	debug.SetGCPercent(100) // the native runs set this test process's
 }

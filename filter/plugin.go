@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -20,12 +21,27 @@ type vmContext struct {
 // ({"testClock": "2026-01-01T00:00:00Z"}) for policy tests; see OnVMStart.
 var clock = wallClock
 
-// OnVMStart implements types.VMContext: it reads the VM configuration,
-// which only policy tests use.
+// defaultGCPercent is the module's GOGC. The heap the Go collector lets
+// grow before a cycle is 4 MB × GOGC/100 and the live heap is small, so
+// GOGC sets the VM's linear memory: at 80 it stays near 150 pages (about
+// 9.5 MiB) where the default 100 takes 164, for about 2 µs of CPU per
+// request (BENCHMARKS.md). The VM configuration may change it.
+const defaultGCPercent = 80
+
+// OnVMStart implements types.VMContext: it reads the VM configuration:
+// {"gcPercent": N} tunes the collector; testClock is for policy tests.
 func (*vmContext) OnVMStart(int) types.OnVMStartStatus {
+	debug.SetGCPercent(defaultGCPercent)
 	data, err := proxywasm.GetVMConfiguration()
 	if err != nil || len(data) == 0 {
 		return types.OnVMStartStatusOK
+	}
+	if gc := gjson.GetBytes(data, "gcPercent"); gc.Exists() {
+		if gc.Type != gjson.Number || gc.Num != float64(int(gc.Num)) || gc.Num < 10 || gc.Num > 1000 {
+			proxywasm.LogCriticalf("apimguard: VM configuration: gcPercent must be a whole number from 10 to 1000, got %s", gc.Raw)
+			return types.OnVMStartStatusFailed
+		}
+		debug.SetGCPercent(int(gc.Num))
 	}
 	at := gjson.GetBytes(data, "testClock")
 	if !at.Exists() {

@@ -29,6 +29,9 @@ import (
 
 const apiKey = "bench-key-7f3a"
 
+// noopModule is G0's module (make bench builds it).
+var noopModule = filepath.Join(envoytest.Root(), "build", "noop.wasm")
+
 // perfDir, when set, is where measure records a perf profile of Envoy;
 // twin, when set, is a module each P variant also runs with (-ab).
 var perfDir, twin string
@@ -61,6 +64,7 @@ type measurement struct {
 	p50, p99, p999 float64 // ms, vegeta at a fixed rate
 	cpuMicros      float64 // Envoy CPU per request (wrk run)
 	rssMB          float64
+	pages          float64 // apimguard's linear memory after the wrk run; 0 for other variants
 	readyMS        float64
 }
 
@@ -93,7 +97,7 @@ func run(rounds, seconds int, soak float64, out, only, policyFile, module string
 	if module != "" {
 		wasm = module
 	}
-	noop := filepath.Join(envoytest.Root(), "build", "noop.wasm")
+	noop := noopModule
 	if _, err := os.Stat(noop); err != nil {
 		return fmt.Errorf("%s is missing: run make bench (it builds it)", noop)
 	}
@@ -183,6 +187,9 @@ func run(rounds, seconds int, soak float64, out, only, policyFile, module string
 			}
 			fmt.Fprintf(os.Stderr, "round %d %-5s %8.0f req/s  p50 %.3f ms  p99 %.3f ms  cpu %.1f µs/req  rss %.0f MB\n",
 				round, v.name, m.rps, m.p50, m.p99, m.cpuMicros, m.rssMB)
+			if m.pages > 0 {
+				fmt.Fprintf(os.Stderr, "               %.0f pages\n", m.pages)
+			}
 			results[v.name] = append(results[v.name], m)
 		}
 	}
@@ -352,6 +359,13 @@ func measure(envoyBin string, v variant, round, seconds int, fixedRate *float64)
 	m.rps = requests / float64(seconds)
 	m.cpuMicros = float64(cpu1-cpu0) * 1e6 / 100 / requests // 100 ticks per second
 	m.rssMB = rssMB(e.Pid())
+	if v.params.Plugin && v.params.WasmPath != noopModule {
+		pages, err := memoryGauge(e.AdminPort)
+		if err != nil {
+			return m, err
+		}
+		m.pages = float64(pages)
+	}
 
 	if *fixedRate == 0 { // the first variant is B0: half its maximum
 		*fixedRate = m.rps / 2

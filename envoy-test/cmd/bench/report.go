@@ -45,18 +45,22 @@ func report(variants []variant, r map[string][]measurement, rounds, seconds int,
 	var b strings.Builder
 	fmt.Fprintf(&b, "Run %s on %s, %d cores; Envoy 1.40 --concurrency 1 on core 0, wrk and vegeta on core 1; %d interleaved rounds of %d s per load run; token mixes: reuse (%d RS256 tokens round-robin; every cache holds them) and unique (%d tokens round-robin, more than either cache keeps: every request verifies). Latencies at a fixed rate of %.0f req/s (half of B0's first maximum). Medians of per-round values, min–max in brackets.\n\n",
 		time.Now().UTC().Format("2006-01-02"), runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU(), rounds, seconds, reuseTokens, uniqueTokens, fixedRate)
-	b.WriteString("| variant | what | tokens | max req/s | vs B0 | p50 ms | p99 ms | p99.9 ms | Envoy CPU µs/req | RSS MB | ready ms |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| variant | what | tokens | max req/s | vs B0 | p50 ms | p99 ms | p99.9 ms | Envoy CPU µs/req | RSS MB | VM pages | ready ms |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	base := r["B0"]
 	for _, v := range variants {
 		ms := r[v.name]
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %.0f | %.0f |\n", v.name, v.what, v.mix.name,
+		pages := "—"
+		if p := summarize(perRound(ms, func(m measurement) float64 { return m.pages })).med; p > 0 {
+			pages = fmt.Sprintf("%.0f", p)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %.0f | %s | %.0f |\n", v.name, v.what, v.mix.name,
 			summarize(perRound(ms, rps)).format("%.0f"),
 			summarize(ratio(ms, base, rps)).format("%.2f"),
 			summarize(perRound(ms, func(m measurement) float64 { return m.p50 })).format("%.3f"),
 			summarize(perRound(ms, func(m measurement) float64 { return m.p99 })).format("%.3f"),
 			summarize(perRound(ms, func(m measurement) float64 { return m.p999 })).format("%.3f"),
 			summarize(perRound(ms, cpu)).format("%.1f"),
-			summarize(perRound(ms, func(m measurement) float64 { return m.rssMB })).med,
+			summarize(perRound(ms, func(m measurement) float64 { return m.rssMB })).med, pages,
 			summarize(perRound(ms, func(m measurement) float64 { return m.readyMS })).med)
 	}
 	var saturated []string
