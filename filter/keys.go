@@ -70,9 +70,10 @@ func (m *keyManager) KeySet(source string) *jwt.KeySet {
 }
 
 // wait registers the HTTP context as waiting for a (re)fetch of the
-// sources, when one is in flight or allowed now (only a waiting context is
-// in contexts, so a request that never waits costs no map update). It reports whether the
-// request must wait; if not, the policy goes on with the keys it has.
+// sources, when one is in flight or allowed now. It reports whether the
+// request must wait; if not, the policy goes on with the keys it has. Only
+// a waiting context goes into contexts, so a request that never waits
+// costs no map update.
 func (m *keyManager) wait(sources []string, h *httpContext) bool {
 	t := now()
 	must := false
