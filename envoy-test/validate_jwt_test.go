@@ -12,6 +12,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/apimguard/apimguard/internal/testjwt"
 )
 
 // idp is a local OpenID provider: discovery and JWKS on loopback. It can be
@@ -77,17 +79,7 @@ func (p *idp) token(kid string, claims map[string]any) string {
 	p.mu.Lock()
 	k := p.keys[kid]
 	p.mu.Unlock()
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: k}, (&jose.SignerOptions{}).WithHeader("kid", kid).WithType("JWT"))
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	b, _ := json.Marshal(claims)
-	o, err := s.Sign(b)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	tok, _ := o.CompactSerialize()
-	return tok
+	return testjwt.Sign(p.t, jose.RS256, k, testjwt.KID(kid), claims)
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }

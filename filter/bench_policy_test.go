@@ -10,6 +10,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/apimguard/apimguard/internal/testjwt"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
 
@@ -30,13 +32,8 @@ func BenchmarkBenchPolicy(b *testing.B) {
 <validate-jwt header-name="Authorization"><issuer-signing-keys><key id="k1" n="` + n + `" e="AQAB"/></issuer-signing-keys>
 <audiences><audience>api://bench</audience></audiences><issuers><issuer>https://idp.example/</issuer></issuers></validate-jwt>
 </inbound></policies>`
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: idpKey}, (&jose.SignerOptions{}).WithHeader("kid", "k1").WithType("JWT"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	payload, _ := json.Marshal(map[string]any{"iss": "https://idp.example/", "aud": "api://bench", "sub": "user-1", "exp": time.Now().Add(time.Hour).Unix()})
-	o, _ := s.Sign(payload)
-	tok, _ := o.CompactSerialize()
+	tok := testjwt.Sign(b, jose.RS256, idpKey, testjwt.KID("k1"),
+		map[string]any{"iss": "https://idp.example/", "aud": "api://bench", "sub": "user-1", "exp": time.Now().Add(time.Hour).Unix()})
 	hs := [][2]string{{":authority", "127.0.0.1:10000"}, {":path", "/"}, {":method", "GET"}, {":scheme", "http"},
 		{"x-api-key", "bench-key"}, {"authorization", "Bearer " + tok}, {"origin", "https://myapp.com"}}
 	resp := [][2]string{{":status", "200"}, {"content-length", "2"}, {"content-type", "text/plain"}}

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/apimguard/apimguard/internal/testjwt"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
 
@@ -66,13 +68,7 @@ func BenchmarkValidateJWT(b *testing.B) {
 				doc := `<policies><inbound><validate-jwt header-name="Authorization"><issuer-signing-keys>` + tc.key + `</issuer-signing-keys></validate-jwt></inbound></policies>`
 				cfg, _ := json.Marshal(map[string]any{"policy": doc, "certificates": certs, "tokenCache": tc.cache})
 				p := mustStart(b, vm, string(cfg))
-				s, err := jose.NewSigner(jose.SigningKey{Algorithm: tc.alg, Key: tc.signer}, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				payload, _ := json.Marshal(map[string]any{"sub": "alice", "exp": time.Now().Unix() + 3600})
-				o, _ := s.Sign(payload)
-				tok, _ := o.CompactSerialize()
+				tok := testjwt.Sign(b, tc.alg, tc.signer, nil, map[string]any{"sub": "alice", "exp": time.Now().Unix() + 3600})
 				hs := [][2]string{{":method", "GET"}, {":path", "/"}, {":authority", "api"}, {"authorization", "Bearer " + tok}}
 				benchAllowed(b, p, hs, nil)
 			})

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/apimguard/apimguard/internal/testjwt"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/apimguard/apimguard/harness"
@@ -38,16 +40,7 @@ func TestNativeCrypto_agreesWithFallback(t *testing.T) {
 	ec384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	other, _ := rsa.GenerateKey(rand.Reader, 2048)
 	claims := map[string]any{"sub": "alice", "exp": time.Now().Unix() + 600}
-	sign := func(alg jose.SignatureAlgorithm, key any) string {
-		s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, _ := json.Marshal(claims)
-		o, _ := s.Sign(p)
-		tok, _ := o.CompactSerialize()
-		return tok
-	}
+	sign := func(alg jose.SignatureAlgorithm, key any) string { return testjwt.Sign(t, alg, key, nil, claims) }
 	tamper := func(tok string) string {
 		parts := strings.Split(tok, ".")
 		return parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"admin","exp":9999999999}`)) + "." + parts[2]

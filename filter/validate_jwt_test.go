@@ -9,6 +9,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/apimguard/apimguard/internal/testjwt"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
@@ -18,14 +20,7 @@ var idpKey, _ = rsa.GenerateKey(rand.Reader, 2048)
 
 func signToken(t *testing.T, kid string, claims map[string]any) string {
 	t.Helper()
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: idpKey}, (&jose.SignerOptions{}).WithHeader("kid", kid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _ := json.Marshal(claims)
-	o, _ := s.Sign(p)
-	tok, _ := o.CompactSerialize()
-	return tok
+	return testjwt.Sign(t, jose.RS256, idpKey, (&jose.SignerOptions{}).WithHeader("kid", kid), claims)
 }
 
 func jwksDoc(t *testing.T, kid string) []byte {

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/apimguard/apimguard/internal/testjwt"
 )
 
 var (
@@ -55,20 +57,7 @@ func sign(t *testing.T, alg jose.SignatureAlgorithm, key any, kid string, claims
 	if kid != "" {
 		opts = opts.WithHeader("kid", kid)
 	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts.WithType("JWT"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(claims)
-	o, err := s.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := o.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return testjwt.Sign(t, alg, key, opts.WithType("JWT"), claims)
 }
 
 // raw assembles a token from a header and payload and signs it with HMAC
@@ -176,9 +165,7 @@ func TestVerify_attacks(t *testing.T) {
 		})
 	}
 	// A JSON array payload signed correctly is still refused.
-	s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: rsaK}, nil)
-	o, _ := s.Sign([]byte(`["not","an","object"]`))
-	arr, _ := o.CompactSerialize()
+	arr := testjwt.Sign(t, jose.RS256, rsaK, nil, []byte(`["not","an","object"]`))
 	if _, _, err := Verify(arr, []Key{key(t, "", &rsaK.PublicKey, "")}, true); !errors.Is(err, ErrMalformed) {
 		t.Errorf("array payload: err = %v", err)
 	}
@@ -196,15 +183,8 @@ func tamper(tok string) string {
 }
 
 func critToken(t *testing.T) string {
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: rsaK},
-		(&jose.SignerOptions{}).WithHeader("kid", "rsa-1").WithHeader("crit", []string{"x-unknown"}).WithHeader("x-unknown", true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(valid())
-	o, _ := s.Sign(payload)
-	tok, _ := o.CompactSerialize()
-	return tok
+	return testjwt.Sign(t, jose.RS256, rsaK,
+		(&jose.SignerOptions{}).WithHeader("kid", "rsa-1").WithHeader("crit", []string{"x-unknown"}).WithHeader("x-unknown", true), valid())
 }
 
 func rsaPublicDER(k *rsa.PublicKey) ([]byte, error) {

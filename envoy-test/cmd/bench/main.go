@@ -24,6 +24,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/apimguard/apimguard/internal/testjwt"
+
 	envoytest "github.com/apimguard/apimguard/envoy-test"
 )
 
@@ -269,16 +271,8 @@ func signAll(key *rsa.PrivateKey, n int) ([]string, error) {
 }
 
 func sign(key *rsa.PrivateKey, i int) (string, error) {
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1").WithType("JWT"))
-	if err != nil {
-		return "", err
-	}
-	payload, _ := json.Marshal(map[string]any{"iss": "https://idp.example/", "aud": "api://bench", "sub": "user-" + strconv.Itoa(i), "exp": time.Now().Add(24 * time.Hour).Unix()})
-	o, err := s.Sign(payload)
-	if err != nil {
-		return "", err
-	}
-	return o.CompactSerialize()
+	return testjwt.SignE(jose.RS256, key, testjwt.KID("k1"),
+		map[string]any{"iss": "https://idp.example/", "aud": "api://bench", "sub": "user-" + strconv.Itoa(i), "exp": time.Now().Add(24 * time.Hour).Unix()})
 }
 
 // writeWrkScript makes wrk send the tokens round-robin with the other headers.
