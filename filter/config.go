@@ -171,22 +171,7 @@ func parseAPIs(v gjson.Result) ([]policy.API, error) {
 					}
 				case "operations":
 					for j, o := range val.Array() {
-						var op policy.Operation
-						err := object(fmt.Sprintf("%s.operations[%d]", where, j), o,
-							map[string]gjson.Type{"name": gjson.String, "method": gjson.String, "urlTemplate": gjson.String, "policy": gjson.String},
-							func(key string, val gjson.Result) error {
-								switch key {
-								case "name":
-									op.Name = val.String()
-								case "method":
-									op.Method = val.String()
-								case "urlTemplate":
-									op.URLTemplate = val.String()
-								case "policy":
-									op.Policy = val.String()
-								}
-								return nil
-							})
+						op, err := parseOperation(fmt.Sprintf("%s.operations[%d]", where, j), o)
 						if err != nil {
 							return err
 						}
@@ -204,6 +189,26 @@ func parseAPIs(v gjson.Result) ([]policy.API, error) {
 		apis = append(apis, api)
 	}
 	return apis, nil
+}
+
+// parseOperation reads one of an API's operations.
+func parseOperation(where string, o gjson.Result) (policy.Operation, error) {
+	var op policy.Operation
+	err := object(where, o, map[string]gjson.Type{"name": gjson.String, "method": gjson.String, "urlTemplate": gjson.String, "policy": gjson.String},
+		func(key string, val gjson.Result) error {
+			switch key {
+			case "name":
+				op.Name = val.String()
+			case "method":
+				op.Method = val.String()
+			case "urlTemplate":
+				op.URLTemplate = val.String()
+			case "policy":
+				op.Policy = val.String()
+			}
+			return nil
+		})
+	return op, err
 }
 
 func stringMap(key string, v gjson.Result) (map[string]string, error) {
