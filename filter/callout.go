@@ -121,8 +121,17 @@ func envoyFailure(r *expr.Response) error {
 	return nil
 }
 
+// maxCallBody bounds the answer of an outgoing call (send-request, key
+// sets) the module copies in: a larger one is a failed call, so a called
+// service cannot fill the VM's memory.
+const maxCallBody = 1 << 20
+
 // callResponse reads the answer of the call being reported.
 func callResponse(bodySize int) (*expr.Response, error) {
+	if bodySize > maxCallBody {
+		proxywasm.LogWarnf("apimguard: an outgoing call's answer has %d bytes, more than the %d allowed: treated as a failed call", bodySize, maxCallBody)
+		return nil, policy.ErrCallFailed
+	}
 	pairs, err := proxywasm.GetHttpCallResponseHeaders()
 	if err != nil {
 		return nil, policy.ErrCallFailed

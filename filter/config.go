@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/apimguard/apimguard/internal/jsonlimit"
 	"github.com/apimguard/apimguard/policy"
 	"github.com/apimguard/apimguard/policy/jwt"
 	"github.com/tidwall/gjson"
@@ -30,9 +31,16 @@ type config struct {
 	noNativeCrypto bool
 }
 
+// maxConfigSize bounds the whole plugin configuration; each policy document
+// in it is bounded again by policy.MaxDocumentSize.
+const maxConfigSize = 8 << 20
+
 // parseConfig reads the plugin configuration. Unknown keys and wrong types
 // are errors: a gateway must never run half-configured.
 func parseConfig(data []byte) (*config, error) {
+	if len(data) > maxConfigSize {
+		return nil, fmt.Errorf("plugin configuration: %d bytes, more than the %d allowed", len(data), maxConfigSize)
+	}
 	s := strings.TrimSpace(strings.TrimPrefix(string(data), "\ufeff"))
 	switch {
 	case s == "":
@@ -41,6 +49,9 @@ func parseConfig(data []byte) (*config, error) {
 		return &config{policy: s}, nil
 	case s[0] != '{':
 		return nil, fmt.Errorf("plugin configuration: want a <policies> document or a JSON object, got %q", firstWord(s))
+	}
+	if err := jsonlimit.CheckString(s, 0); err != nil {
+		return nil, fmt.Errorf("plugin configuration: %v", err)
 	}
 	if !gjson.Valid(s) {
 		return nil, fmt.Errorf("plugin configuration: not valid JSON")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apimguard/apimguard/internal/jsonlimit"
 	"github.com/apimguard/apimguard/policy/jwt"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 )
@@ -243,7 +244,7 @@ func (m *keyManager) loadShared(s *keySource) bool {
 		return false
 	}
 	var sk sharedKeys
-	if json.Unmarshal(data, &sk) != nil {
+	if jsonlimit.Check(data, 2*jwt.MaxKeyDocumentSize) != nil || json.Unmarshal(data, &sk) != nil {
 		return false
 	}
 	at := time.Unix(0, sk.At)

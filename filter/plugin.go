@@ -7,6 +7,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/apimguard/apimguard/internal/jsonlimit"
 	"github.com/apimguard/apimguard/policy"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
@@ -35,6 +36,10 @@ func (*vmContext) OnVMStart(int) types.OnVMStartStatus {
 	data, err := proxywasm.GetVMConfiguration()
 	if err != nil || len(data) == 0 {
 		return types.OnVMStartStatusOK
+	}
+	if !jsonlimit.Valid(data, 64*1024) || !gjson.ParseBytes(data).IsObject() {
+		proxywasm.LogCritical("apimguard: VM configuration: want a JSON object of at most 64 KiB, nested at most 64 levels")
+		return types.OnVMStartStatusFailed
 	}
 	if gc := gjson.GetBytes(data, "gcPercent"); gc.Exists() {
 		if gc.Type != gjson.Number || gc.Num != float64(int(gc.Num)) || gc.Num < 10 || gc.Num > 1000 {

@@ -513,6 +513,9 @@ func splitHostPort(authority string) (string, int64) {
 	} else if i := strings.LastIndexByte(authority, ':'); i >= 0 {
 		host, port = authority[:i], authority[i+1:]
 	}
+	// "example.com." names the same host as "example.com" (the root
+	// label); API hosts are written without it.
+	host = strings.TrimSuffix(host, ".")
 	var p int64
 	if port != "" {
 		if v, err := strconv.ParseInt(port, 10, 64); err == nil && v > 0 && v <= 65535 {

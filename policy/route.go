@@ -15,9 +15,11 @@ import (
 //
 // Path segments and literal template segments compare case-insensitively,
 // and empty segments are ignored (// is /): an operation's policy must not
-// be skipped by changing the case of a path. Enable Envoy's path
-// normalisation (normalize_path, merge_slashes) so that ../ and percent
-// escapes are resolved before the plugin sees the path.
+// be skipped by changing the case of a path. The path is matched in the
+// form routePath gives it (path parameters removed, dot segments and
+// escapes of unreserved characters resolved); Envoy's normalize_path,
+// merge_slashes and path_with_escaped_slashes_action must still be set, so
+// the upstream sees what the router matched.
 type router struct {
 	root *prefixNode
 }
@@ -215,6 +217,7 @@ func (r *router) match(authority, method, path string) (*Program, map[string]str
 	if q := strings.IndexAny(path, "?#"); q >= 0 {
 		path = path[:q]
 	}
+	path = routePath(path)
 	host, _ := splitHostPort(authority)
 	// Walk the prefix trie as far as the path goes, remembering where each
 	// level ends, then try the deepest APIs first.

@@ -50,9 +50,14 @@ func (g *Gateway) Warnings() []string { return g.warnings }
 
 // Route returns the program for a request and the operation's template
 // parameters. A request that matches no API runs the global policy; one
-// that matches an API but none of its operations runs the API's.
+// that matches an API but none of its operations runs the API's. With APIs
+// configured, a request whose authority is not one host gets a program
+// that answers 400 (request_shape.go).
 func (g *Gateway) Route(authority, method, path string) (*Program, map[string]string) {
 	if g.router != nil {
+		if !validAuthority(authority) {
+			return badHostProgram, nil
+		}
 		if p, params := g.router.match(authority, method, path); p != nil {
 			return p, params
 		}

@@ -145,3 +145,73 @@ func TestScopes_errors(t *testing.T) {
 		})
 	}
 }
+
+// TestScopes_evasion tries to reach a weaker scope than the one a request
+// belongs to: through the host (a trailing dot, two Host lines) and through
+// the path (dot segments, escapes, path parameters).
+func TestScopes_evasion(t *testing.T) {
+	g, err := CompileGateway(scopesConfig, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, authority, path string
+		wantAPI, wantOp       string
+	}{
+		{"trailing dot on the host", "tenant.contoso.com.", "/orders/1", "tenant", ""},
+		{"trailing dot with a port", "Tenant.Contoso.com.:80", "/orders/1", "tenant", ""},
+		{"trailing dot on a wildcard host", "x.tenants.contoso.com.", "/orders/1", "tenant", ""},
+		{"two Host lines joined", "tenant.contoso.com,other", "/orders/1", "", ""},
+		{"a space in the host", "tenant.contoso.com other", "/orders/1", "", ""},
+		{"dot-dot back into the API", "api.contoso.com", "/plain/../orders/admin/x", "orders-admin", ""},
+		{"dot segment", "api.contoso.com", "/./orders/./admin", "orders-admin", ""},
+		{"escaped dot-dot", "api.contoso.com", "/plain/%2e%2e/orders/admin", "orders-admin", ""},
+		{"escaped letter", "api.contoso.com", "/orders/%61dmin", "orders-admin", ""},
+		{"path parameter on a segment", "api.contoso.com", "/orders;v=1/admin;jsessionid=x/users", "orders-admin", ""},
+		{"escaped semicolon", "api.contoso.com", "/orders/admin%3Bx/users", "orders-admin", ""},
+		{"escaped slash separates segments", "api.contoso.com", "/orders%2fadmin", "orders-admin", ""},
+		{"backslash separates segments", "api.contoso.com", "/orders\\admin%5Cx", "orders-admin", ""},
+		{"dot-dot above the root", "api.contoso.com", "/../../orders/summary", "orders", "summary"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _ := g.Route(tc.authority, "GET", tc.path)
+			if p.API != tc.wantAPI || p.Operation != tc.wantOp {
+				t.Fatalf("route = %q/%q, want %q/%q", p.API, p.Operation, tc.wantAPI, tc.wantOp)
+			}
+		})
+	}
+	for _, authority := range []string{"tenant.contoso.com,other", "tenant.contoso.com other", "a\x00b", "user@tenant.contoso.com"} {
+		p, _ := g.Route(authority, "GET", "/orders/1")
+		r := p.NewExec(headers{":method": "GET", ":authority": authority}, nil).Inbound()
+		if r.Action != Respond || r.Status != 400 || r.Body != `{"statusCode":400,"message":"Bad request."}` {
+			t.Errorf("authority %q: got %+v, want a 400", authority, r)
+		}
+	}
+}
+
+func TestRoutePath(t *testing.T) {
+	for in, want := range map[string]string{
+		"/orders/1":          "/orders/1",
+		"/a/./b/../c":        "/a/c",
+		"/a/%2E%2e/b":        "/b",
+		"/a;x=1/b;y":         "/a/b",
+		"/a%3bx/b%3B":        "/a/b",
+		"/%7Euser/%41":       "/~user/A",
+		"/a%2Fb/%25":         "/a/b/%25",
+		"/a\\b%5cc":          "/a/b/c",
+		"/a/%":               "/a/%",
+		"/a/%4":              "/a/%4",
+		"/..":                "/",
+		"/file.json":         "/file.json",
+		"/a/.hidden/b":       "/a/.hidden/b",
+		"/a/%zz/b;c/../d":    "/a/%zz/d",
+		"/a/%2e%2e%2e/b":     "/a/.../b",
+		"/;/../admin/./x":    "/admin/x",
+		"/admin%3b/../other": "/other",
+	} {
+		if got := routePath(in); got != want {
+			t.Errorf("routePath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -326,7 +326,11 @@ func (c *compiler) requiredClaims(v *validateJWT, n *Node) error {
 	return nil
 }
 
-// token extracts the presented token, or "" when there is none.
+// token extracts the presented token, or "" when there is none. On
+// Authorization the value must be one credential: "scheme token" or a bare
+// token. A comma (two header lines joined, or one line with two values) or
+// a scheme that is not an HTTP token is refused with errCredentials, so a
+// forged value can never ride along with a valid token to the upstream.
 func (v *validateJWT) token(x *Exec) (string, error) {
 	switch {
 	case v.tokenValue != nil:
@@ -344,18 +348,31 @@ func (v *validateJWT) token(x *Exec) (string, error) {
 	if v.header != "authorization" {
 		return raw, nil
 	}
+	if strings.IndexByte(raw, ',') >= 0 {
+		return "", errCredentials
+	}
 	scheme, rest, hasScheme := strings.Cut(raw, " ")
+	rest = strings.TrimSpace(rest)
+	if hasScheme && (!validHeaderName(scheme) || strings.ContainsAny(rest, " \t")) {
+		return "", errCredentials
+	}
 	if v.requireScheme != "" && (!hasScheme || !strings.EqualFold(scheme, v.requireScheme)) {
 		return "", nil
 	}
 	if hasScheme {
-		return strings.TrimSpace(rest), nil
+		return rest, nil
 	}
 	return raw, nil
 }
 
+// errCredentials is an Authorization header that is not one credential.
+var errCredentials = errors.New("the Authorization header is not one credential")
+
 func (v *validateJWT) run(x *Exec) error {
 	token, err := v.token(x)
+	if err == errCredentials {
+		return v.fail(x, "JwtInvalid", "Invalid JWT.")
+	}
 	if err != nil {
 		return err
 	}

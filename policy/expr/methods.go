@@ -5,6 +5,8 @@ import (
 	"unicode"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/apimguard/apimguard/internal/jsonlimit"
 )
 
 // method compiles a call of one method on a receiver of a known type.
@@ -412,6 +414,9 @@ func bodyAs(c *compiler, n *callNode, recv value, args []node) (value, error) {
 		body := r.(*Response).Body
 		if ret == String {
 			return string(body), nil
+		}
+		if err := jsonlimit.Check(body, 0); err != nil {
+			return nil, rtErr("The body is refused: %v.", err)
 		}
 		if !gjson.ValidBytes(body) {
 			return nil, rtErr("Unexpected character encountered while parsing value: the body is not JSON.")

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/apimguard/apimguard/internal/jsonlimit"
 )
 
 var sprintf = fmt.Sprintf
@@ -141,16 +143,23 @@ func (j *Jwt) Claim(name string) (values []string, ok bool) {
 	return values, ok
 }
 
+// MaxJwtSize bounds what AsJwt and TryParseJwt look at, as validate-jwt's
+// token size limit: a longer string is not a JWT.
+const MaxJwtSize = 16 * 1024
+
 // ParseJwt decodes a compact JWS without verifying it. It returns nil when
 // s is not a JWT, as APIM's AsJwt does.
 func ParseJwt(s string) *Jwt {
+	if len(s) > MaxJwtSize {
+		return nil
+	}
 	parts := strings.Split(strings.TrimSpace(s), ".")
 	if len(parts) != 3 {
 		return nil
 	}
 	header, err1 := b64url(parts[0])
 	payload, err2 := b64url(parts[1])
-	if err1 != nil || err2 != nil || !gjson.ValidBytes(header) || !gjson.ValidBytes(payload) {
+	if err1 != nil || err2 != nil || !jsonlimit.Valid(header, 0) || !jsonlimit.Valid(payload, 0) {
 		return nil
 	}
 	h, p := gjson.ParseBytes(header), gjson.ParseBytes(payload)

@@ -15,6 +15,20 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/tidwall/gjson"
+
+	"github.com/apimguard/apimguard/internal/jsonlimit"
+)
+
+// MaxKeyDocumentSize bounds a discovery document or JWK set from an
+// identity provider.
+const MaxKeyDocumentSize = 512 * 1024
+
+// NumericDate bounds: a numeric date (exp, nbf) outside years 1 to 9999
+// fails the checks instead of overflowing time.Unix (1e300 became a date
+// in the past and a token with "nbf": 1e300 passed).
+const (
+	minNumericDate = -62135596800 // 0001-01-01T00:00:00Z
+	maxNumericDate = 253402300799 // 9999-12-31T23:59:59Z
 )
 
 // Checks are the claim rules of one validate-jwt policy.
@@ -71,9 +85,11 @@ func (c *Claims) get(name string) gjson.Result {
 // Expiration returns exp, if the token has one.
 func (c *Claims) Expiration() (time.Time, bool) { return c.time("exp") }
 
+// time reads a NumericDate claim; ok is false when it is absent, not a
+// number or out of range, and Check then fails the token.
 func (c *Claims) time(name string) (time.Time, bool) {
 	v := c.get(name)
-	if v.Type != gjson.Number || math.IsNaN(v.Num) || math.IsInf(v.Num, 0) {
+	if v.Type != gjson.Number || math.IsNaN(v.Num) || v.Num < minNumericDate || v.Num > maxNumericDate {
 		return time.Time{}, false
 	}
 	sec, frac := math.Modf(v.Num)
@@ -120,7 +136,7 @@ func (c *Claims) All() map[string][]string {
 func (c *Claims) Check(r Checks, now time.Time) error {
 	exp, hasExp := c.time("exp")
 	if c.get("exp").Exists() && !hasExp {
-		return fmt.Errorf("%w: exp is not a number", ErrMalformed)
+		return fmt.Errorf("%w: exp is not a number from year 1 to 9999", ErrMalformed)
 	}
 	if !hasExp && r.RequireExpiration {
 		return ErrNoExpiration
@@ -131,7 +147,7 @@ func (c *Claims) Check(r Checks, now time.Time) error {
 	if nbf, ok := c.time("nbf"); ok && now.Add(r.ClockSkew).Before(nbf) {
 		return ErrNotYetValid
 	} else if c.get("nbf").Exists() && !ok {
-		return fmt.Errorf("%w: nbf is not a number", ErrMalformed)
+		return fmt.Errorf("%w: nbf is not a number from year 1 to 9999", ErrMalformed)
 	}
 	if len(r.Audiences) > 0 {
 		auds, _ := c.Values("aud")
@@ -191,6 +207,9 @@ func anyIn(have, want []string) bool {
 
 // ParseDiscovery reads an OpenID Connect discovery document.
 func ParseDiscovery(doc []byte) (issuer, jwksURI string, err error) {
+	if err := jsonlimit.Check(doc, MaxKeyDocumentSize); err != nil {
+		return "", "", fmt.Errorf("the discovery document is refused: %v", err)
+	}
 	if !gjson.ValidBytes(doc) {
 		return "", "", fmt.Errorf("the discovery document is not JSON")
 	}
@@ -202,8 +221,14 @@ func ParseDiscovery(doc []byte) (issuer, jwksURI string, err error) {
 	return d.Get("issuer").String(), jwksURI, nil
 }
 
-// ParseJWKS reads a JWK set, keeping the signing keys it can use.
+// ParseJWKS reads a JWK set, keeping the public signing keys it can use.
+// Symmetric (kty "oct") keys are dropped: a key set is published, so anyone
+// who can read it could mint HS256 tokens with one. HMAC secrets come only
+// from the policy (issuer-signing-keys).
 func ParseJWKS(doc []byte) ([]Key, error) {
+	if err := jsonlimit.Check(doc, MaxKeyDocumentSize); err != nil {
+		return nil, fmt.Errorf("the key set is refused: %v", err)
+	}
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(doc, &set); err != nil {
 		return nil, fmt.Errorf("the key set is not a JWK set: %v", err)
@@ -213,8 +238,8 @@ func ParseJWKS(doc []byte) ([]Key, error) {
 		if jwk.Use != "" && jwk.Use != "sig" {
 			continue
 		}
-		if !jwk.IsPublic() && !isSymmetric(jwk.Key) {
-			continue // never use a private key published by mistake
+		if isSymmetric(jwk.Key) || !jwk.IsPublic() {
+			continue // never a shared secret, never a private key published by mistake
 		}
 		k, err := NewKey(jwk.KeyID, publicOf(jwk.Key), jwk.Algorithm)
 		if err != nil {

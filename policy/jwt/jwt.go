@@ -23,6 +23,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/tidwall/gjson"
+
+	"github.com/apimguard/apimguard/internal/jsonlimit"
 )
 
 // MaxTokenSize bounds the tokens Verify looks at.
@@ -162,7 +164,7 @@ func ParseHeader(token string) (Header, error) {
 	}
 	head, _, _ := segments(token)
 	raw, err := base64.RawURLEncoding.DecodeString(head)
-	if err != nil || !gjson.ValidBytes(raw) {
+	if err != nil || !jsonlimit.Valid(raw, 0) {
 		return Header{}, ErrMalformed
 	}
 	h := gjson.ParseBytes(raw)
@@ -251,7 +253,7 @@ func segments(token string) (header, payload, sig string) {
 }
 
 func checkObject(payload []byte) error {
-	if !gjson.ValidBytes(payload) || !gjson.ParseBytes(payload).IsObject() {
+	if !jsonlimit.Valid(payload, 0) || !gjson.ParseBytes(payload).IsObject() {
 		return fmt.Errorf("%w: the payload is not a JSON object", ErrMalformed)
 	}
 	return nil

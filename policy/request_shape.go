@@ -1,0 +1,131 @@
+package policy
+
+import "strings"
+
+// Request shapes the router refuses or normalises before routing. A route
+// decides which policies run, so anything that makes the plugin pick a
+// different route than the upstream serves is a way around a policy. See
+// RATIONALE.md, "Why does the router normalise paths and refuse some
+// hosts?".
+
+// rejectRequest fails a request the router will not route, with 400 and
+// before any policy runs: it is the whole inbound of badHostProgram.
+type rejectRequest struct {
+	stmtMeta
+	reason, message string
+}
+
+func (r *rejectRequest) run(*Exec) error {
+	return &Failure{Source: r.element, Reason: r.reason, Status: 400, Body: errorBody(400, "Bad request."),
+		Message: r.message, scope: r.scope}
+}
+
+// badHostProgram answers a request whose authority is not one host: two
+// Host lines (which Envoy joins with a comma) or a value with characters
+// no host name has. Matching it against API hosts would match none, and the
+// request would fall through to a weaker scope.
+var badHostProgram = &Program{inbound: []statement{&rejectRequest{
+	stmtMeta: stmtMeta{element: "request", scope: "global"},
+	reason:   "InvalidHost",
+	message:  "The request's Host is not one host name.",
+}}}
+
+// validAuthority reports whether a :authority (Host) value is one host with
+// an optional port: no comma, space, control byte or URL delimiter.
+func validAuthority(a string) bool {
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(",/?#@\\\"<>{}|^`", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// routePath is the path the router matches: the request path with each
+// segment's path parameters (from ';', or its escape %3B, to the end of
+// the segment) removed, escapes of unreserved characters decoded and dot
+// segments resolved, as Envoy's normalize_path does; escaped slashes and
+// backslashes (%2F, %5C, \) separate segments, as some upstreams decode
+// them. Whichever way an upstream reads such a path, the router errs
+// towards the more specific policy. The request goes to the upstream
+// unchanged; only the choice of policy uses this form. Paths without '%',
+// ';', '\' or "/." are returned as they are, without allocating.
+func routePath(path string) string {
+	if !strings.ContainsAny(path, "%;\\") && !strings.Contains(path, "/.") {
+		return path
+	}
+	path = slashes.Replace(path)
+	var out []string
+	for _, seg := range strings.Split(path, "/") {
+		if i := strings.IndexByte(seg, ';'); i >= 0 {
+			seg = seg[:i]
+		}
+		if i := indexFold(seg, "%3b"); i >= 0 {
+			seg = seg[:i]
+		}
+		seg = decodeUnreserved(seg)
+		switch seg {
+		case "", ".":
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, seg)
+		}
+	}
+	return "/" + strings.Join(out, "/")
+}
+
+var slashes = strings.NewReplacer("%2f", "/", "%2F", "/", "%5c", "/", "%5C", "/", "\\", "/")
+
+// indexFold is strings.Index for an ASCII lower-case needle, ignoring case.
+func indexFold(s, lower string) int {
+	for i := 0; i+len(lower) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(lower)], lower) {
+			return i
+		}
+	}
+	return -1
+}
+
+// decodeUnreserved decodes the percent-escapes of RFC 3986's unreserved
+// characters (letters, digits, - . _ ~) and leaves every other escape as
+// it is.
+func decodeUnreserved(seg string) string {
+	if strings.IndexByte(seg, '%') < 0 {
+		return seg
+	}
+	var b strings.Builder
+	for i := 0; i < len(seg); i++ {
+		if seg[i] == '%' && i+2 < len(seg) && isHex(seg[i+1]) && isHex(seg[i+2]) {
+			c := unhex(seg[i+1])<<4 | unhex(seg[i+2])
+			if isUnreserved(c) {
+				b.WriteByte(c)
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(seg[i])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
+}
+
+func isUnreserved(c byte) bool {
+	return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~'
+}
