@@ -84,7 +84,7 @@ func (c *compiler) parseDocument(src, doc, scope string) (*document, error) {
 	root, err := ParseDocument(src)
 	if err != nil {
 		if pe, ok := err.(*ParseError); ok {
-			return nil, &ConfigError{Doc: doc, Pos: pe.Pos, Msg: pe.Msg}
+			return nil, &ConfigError{Doc: doc, Pos: pe.Pos, Element: pe.Element, Msg: pe.Msg}
 		}
 		return nil, err
 	}

@@ -71,11 +71,24 @@ func (n *Node) Attr(name string) (Attr, bool) {
 	return Attr{}, false
 }
 
-// ParseError is a syntax error in a policy document.
+// ParseError is a syntax error in a policy document. Element names the
+// element it is in, when the reader knows it.
 type ParseError struct {
-	Pos Pos
-	Msg string
+	Pos     Pos
+	Element string
+	Msg     string
 }
+
+// Bounds on a policy document, so that reading and compiling one is linear
+// in its size and never exhausts the VM's stack or memory (RATIONALE.md,
+// "Why are there load-time limits?").
+const (
+	// MaxDocumentSize is the largest policy document, in bytes.
+	MaxDocumentSize = 1 << 20
+	// MaxElementDepth is how deep elements may nest, <policies> counting
+	// as the first level.
+	MaxElementDepth = 32
+)
 
 func (e *ParseError) Error() string { return e.Pos.String() + ": " + e.Msg }
 
@@ -90,6 +103,9 @@ func (e *ParseError) Error() string { return e.Pos.String() + ": " + e.Msg }
 // The seed's {{context.Variables["name"]}} form is read the same way inside
 // attribute values. See RATIONALE.md, "Why our own XML reader?".
 func ParseDocument(src string) (*Node, error) {
+	if len(src) > MaxDocumentSize {
+		return nil, &ParseError{Pos: Pos{1, 1}, Msg: fmt.Sprintf("the document has %d bytes, more than the %d allowed", len(src), MaxDocumentSize)}
+	}
 	p := &reader{src: src}
 	p.lineStarts = append(p.lineStarts, 0)
 	for i := 0; i < len(src); i++ {
@@ -123,17 +139,28 @@ type reader struct {
 	src        string
 	i          int
 	lineStarts []int
+	depth      int // elements open
+	// The last position computed: most positions are asked for in
+	// document order, so counting from the last one keeps a long line
+	// linear instead of counting from its start every time.
+	lastOff int
+	lastPos Pos
 }
 
 func (p *reader) eof() bool { return p.i >= len(p.src) }
 
 func (p *reader) pos(off int) Pos {
-	line := sort.Search(len(p.lineStarts), func(k int) bool { return p.lineStarts[k] > off })
-	start := p.lineStarts[line-1]
 	if off > len(p.src) {
 		off = len(p.src)
 	}
-	return Pos{Line: line, Col: utf8.RuneCountInString(p.src[start:off]) + 1}
+	line := sort.Search(len(p.lineStarts), func(k int) bool { return p.lineStarts[k] > off })
+	from, col := p.lineStarts[line-1], 1
+	if p.lastPos.Line == line && p.lastOff <= off {
+		from, col = p.lastOff, p.lastPos.Col
+	}
+	pos := Pos{Line: line, Col: col + utf8.RuneCountInString(p.src[from:off])}
+	p.lastOff, p.lastPos = off, pos
+	return pos
 }
 
 func (p *reader) errAt(off int, format string, args ...any) error {
@@ -210,6 +237,10 @@ func (p *reader) element() (*Node, error) {
 		return nil, err
 	}
 	n := &Node{Name: name, Pos: p.pos(start)}
+	if p.depth++; p.depth > MaxElementDepth {
+		return nil, &ParseError{Pos: n.Pos, Element: name, Msg: fmt.Sprintf("elements nested deeper than %d levels", MaxElementDepth)}
+	}
+	defer func() { p.depth-- }()
 	for {
 		hadSpace := !p.eof() && isSpace(p.src[p.i])
 		p.skipSpace()
@@ -413,6 +444,9 @@ func (p *reader) entity() (string, error) {
 // decodeEntity decodes an XML entity or character reference at the start of s.
 // It returns n == 0 when s does not start with one.
 func decodeEntity(s string) (r string, n int) {
+	if len(s) > 12 {
+		s = s[:12] // the longest reference, &#x10FFFF;, has 10 bytes
+	}
 	end := strings.IndexByte(s, ';')
 	if end < 2 || end > 10 {
 		return "", 0

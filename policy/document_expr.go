@@ -5,6 +5,8 @@ package policy
 import (
 	"fmt"
 	"strings"
+
+	"github.com/apimguard/apimguard/policy/expr"
 )
 
 // expression reads an @(...) or @{...} expression starting at p.i and
@@ -22,12 +24,16 @@ func (p *reader) expression() (string, error) {
 	if err := s.code(open, closer); err != nil {
 		return "", p.errAt(start, "%v", err)
 	}
+	if s.out.Len() > expr.MaxLength {
+		return "", p.errAt(start, "expression of %d bytes, longer than the %d allowed", s.out.Len(), expr.MaxLength)
+	}
 	return s.out.String(), nil
 }
 
 type exprScanner struct {
-	r   *reader
-	out strings.Builder
+	r    *reader
+	out  strings.Builder
+	nest int // code blocks open: interpolation holes inside strings
 }
 
 // next returns the next decoded character and appends it to the output.
@@ -74,6 +80,10 @@ func (s *exprScanner) before(k int) byte {
 // code consumes C# code up to and including the closer matching an
 // already-consumed opener.
 func (s *exprScanner) code(open, closer byte) error {
+	if s.nest++; s.nest > 16 {
+		return fmt.Errorf("interpolated strings nested too deeply in expression")
+	}
+	defer func() { s.nest-- }()
 	depth := 0
 	for {
 		c, ok := s.next()

@@ -1,6 +1,9 @@
 package policy
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // ConfigError is a problem in a policy document found while compiling it.
 // Its text names the document, the position and the element, for example
@@ -26,7 +29,69 @@ func (e *ConfigError) Error() string {
 		b.WriteString(": ")
 	}
 	b.WriteString(e.Msg)
-	return oneLine(b.String())
+	return shortenLine(oneLine(b.String()))
+}
+
+// Bounds on a configuration error's text: a document can hold a value of a
+// megabyte, and the error that quotes it is one log line.
+const (
+	maxQuoted    = 64   // bytes kept of a quoted value, with its quotes
+	maxErrorLine = 1024 // bytes of the whole line
+)
+
+// shortenLine cuts every double-quoted value in s (as %q writes them)
+// longer than maxQuoted to its start and "...", then the whole line to
+// maxErrorLine.
+func shortenLine(s string) string {
+	if len(s) <= maxQuoted {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if s[i] != '"' {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		// A quoted value: find its end, skipping escapes.
+		end := i + 1
+		for end < len(s) && s[end] != '"' {
+			if s[end] == '\\' {
+				end++
+			}
+			end++
+		}
+		if end >= len(s) {
+			b.WriteString(s[i:])
+			break
+		}
+		if end+1-i <= maxQuoted {
+			b.WriteString(s[i : end+1])
+		} else {
+			cut := i + 1
+			for cut-i < maxQuoted-5 {
+				if s[cut] == '\\' {
+					cut++
+				}
+				cut++
+			}
+			for cut > i+1 && !utf8.RuneStart(s[cut]) {
+				cut--
+			}
+			b.WriteString(s[i:cut])
+			b.WriteString(`..."`)
+		}
+		i = end + 1
+	}
+	out := b.String()
+	if len(out) > maxErrorLine {
+		cut := maxErrorLine - 3
+		for cut > 0 && !utf8.RuneStart(out[cut]) {
+			cut--
+		}
+		out = out[:cut] + "..."
+	}
+	return out
 }
 
 // oneLine keeps an error on one log line: documents can put newlines into

@@ -82,6 +82,7 @@ type local struct {
 type compiler struct {
 	scopes  [][]local
 	nlocals int
+	depth   int // of c.expr calls: the tree depth so far
 }
 
 func errAt(n interface{ offset() int }, format string, args ...any) error {
@@ -112,6 +113,11 @@ func constant(t Type, v any) value {
 
 // expr compiles one expression node.
 func (c *compiler) expr(n node) (value, error) {
+	c.depth++
+	defer func() { c.depth-- }()
+	if c.depth > maxTreeDepth {
+		return value{}, errAt(n, "expression nested deeper than %d levels (an operator chain counts one level per operand): split it with variables", maxTreeDepth)
+	}
 	switch n := n.(type) {
 	case *intLit:
 		return constant(Int, n.v), nil

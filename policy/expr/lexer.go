@@ -46,7 +46,25 @@ type lexer struct {
 	src  string
 	base int // offset of src inside the whole expression, for positions
 	i    int
+	// nest counts the interpolated strings this lexer is inside.
+	nest int
 }
+
+// Bounds on expression sources, so no expression can exhaust the VM's stack
+// while it is read, type-checked or evaluated (see RATIONALE.md, "Why are
+// there load-time limits?").
+const (
+	// MaxLength is the longest expression source, in bytes.
+	MaxLength = 64 * 1024
+	// maxInterpolation is how deep interpolated strings may nest.
+	maxInterpolation = 8
+	// maxParseDepth is how deep the parser may recurse: brackets, unary
+	// operators, casts, lambdas and blocks inside one another.
+	maxParseDepth = 64
+	// maxTreeDepth is how deep the expression tree may be, counting each
+	// operand of a chain (a + b + c is three levels).
+	maxTreeDepth = 256
+)
 
 // SyntaxError is an expression that could not be read. Off is a byte
 // offset into the expression's source.
@@ -283,6 +301,9 @@ func (l *lexer) char() (rune, error) {
 // as source text and parsed by the parser.
 func (l *lexer) interp(verbatim bool) ([]interpPart, error) {
 	start := l.i
+	if l.nest >= maxInterpolation {
+		return nil, l.errf(start, "interpolated strings nested deeper than %d levels", maxInterpolation)
+	}
 	l.i++
 	var parts []interpPart
 	var b strings.Builder
@@ -335,7 +356,7 @@ func (l *lexer) interp(verbatim bool) ([]interpPart, error) {
 // skipping nested brackets and string literals.
 func (l *lexer) holeEnd(i int) (int, error) {
 	depth := 0
-	sub := &lexer{src: l.src, base: l.base, i: i}
+	sub := &lexer{src: l.src, base: l.base, i: i, nest: l.nest + 1}
 	for {
 		if err := sub.skip(); err != nil {
 			return 0, err

@@ -14,16 +14,36 @@ type parser struct {
 	toks []token
 	i    int
 	lex  *lexer
+	// depth is the recursion depth, shared with the parsers of
+	// interpolation holes.
+	depth *int
 }
 
-func (p *parser) peek() token { return p.toks[p.i] }
+// enter counts one level of recursion; leave undoes it.
+func (p *parser) enter() error {
+	*p.depth++
+	if *p.depth > maxParseDepth {
+		return p.errHere("expression nested deeper than %d levels", maxParseDepth)
+	}
+	return nil
+}
+
+func (p *parser) leave() { *p.depth-- }
+
+// peek returns the next token; past the end, the final tEOF again.
+func (p *parser) peek() token {
+	if p.i >= len(p.toks) {
+		return p.toks[len(p.toks)-1]
+	}
+	return p.toks[p.i]
+}
 func (p *parser) peekAt(k int) token {
 	if p.i+k < len(p.toks) {
 		return p.toks[p.i+k]
 	}
 	return p.toks[len(p.toks)-1]
 }
-func (p *parser) advance() token { t := p.toks[p.i]; p.i++; return t }
+func (p *parser) advance() token { t := p.peek(); p.i++; return t }
 
 func (p *parser) isOp(s string) bool { t := p.peek(); return t.kind == tOp && t.text == s }
 
@@ -57,17 +77,21 @@ func (p *parser) errHere(format string, args ...any) error {
 func quote(s string) string { return `"` + s + `"` }
 
 // parseTokens parses src (without the @( ) or @{ } wrapper) starting at base.
-func newParser(src string, base int) (*parser, error) {
+func newParser(src string, base int, depth *int) (*parser, error) {
 	lx := &lexer{src: src, base: base}
 	toks, err := lx.tokens()
 	if err != nil {
 		return nil, err
 	}
-	return &parser{toks: toks, lex: lx}, nil
+	return &parser{toks: toks, lex: lx, depth: depth}, nil
 }
 
 // expression := lambda | conditional
 func (p *parser) expression() (node, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	defer p.leave()
 	if t := p.peek(); t.kind == tIdent && p.peekAt(1).kind == tOp && p.peekAt(1).text == "=>" {
 		p.i += 2
 		body, err := p.expression()
@@ -160,6 +184,10 @@ func contains(list []string, s string) bool {
 func (p *parser) unary() (node, error) {
 	t := p.peek()
 	if t.kind == tOp && (t.text == "!" || t.text == "-" || t.text == "+") {
+		if err := p.enter(); err != nil {
+			return nil, err
+		}
+		defer p.leave()
 		p.i++
 		x, err := p.unary()
 		if err != nil {
@@ -168,6 +196,10 @@ func (p *parser) unary() (node, error) {
 		return &unaryNode{op: t.text, x: x, off: t.off}, nil
 	}
 	if typ, n, ok := p.castAhead(); ok {
+		if err := p.enter(); err != nil {
+			return nil, err
+		}
+		defer p.leave()
 		p.i += n
 		x, err := p.unary()
 		if err != nil {
@@ -408,7 +440,7 @@ func (p *parser) interpolation(t token) (node, error) {
 		}
 		n.lits = append(n.lits, lit)
 		lit = ""
-		sub, err := newParser(part.hole, part.off)
+		sub, err := newParser(part.hole, part.off, p.depth)
 		if err != nil {
 			return nil, err
 		}
@@ -427,6 +459,10 @@ func (p *parser) interpolation(t token) (node, error) {
 
 // block reads statements up to the end of the tokens or a closing brace.
 func (p *parser) block(nested bool) ([]stmt, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	defer p.leave()
 	var out []stmt
 	for {
 		if nested && p.accept("}") {
@@ -536,9 +572,12 @@ func (p *parser) statement() (stmt, error) {
 // parse reads a whole expression source: "@(...)" or "@{...}".
 func parse(src string) (node, []stmt, error) {
 	src = strings.TrimSpace(src)
+	if len(src) > MaxLength {
+		return nil, nil, &SyntaxError{Msg: sprintf("expression of %d bytes, longer than the %d allowed", len(src), MaxLength)}
+	}
 	switch {
 	case strings.HasPrefix(src, "@(") && strings.HasSuffix(src, ")"):
-		p, err := newParser(src[2:len(src)-1], 2)
+		p, err := newParser(src[2:len(src)-1], 2, new(int))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -551,7 +590,7 @@ func parse(src string) (node, []stmt, error) {
 		}
 		return x, nil, nil
 	case strings.HasPrefix(src, "@{") && strings.HasSuffix(src, "}"):
-		p, err := newParser(src[2:len(src)-1], 2)
+		p, err := newParser(src[2:len(src)-1], 2, new(int))
 		if err != nil {
 			return nil, nil, err
 		}
