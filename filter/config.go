@@ -27,6 +27,9 @@ type config struct {
 	tokenCache int
 	// noTelemetry turns off security events and request metrics.
 	noTelemetry bool
+	// eventsPerSecond bounds the event lines of one policy and reason per
+	// second on each worker (0: the default; -1: no bound).
+	eventsPerSecond int
 	// noNativeCrypto keeps signature verification in the module.
 	noNativeCrypto bool
 }
@@ -105,6 +108,12 @@ func parseConfig(data []byte) (*config, error) {
 				err = fmt.Errorf("plugin configuration: tokenCache must be a whole number from -1 (off) to 1000000, got %s", v.Raw)
 			}
 			c.tokenCache = int(n)
+		case "eventsPerSecond":
+			n := v.Int()
+			if v.Type != gjson.Number || float64(n) != v.Num || n < -1 || n == 0 || n > 1_000_000 {
+				err = fmt.Errorf("plugin configuration: eventsPerSecond must be a whole number from 1 to 1000000, or -1 (no limit), got %s", v.Raw)
+			}
+			c.eventsPerSecond = int(n)
 		case "certificates":
 			c.certificates, err = stringMap("certificates", v)
 		case "clientIp":
@@ -117,7 +126,7 @@ func parseConfig(data []byte) (*config, error) {
 				return nil
 			})
 		default:
-			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, certificates, clientIp, tokenCache, telemetry, nativeCrypto)", key)
+			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, certificates, clientIp, tokenCache, telemetry, eventsPerSecond, nativeCrypto)", key)
 		}
 		return err == nil
 	})

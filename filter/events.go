@@ -57,7 +57,82 @@ func (h *httpContext) logEvent(status int) {
 	field("method", method)
 	field("path", path)
 	b.WriteByte('}')
-	proxywasm.LogWarn(b.String())
+	h.plugin.events.log(le.Source, le.Reason, b.String())
+}
+
+// defaultEventsPerSecond is how many event lines one policy and reason may
+// write per second on one worker before the rest are only counted.
+const defaultEventsPerSecond = 10
+
+// eventLimiter bounds the event lines of each policy and reason: the first
+// perSecond in a second are written, the rest are counted and reported in
+// one summary line when the second is over (at the next event of that
+// reason, or on the tick). Metrics still count every denial. An attack
+// that sends 100,000 bad tokens writes a few lines a second, not 100,000.
+type eventLimiter struct {
+	perSecond int // <= 0: no limit
+	buckets   map[string]*eventBucket
+}
+
+type eventBucket struct {
+	policy, reason string
+	second         int64 // the unix second the counts are for
+	written        int
+	suppressed     int
+}
+
+func newEventLimiter(perSecond int) *eventLimiter {
+	return &eventLimiter{perSecond: perSecond, buckets: map[string]*eventBucket{}}
+}
+
+// log writes line, the event of a denial by policy for reason, unless the
+// reason's lines for this second are used up.
+func (l *eventLimiter) log(policy, reason, line string) {
+	if l.perSecond <= 0 {
+		proxywasm.LogWarn(line)
+		return
+	}
+	key := policy + "\x00" + reason
+	b := l.buckets[key]
+	if b == nil {
+		b = &eventBucket{policy: policy, reason: reason}
+		l.buckets[key] = b
+	}
+	sec := now().Unix()
+	if b.second != sec {
+		b.summarize()
+		b.second, b.written = sec, 0
+	}
+	if b.written < l.perSecond {
+		b.written++
+		proxywasm.LogWarn(line)
+		return
+	}
+	b.suppressed++
+}
+
+// tick writes the summaries of seconds that are over.
+func (l *eventLimiter) tick() {
+	if len(l.buckets) == 0 {
+		return
+	}
+	sec := now().Unix()
+	for _, b := range l.buckets {
+		if b.second != sec {
+			b.summarize()
+		}
+	}
+}
+
+// summarize writes one line for the events of b's second that were not
+// written, if any.
+func (b *eventBucket) summarize() {
+	if b.suppressed == 0 {
+		return
+	}
+	proxywasm.LogWarn(`{"event":"suppressed","policy":` + policy.JSONString(b.policy) + `,"reason":` + policy.JSONString(b.reason) +
+		`,"count":` + strconv.Itoa(b.suppressed) + `,"second":` + strconv.FormatInt(b.second, 10) + `}`)
+	b.suppressed = 0
 }
 
 // route names the API and operation of the request.

@@ -66,6 +66,7 @@ var jsonContentType = [][2]string{{"content-type", "application/json"}}
 // OnHttpRequestHeaders implements types.HttpContext.
 func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	defer h.recoverTo(&action)
+	testPanic("request")
 	h.count(metricRequests)
 	gw := h.plugin.gw
 	prog, params := gw.Global(), map[string]string(nil)
@@ -177,7 +178,7 @@ func (h *httpContext) respond(status int, headers [][2]string, body string) type
 // continue.
 func (h *httpContext) recoverTo(action *types.Action) {
 	if r := recover(); r != nil {
-		proxywasm.LogErrorf("apimguard: denying request: internal error: %v", r)
+		recovered("denying request", r)
 		*action = h.respond(500, jsonContentType, internalErrorBody)
 	}
 }

@@ -168,6 +168,13 @@ func (m *keyManager) get(s *keySource, rawURL string, next func([]byte)) {
 	cluster := m.upstreams.cluster(u.Host, u.Scheme)
 	headers := [][2]string{{":method", "GET"}, {":path", path}, {":authority", u.Host}, {":scheme", u.Scheme}, {"accept", "application/json"}}
 	_, err = proxywasm.DispatchHttpCall(cluster, headers, nil, nil, fetchTimeoutMS, func(numHeaders, bodySize, _ int) {
+		defer func() {
+			if r := recover(); r != nil {
+				recovered("key fetch", r)
+				m.failed(s, rawURL+": internal error")
+			}
+		}()
+		testPanic("key fetch")
 		if numHeaders == 0 {
 			m.failed(s, rawURL+": no answer")
 			return

@@ -77,6 +77,7 @@ type pluginContext struct {
 	upstreams      upstreams
 	keys           *keyManager
 	telemetry      bool
+	events         *eventLimiter
 	counters       counters
 	memory         memoryGauge
 }
@@ -87,10 +88,11 @@ type pluginContext struct {
 func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 	defer func() {
 		if r := recover(); r != nil {
-			proxywasm.LogCriticalf("apimguard: refusing to start: internal error: %v", r)
+			recovered("refusing to start: plugin start", r)
 			status = types.OnPluginStartStatusFailed
 		}
 	}()
+	testPanic("start")
 	// The statements keep the manager as their KeyStore; its sources and
 	// upstreams are known once the configuration has compiled.
 	p.counters = counters{}
@@ -102,6 +104,11 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 		return types.OnPluginStartStatusFailed
 	}
 	p.gw, p.xffTrustedHops, p.upstreams, p.telemetry = gw, cfg.xffTrustedHops, cfg.upstreams, !cfg.noTelemetry
+	perSecond := cfg.eventsPerSecond
+	if perSecond == 0 {
+		perSecond = defaultEventsPerSecond
+	}
+	p.events = newEventLimiter(perSecond)
 	p.keys.configure(gw.KeySources(), cfg.upstreams)
 	// The tick fetches signing keys and hands the batched metrics to the
 	// host.
@@ -124,10 +131,12 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 func (p *pluginContext) OnTick() {
 	defer func() {
 		if r := recover(); r != nil {
-			proxywasm.LogErrorf("apimguard: tick: internal error: %v", r)
+			recovered("tick", r)
 		}
 	}()
+	testPanic("tick")
 	p.counters.flush()
+	p.events.tick()
 	p.keys.tick()
 }
 

@@ -155,6 +155,8 @@ func TestVerify_attacks(t *testing.T) {
 		{"JWE", "a.b.c.d.e", []Key{goodRSA}, ErrMalformed},
 		{"60 KB token", sign(t, jose.RS256, rsaK, "rsa-1", big), []Key{goodRSA}, ErrMalformed},
 		{"payload not a JSON object", sign(t, jose.RS256, rsaK, "rsa-1", nil), []Key{goodRSA}, ErrMalformed},
+		{"header nesting arrays 5000 deep", b64([]byte(`{"alg":"RS256","x":`+strings.Repeat("[", 5000)+strings.Repeat("]", 5000)+`}`)) + ".e30.c2ln", []Key{goodRSA}, ErrMalformed},
+		{"payload nesting objects 5000 deep", raw(`{"alg":"HS256"}`, `{"exp":1,"x":`+strings.Repeat(`{"a":`, 5000)+"1"+strings.Repeat("}", 5000)+`}`, hmacSecret), []Key{key(t, "", hmacSecret, "")}, ErrMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -209,6 +211,12 @@ func TestClaims_Check(t *testing.T) {
 		{"missing exp", map[string]any{"sub": "a"}, base, ErrNoExpiration},
 		{"missing exp allowed", map[string]any{"sub": "a"}, Checks{}, nil},
 		{"exp not a number", map[string]any{"exp": "soon"}, base, ErrMalformed},
+		{"nbf 1e300", map[string]any{"exp": now.Unix() + 60, "nbf": 1e300}, base, ErrMalformed},
+		{"nbf 9.3e18", map[string]any{"exp": now.Unix() + 60, "nbf": 9.3e18}, base, ErrMalformed},
+		{"nbf -1e300", map[string]any{"exp": now.Unix() + 60, "nbf": -1e300}, base, ErrMalformed},
+		{"exp 1e300", map[string]any{"exp": 1e300}, base, ErrMalformed},
+		{"exp after year 9999", map[string]any{"exp": 253402300800}, base, ErrMalformed},
+		{"exp in year 9999", map[string]any{"exp": 253402300799}, base, nil},
 		{"wrong audience", valid(), Checks{Audiences: []string{"api://other"}}, ErrAudience},
 		{"audience array, any of", map[string]any{"aud": []string{"a", "api://orders"}}, Checks{Audiences: []string{"x", "api://orders"}}, nil},
 		{"wrong issuer", valid(), Checks{Issuers: []string{"https://idp.example"}}, ErrIssuer},
@@ -258,6 +266,27 @@ func TestParseJWKS(t *testing.T) {
 	}
 	if _, err := ParseJWKS([]byte(`{"keys":[]}`)); err == nil {
 		t.Error("an empty set was accepted")
+	}
+	// A symmetric key in a published set would let anyone who reads the
+	// set mint tokens: it is never used.
+	oct := `{"keys":[{"kty":"oct","kid":"h1","k":"` + b64(hmacSecret) + `","alg":"HS256"}]}`
+	if keys, err := ParseJWKS([]byte(oct)); err == nil || err.Error() != "the key set has no usable signing key" {
+		t.Errorf("oct key set: keys %v, err %v", keys, err)
+	}
+	withOct, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: hmacSecret, KeyID: "h1", Algorithm: "HS256"}, {Key: &rsaK.PublicKey, KeyID: "r1"}}})
+	if keys, err := ParseJWKS(withOct); err != nil || len(keys) != 1 || keys[0].ID != "r1" {
+		t.Errorf("oct and RSA keys: keys %v, err %v, want only r1", keys, err)
+	}
+	deep := []byte(`{"keys":[` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `]}`)
+	if _, err := ParseJWKS(deep); err == nil || err.Error() != "the key set is refused: JSON nested deeper than 64 levels" {
+		t.Errorf("deep key set: %v", err)
+	}
+	if _, _, err := ParseDiscovery(deep); err == nil || err.Error() != "the discovery document is refused: JSON nested deeper than 64 levels" {
+		t.Errorf("deep discovery document: %v", err)
+	}
+	huge := []byte(`{"jwks_uri":"https://idp/keys","pad":"` + strings.Repeat("a", MaxKeyDocumentSize) + `"}`)
+	if _, _, err := ParseDiscovery(huge); err == nil || err.Error() != "the discovery document is refused: JSON larger than allowed" {
+		t.Errorf("huge discovery document: %v", err)
 	}
 	iss, uri, err := ParseDiscovery([]byte(`{"issuer":"https://idp/","jwks_uri":"https://idp/keys"}`))
 	if err != nil || iss != "https://idp/" || uri != "https://idp/keys" {
