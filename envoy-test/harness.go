@@ -140,6 +140,8 @@ type StartOptions struct {
 	Wait time.Duration
 	// Prefix runs Envoy through another command, e.g. taskset -c 0.
 	Prefix []string
+	// Concurrency is the number of worker threads (default 1).
+	Concurrency int
 }
 
 // Start runs Envoy with the given config text, one worker thread, and waits
@@ -154,7 +156,11 @@ func Start(envoyBin, configText string, adminPort, port int, opt StartOptions) (
 		return nil, err
 	}
 	e := &Envoy{log: &syncBuffer{}, done: make(chan struct{}), AdminPort: adminPort, Port: port, Config: cfgPath}
-	args := append(append([]string(nil), opt.Prefix...), envoyBin, "-c", cfgPath, "--concurrency", "1", "--disable-hot-restart",
+	workers := opt.Concurrency
+	if workers == 0 {
+		workers = 1
+	}
+	args := append(append([]string(nil), opt.Prefix...), envoyBin, "-c", cfgPath, "--concurrency", fmt.Sprint(workers), "--disable-hot-restart",
 		"--log-level", "info", "--log-format", "[%Y-%m-%d %T.%e][%l][%n] %v")
 	e.cmd = exec.Command(args[0], args[1:]...)
 	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log

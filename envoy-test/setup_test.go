@@ -1,6 +1,7 @@
 package envoytest
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"net/http"
@@ -26,6 +27,12 @@ func startStack(t testing.TB, p Params, env ...string) *stack {
 // startStackOn is startStack with a chosen listener port (0: any free one).
 func startStackOn(t testing.TB, port int, p Params, env ...string) *stack {
 	t.Helper()
+	return startStackWith(t, port, StartOptions{Env: env}, p)
+}
+
+// startStackWith is startStack with a chosen listener port and options.
+func startStackWith(t testing.TB, port int, opt StartOptions, p Params) *stack {
+	t.Helper()
 	envoyBin, wasm, err := Paths()
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +55,7 @@ func startStackOn(t testing.TB, port int, p Params, env ...string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, StartOptions{Env: env})
+	e, err := Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, opt)
 	t.Cleanup(func() {
 		e.Stop()
 		if t.Failed() {
@@ -104,5 +111,27 @@ func (s *stack) doWith(t testing.TB, client *http.Client, method, path string, h
 	if err != nil {
 		t.Fatal(err)
 	}
+	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+// raw sends one HTTP/1.1 request written byte for byte (a path Go's client
+// would clean, two Host lines) on a new connection and reads the answer.
+func (s *stack) raw(t testing.TB, request string) response {
+	t.Helper()
+	conn, err := net.Dial("tcp", "127.0.0.1:"+itoa(s.envoy.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
 	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }

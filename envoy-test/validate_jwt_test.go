@@ -26,6 +26,10 @@ type idp struct {
 	keys   map[string]*rsa.PrivateKey // kid → key, all published
 	srv    *http.Server
 	hits   int
+	// discovery and jwks, when set, are served instead of the real
+	// documents: what a hostile or broken provider sends.
+	discovery, jwks []byte
+	jwksHits        int
 }
 
 func newIDP(t testing.TB) *idp {
@@ -59,9 +63,15 @@ func (p *idp) start() {
 		p.hits++
 		w.Header().Set("Content-Type", "application/json")
 		switch {
+		case strings.HasSuffix(r.URL.Path, "/.well-known/openid-configuration") && p.discovery != nil:
+			w.Write(p.discovery)
 		case strings.HasSuffix(r.URL.Path, "/.well-known/openid-configuration"):
 			json.NewEncoder(w).Encode(map[string]string{"issuer": p.issuer, "jwks_uri": "https://login.microsoftonline.com/common/discovery/v2.0/keys"})
+		case r.URL.Path == "/common/discovery/v2.0/keys" && p.jwks != nil:
+			p.jwksHits++
+			w.Write(p.jwks)
 		case r.URL.Path == "/common/discovery/v2.0/keys":
+			p.jwksHits++
 			var set jose.JSONWebKeySet
 			for kid, k := range p.keys {
 				set.Keys = append(set.Keys, jose.JSONWebKey{Key: &k.PublicKey, KeyID: kid, Algorithm: "RS256", Use: "sig"})
@@ -80,6 +90,21 @@ func (p *idp) token(kid string, claims map[string]any) string {
 	k := p.keys[kid]
 	p.mu.Unlock()
 	return testjwt.Sign(p.t, jose.RS256, k, testjwt.KID(kid), claims)
+}
+
+// serve sets what the provider answers for discovery and the key set (nil:
+// the real documents).
+func (p *idp) serve(discovery, jwks []byte) {
+	p.mu.Lock()
+	p.discovery, p.jwks = discovery, jwks
+	p.mu.Unlock()
+}
+
+// keySetHits is how many times the key set was fetched.
+func (p *idp) keySetHits() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.jwksHits
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }

@@ -155,8 +155,13 @@ func (m *keyManager) fetch(s *keySource) {
 }
 
 // get makes one GET of a key-fetching step; on success next gets the body.
+// rawURL may come from the identity provider (jwks_uri): log lines quote it
+// shortened.
 func (m *keyManager) get(s *keySource, rawURL string, next func([]byte)) {
 	u, err := url.Parse(rawURL)
+	if len(rawURL) > 100 {
+		rawURL = rawURL[:97] + "..."
+	}
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		m.failed(s, "bad URL "+strconv.Quote(rawURL))
 		return

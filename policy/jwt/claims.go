@@ -214,11 +214,19 @@ func ParseDiscovery(doc []byte) (issuer, jwksURI string, err error) {
 		return "", "", fmt.Errorf("the discovery document is not JSON")
 	}
 	d := gjson.ParseBytes(doc)
-	jwksURI = d.Get("jwks_uri").String()
-	if jwksURI == "" {
+	uri := d.Get("jwks_uri")
+	if !uri.Exists() || (uri.Type == gjson.String && uri.Str == "") {
 		return "", "", fmt.Errorf("the discovery document has no jwks_uri")
 	}
-	return d.Get("issuer").String(), jwksURI, nil
+	lower := strings.ToLower(uri.Str)
+	if uri.Type != gjson.String || len(uri.Str) > 2048 || !(strings.HasPrefix(lower, "https://") || strings.HasPrefix(lower, "http://")) {
+		return "", "", fmt.Errorf("the discovery document's jwks_uri is not an http(s) URL of at most 2048 bytes")
+	}
+	iss := d.Get("issuer")
+	if iss.Exists() && (iss.Type != gjson.String || len(iss.Str) > 2048) {
+		return "", "", fmt.Errorf("the discovery document's issuer is not a string of at most 2048 bytes")
+	}
+	return iss.Str, uri.Str, nil
 }
 
 // ParseJWKS reads a JWK set, keeping the public signing keys it can use.

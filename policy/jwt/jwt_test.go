@@ -284,6 +284,16 @@ func TestParseJWKS(t *testing.T) {
 	if _, _, err := ParseDiscovery(deep); err == nil || err.Error() != "the discovery document is refused: JSON nested deeper than 64 levels" {
 		t.Errorf("deep discovery document: %v", err)
 	}
+	for doc, want := range map[string]string{
+		`{"jwks_uri":["https://idp/keys"]}`:                        "the discovery document's jwks_uri is not an http(s) URL of at most 2048 bytes",
+		`{"jwks_uri":"file:///etc/passwd"}`:                        "the discovery document's jwks_uri is not an http(s) URL of at most 2048 bytes",
+		`{"jwks_uri":"https://` + strings.Repeat("a", 2048) + `"}`: "the discovery document's jwks_uri is not an http(s) URL of at most 2048 bytes",
+		`{"jwks_uri":"https://idp/keys","issuer":{"a":1}}`:         "the discovery document's issuer is not a string of at most 2048 bytes",
+	} {
+		if _, _, err := ParseDiscovery([]byte(doc)); err == nil || err.Error() != want {
+			t.Errorf("discovery %.60s: err %v, want %s", doc, err, want)
+		}
+	}
 	huge := []byte(`{"jwks_uri":"https://idp/keys","pad":"` + strings.Repeat("a", MaxKeyDocumentSize) + `"}`)
 	if _, _, err := ParseDiscovery(huge); err == nil || err.Error() != "the discovery document is refused: JSON larger than allowed" {
 		t.Errorf("huge discovery document: %v", err)

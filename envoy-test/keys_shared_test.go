@@ -1,0 +1,66 @@
+package envoytest
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"testing"
+)
+
+// TestKeySharing_twoWorkersThroughEnvoy runs Envoy with two worker threads,
+// so two VMs: after a key rotation, the first worker to see the new kid
+// fetches the key set once and publishes it in shared data; requests on the
+// other worker verify with the shared set instead of fetching again.
+func TestKeySharing_twoWorkersThroughEnvoy(t *testing.T) {
+	p := newIDP(t)
+	p.addKey("k1")
+	p.start()
+	s := startStackWith(t, 0, StartOptions{Concurrency: 2}, jwtConfig(p))
+	// Many new connections: the kernel spreads them over both workers.
+	each := func(tok string, n int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+			if r := s.doWith(t, c, "GET", "/orders", bearer(tok), ""); r.status != 200 {
+				t.Fatalf("request %d: status %d (%s)", i, r.status, r.body)
+			}
+		}
+	}
+	each(p.token("k1", claims("my-api-audience")), 20)
+	workers := workerConnections(t, s)
+	if len(workers) != 2 || workers[0] == 0 || workers[1] == 0 {
+		t.Fatalf("connections per worker %v: the test needs both workers", workers)
+	}
+
+	p.addKey("k2")
+	before := p.keySetHits()
+	tok := p.token("k2", claims("my-api-audience"))
+	each(tok, 1) // one worker fetches the rotated set
+	each(tok, 20)
+	after := workerConnections(t, s)
+	if after[0] == workers[0] || after[1] == workers[1] {
+		t.Fatalf("connections per worker %v → %v: the new kid did not reach both workers", workers, after)
+	}
+	if n := p.keySetHits() - before; n != 1 {
+		t.Fatalf("the key set was fetched %d times after the rotation, want 1 (the other worker takes the shared set)", n)
+	}
+}
+
+// workerConnections reads the downstream connections each worker accepted.
+func workerConnections(t *testing.T, s *stack) []int {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/stats?filter=worker_.*downstream_cx_total", s.envoy.AdminPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out []int
+	for _, m := range regexp.MustCompile(`worker_(\d+)\.downstream_cx_total: (\d+)`).FindAllStringSubmatch(string(b), -1) {
+		n, _ := strconv.Atoi(m[2])
+		out = append(out, n)
+	}
+	return out
+}
