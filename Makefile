@@ -43,7 +43,7 @@ test: build envoy browser
 	$(MAKE) --no-print-directory test.policy test.fuzz test.filter test.cases test.envoy
 
 test.policy:
-	$(GO) test -count=1 -timeout 5m ./policy/...
+	$(GO) test -count=1 -timeout 5m ./policy/... ./internal/...
 
 test.filter:
 	$(GO) test -count=1 -timeout 5m ./filter/... ./cmd/...
@@ -58,10 +58,25 @@ test.envoy:
 	$(GO) test -count=1 -timeout 10m -v ./envoy-test/...
 
 ## test.fuzz: run each fuzz target on FUZZTIME inputs (crashers land in testdata/fuzz and
-## become regression tests that plain `go test` runs).
+## become regression tests that plain `go test` runs). Every parser that sees outside
+## input has one: the document reader, the expression compiler, the JSON depth guard,
+## the JWS/JWT reader, key sets and discovery, the request's host, path and origin,
+## the plugin configuration, and client addresses.
+FUZZ_TARGETS := \
+	FuzzParseDocument:./policy \
+	FuzzRequestShape:./policy \
+	FuzzCompile:./policy/expr \
+	FuzzCheck:./internal/jsonlimit \
+	FuzzVerify:./policy/jwt \
+	FuzzParseKeyDocuments:./policy/jwt \
+	FuzzParseConfig:./filter \
+	FuzzClientAddress:./filter
+
 test.fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzParseDocument$$' -fuzztime=$(FUZZTIME) ./policy
-	$(GO) test -run='^$$' -fuzz='^FuzzCompile$$' -fuzztime=$(FUZZTIME) ./policy/expr
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $${t%%:*} ($(FUZZTIME))"; \
+	  $(GO) test -run='^$$' -fuzz="^$${t%%:*}\$$" -fuzztime=$(FUZZTIME) $${t#*:} || exit 1; \
+	done
 
 ## run: build, install Envoy, and serve the seed's check-header example on localhost:10000.
 run: build envoy
