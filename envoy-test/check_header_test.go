@@ -1,7 +1,6 @@
 package envoytest
 
 import (
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -90,23 +89,38 @@ func TestBadPolicy_refusedByEnvoy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := "<policies>\n  <inbound>\n    <check-header name=\"x-api-key\" failed-check-httpcode=\"403\" failed-check-eror-message=\"no\">\n      <value>abc</value>\n    </check-header>\n  </inbound>\n</policies>"
-	port, _ := FreePort()
-	admin, _ := FreePort()
-	cfg, err := Render("apimguard.yaml", Params{ListenerPort: port, AdminPort: admin, UpstreamPort: 9, WasmPath: wasm, PluginConfig: bad})
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct{ name, policy, want string }{
+		{"a misspelt attribute",
+			"<policies>\n  <inbound>\n    <check-header name=\"x-api-key\" failed-check-httpcode=\"403\" failed-check-eror-message=\"no\">\n      <value>abc</value>\n    </check-header>\n  </inbound>\n</policies>",
+			`apimguard: refusing to start: policy:3:64: check-header: unknown attribute "failed-check-eror-message"`},
+		// Before the depth limit this killed proxy_on_configure with a V8
+		// RangeError and no line naming the document.
+		{"choose nested 5000 deep",
+			"<policies><inbound>" + strings.Repeat(`<choose><when condition="true">`, 5000) + strings.Repeat("</when></choose>", 5000) + "</inbound></policies>",
+			`apimguard: refusing to start: policy:1:485: choose: elements nested deeper than 32 levels`},
 	}
-	e, err := Start(envoyBin, cfg, admin, port, StartOptions{Wait: 30 * time.Second})
-	defer e.Stop()
-	if err == nil {
-		t.Fatalf("envoy became ready with a bad policy")
-	}
-	want := regexp.MustCompile(`apimguard: refusing to start: policy:3:64: check-header: unknown attribute "failed-check-eror-message"`)
-	if !want.MatchString(e.Log()) {
-		t.Fatalf("envoy log does not name the attribute and its line; got err %v and log:\n%s", err, e.Log())
-	}
-	if !e.Exited(10 * time.Second) {
-		t.Fatalf("envoy is still running with a refused plugin")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			port, _ := FreePort()
+			admin, _ := FreePort()
+			cfg, err := Render("apimguard.yaml", Params{ListenerPort: port, AdminPort: admin, UpstreamPort: 9, WasmPath: wasm, PluginConfig: tc.policy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := Start(envoyBin, cfg, admin, port, StartOptions{Wait: 30 * time.Second})
+			defer e.Stop()
+			if err == nil {
+				t.Fatalf("envoy became ready with a bad policy")
+			}
+			if !strings.Contains(e.Log(), tc.want) {
+				t.Fatalf("envoy log does not name the element and its line; got err %v and log:\n%.20000s", err, e.Log())
+			}
+			if strings.Contains(e.Log(), "Maximum call stack size exceeded") {
+				t.Fatal("the VM overflowed its stack")
+			}
+			if !e.Exited(10 * time.Second) {
+				t.Fatalf("envoy is still running with a refused plugin")
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"runtime/debug"
+	"strings"
 	"testing"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
@@ -53,6 +54,26 @@ func TestPluginStart_refusesBadConfiguration(t *testing.T) {
 			name:    "not XML",
 			config:  "<policies><inbound></policies>",
 			wantLog: `apimguard: refusing to start: policy:1:22: end tag </policies> does not match <inbound> opened at 1:11`,
+		},
+		{
+			name:    "choose nested 5000 deep",
+			config:  "<policies><inbound>" + strings.Repeat(`<choose><when condition="true">`, 5000) + strings.Repeat("</when></choose>", 5000) + "</inbound></policies>",
+			wantLog: `apimguard: refusing to start: policy:1:485: choose: elements nested deeper than 32 levels`,
+		},
+		{
+			name:    "XML nested 50000 deep",
+			config:  "<policies>" + strings.Repeat("<a>", 50000) + strings.Repeat("</a>", 50000) + "</policies>",
+			wantLog: `apimguard: refusing to start: policy:1:104: a: elements nested deeper than 32 levels`,
+		},
+		{
+			name:    "configuration JSON nested 5000 deep",
+			config:  `{"policy":"<policies/>","apis":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`,
+			wantLog: `apimguard: refusing to start: plugin configuration: JSON nested deeper than 64 levels`,
+		},
+		{
+			name:    "expression nested 5000 deep",
+			config:  `<policies><inbound><set-variable name="a" value="@(` + strings.Repeat("(", 5000) + "1" + strings.Repeat(")", 5000) + `)"/></inbound></policies>`,
+			wantLog: `apimguard: refusing to start: policy:1:116: set-variable: expression nested deeper than 64 levels before "(" in expression @(` + strings.Repeat("(", 55) + "...",
 		},
 		{
 			name:    "empty",
