@@ -1,8 +1,6 @@
 package envoytest
 
 import (
-	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -51,14 +49,9 @@ func TestKeySharing_twoWorkersThroughEnvoy(t *testing.T) {
 // workerConnections reads the downstream connections each worker accepted.
 func workerConnections(t *testing.T, s *stack) []int {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/stats?filter=worker_.*downstream_cx_total", s.envoy.AdminPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	var out []int
-	for _, m := range regexp.MustCompile(`worker_(\d+)\.downstream_cx_total: (\d+)`).FindAllStringSubmatch(string(b), -1) {
+	page := s.admin(t, "/stats?filter=worker_.*downstream_cx_total")
+	for _, m := range regexp.MustCompile(`worker_(\d+)\.downstream_cx_total: (\d+)`).FindAllStringSubmatch(page, -1) {
 		n, _ := strconv.Atoi(m[2])
 		out = append(out, n)
 	}

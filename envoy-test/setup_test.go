@@ -135,3 +135,15 @@ func (s *stack) raw(t testing.TB, request string) response {
 	b, _ := io.ReadAll(resp.Body)
 	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }
+
+// admin reads a page of Envoy's admin interface.
+func (s *stack) admin(t testing.TB, path string) string {
+	t.Helper()
+	resp, err := http.Get("http://127.0.0.1:" + itoa(s.envoy.AdminPort) + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}

@@ -2,9 +2,6 @@ package envoytest
 
 import (
 	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -13,14 +10,8 @@ import (
 // prometheus reads Envoy's /stats/prometheus into "name{labels}" → value.
 func prometheus(t *testing.T, s *stack) map[string]string {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/stats/prometheus", s.envoy.AdminPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	out := map[string]string{}
-	for _, l := range strings.Split(string(b), "\n") {
+	for _, l := range strings.Split(s.admin(t, "/stats/prometheus"), "\n") {
 		if strings.HasPrefix(l, "apimguard_") {
 			if i := strings.LastIndexByte(l, ' '); i > 0 {
 				out[l[:i]] = l[i+1:]
