@@ -201,8 +201,14 @@ func (m *keyManager) get(s *keySource, rawURL string, next func([]byte)) {
 }
 
 // failed ends a fetch that did not load keys; the last good keys stay.
+// why can quote the provider's answer (a parser's error): it is cut to 200
+// bytes, so a provider cannot write megabytes into the log.
 func (m *keyManager) failed(s *keySource, why string) {
-	proxywasm.LogWarnf("apimguard: key fetch from %s failed: %s", s.url, strings.TrimSpace(why))
+	why = strings.TrimSpace(why)
+	if len(why) > 200 {
+		why = strings.ToValidUTF8(why[:197], "") + "..."
+	}
+	proxywasm.LogWarnf("apimguard: key fetch from %s failed: %s", s.url, why)
 	m.counters.count(outcomeMetric("failure", "key_fetches"))
 	m.done(s)
 }
