@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/apimguard/apimguard/policy"
-	"github.com/apimguard/apimguard/policy/expr"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
@@ -83,7 +82,7 @@ func (h *httpContext) onCallResponse(numHeaders, bodySize int, start time.Time, 
 	h.pending = false
 	var action types.Action
 	defer h.recoverTo(&action)
-	var resp *expr.Response
+	var resp *policy.CallResponse
 	var err error
 	if numHeaders == 0 {
 		err = policy.ErrCallFailed
@@ -110,7 +109,7 @@ func (h *httpContext) onCallResponse(numHeaders, bodySize int, start time.Time, 
 // envoyFailure recognises the answers Envoy makes up itself when a call
 // gets no response: its async client reports a timeout or a refused
 // connection as a local 504 or 503, not as a failure.
-func envoyFailure(r *expr.Response) error {
+func envoyFailure(r *policy.CallResponse) error {
 	body := string(r.Body)
 	switch {
 	case r.StatusCode == 504 && body == "upstream request timeout":
@@ -127,7 +126,7 @@ func envoyFailure(r *expr.Response) error {
 const maxCallBody = 1 << 20
 
 // callResponse reads the answer of the call being reported.
-func callResponse(bodySize int) (*expr.Response, error) {
+func callResponse(bodySize int) (*policy.CallResponse, error) {
 	if bodySize > maxCallBody {
 		proxywasm.LogWarnf("apimguard: an outgoing call's answer has %d bytes, more than the %d allowed: treated as a failed call", bodySize, maxCallBody)
 		return nil, policy.ErrCallFailed
@@ -136,7 +135,7 @@ func callResponse(bodySize int) (*expr.Response, error) {
 	if err != nil {
 		return nil, policy.ErrCallFailed
 	}
-	r := &expr.Response{}
+	r := &policy.CallResponse{}
 	for _, kv := range pairs {
 		if kv[0] == ":status" {
 			r.StatusCode, _ = strconv.Atoi(kv[1])

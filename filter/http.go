@@ -59,8 +59,6 @@ func (l *lazyHeaders) all(read func() ([][2]string, error)) [][2]string {
 	return l.pairs
 }
 
-const internalErrorBody = `{"statusCode":500,"message":"Internal server error"}`
-
 var jsonContentType = [][2]string{{"content-type", "application/json"}}
 
 // OnHttpRequestHeaders implements types.HttpContext.
@@ -84,7 +82,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	r := h.x.Inbound()
 	if h.reqHeaders.err != nil {
 		proxywasm.LogErrorf("apimguard: denying request: cannot read request headers: %v", h.reqHeaders.err)
-		return h.respond(500, jsonContentType, internalErrorBody)
+		return h.respond(500, jsonContentType, policy.InternalErrorBody)
 	}
 	return h.apply(r, requestDirection)
 }
@@ -98,7 +96,7 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) (action types.Action) {
 	r := h.x.Outbound(responseView{h})
 	if h.respHeaders.err != nil {
 		proxywasm.LogErrorf("apimguard: cannot read response headers: %v", h.respHeaders.err)
-		return h.respond(500, jsonContentType, internalErrorBody)
+		return h.respond(500, jsonContentType, policy.InternalErrorBody)
 	}
 	return h.apply(r, responseDirection)
 }
@@ -161,7 +159,7 @@ func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 
 func (h *httpContext) hostFailure(what string, err error) types.Action {
 	proxywasm.LogErrorf("apimguard: denying request: cannot %s: %v", what, err)
-	return h.respond(500, jsonContentType, internalErrorBody)
+	return h.respond(500, jsonContentType, policy.InternalErrorBody)
 }
 
 // respond sends a local response. The stream stays paused even if the host
@@ -179,7 +177,7 @@ func (h *httpContext) respond(status int, headers [][2]string, body string) type
 func (h *httpContext) recoverTo(action *types.Action) {
 	if r := recover(); r != nil {
 		recovered("denying request", r)
-		*action = h.respond(500, jsonContentType, internalErrorBody)
+		*action = h.respond(500, jsonContentType, policy.InternalErrorBody)
 	}
 }
 

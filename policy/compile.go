@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/apimguard/apimguard/policy/jwt"
 )
 
 // Options tune compilation.
@@ -27,7 +25,7 @@ type Options struct {
 	// 0 for the default (1024), negative to turn the cache off.
 	TokenCache int
 	// Offload, when set, verifies RS* and ES* signatures outside Go.
-	Offload jwt.Offload
+	Offload Offload
 }
 
 // Compile parses and compiles one <policies> document at global scope.

@@ -7,93 +7,6 @@ import (
 	"github.com/apimguard/apimguard/policy/expr"
 )
 
-// Request is the engine's view of the request being evaluated. The filter
-// implements it over the proxy-wasm host; tests implement it with maps.
-type Request interface {
-	// Header returns every value of the named request header joined with
-	// commas, as APIM's header accessor does. name is in lower case;
-	// Envoy's pseudo-headers (:method, :path, :authority, :scheme) are
-	// headers too.
-	Header(name string) (value string, ok bool)
-	// ClientIP is the caller's address without port, or "" when unknown.
-	ClientIP() string
-}
-
-// Response is the upstream response in the outbound section. Its status is
-// the :status pseudo-header.
-type Response interface {
-	Header(name string) (value string, ok bool)
-}
-
-// Action says what the host must do with a Result.
-type Action uint8
-
-const (
-	// Continue lets the request (or response) go on, after applying the
-	// header edits of the Result.
-	Continue Action = iota
-	// Respond answers the client with Status, Headers and Body instead.
-	Respond
-	// Call asks the host to make Result.Call and to resume the evaluation
-	// with Exec.Resume when the answer (or a failure) arrives.
-	Call
-	// WaitKeys asks the host to (re)fetch the key sets of KeySources if it
-	// may, and to call Exec.Resume(nil, nil) once that is done or when it
-	// may not fetch now.
-	WaitKeys
-)
-
-func (a Action) String() string {
-	switch a {
-	case Respond:
-		return "Respond"
-	case Call:
-		return "Call"
-	case WaitKeys:
-		return "WaitKeys"
-	}
-	return "Continue"
-}
-
-// HeaderEdit replaces every instance of a header with Values (one header
-// line per value), or removes it when Values is nil.
-type HeaderEdit struct {
-	Name   string
-	Values []string
-	// Append adds Values as header lines after the existing ones instead
-	// of replacing them.
-	Append bool
-}
-
-// Result is what the engine asks the host to do after running a section.
-type Result struct {
-	Action Action
-	// Respond: the local response.
-	Status  int
-	Headers [][2]string
-	Body    string
-	// Continue: edits to the request (inbound) or response (outbound)
-	// headers, in order. Outbound may also change the status (Status != 0).
-	Edits []HeaderEdit
-	// Call: the outgoing call to make.
-	Call *OutgoingCall
-	// WaitKeys: the openid-config URLs whose keys are needed.
-	KeySources []string
-	// Preflight marks the answer to a CORS preflight.
-	Preflight bool
-}
-
-// OutgoingCall is an HTTP call the engine needs made before it can go on.
-type OutgoingCall struct {
-	URL       string // absolute URL
-	Authority string // host[:port] from the URL
-	Method    string
-	Path      string // path and query
-	Headers   [][2]string
-	Body      []byte
-	TimeoutMS uint32
-}
-
 // LastError is APIM's context.LastError.
 type LastError = expr.LastError
 
@@ -103,7 +16,9 @@ func jsonHeaders() [][2]string { return defaultErrorHeaders }
 
 var defaultErrorHeaders = [][2]string{{"content-type", "application/json"}}
 
-const internalErrorBody = `{"statusCode":500,"message":"Internal server error"}`
+// InternalErrorBody is the body of every fixed 500 answer: an expression
+// that failed, a call the plugin could not make, a panic it recovered.
+const InternalErrorBody = `{"statusCode":500,"message":"Internal server error"}`
 
 // errorBody is APIM's default rejection body {"statusCode":N,"message":"..."}.
 func errorBody(status int, message string) string {

@@ -9,7 +9,11 @@ import (
 )
 
 // Program is the compiled, effective policy of one route: the four sections
-// after <base/> splicing. It is immutable and safe to share.
+// after <base/> splicing. It is built once at plugin start and shared by
+// every request of the route. It keeps no per-request state; the only
+// thing in it that changes is the verified-token cache of its validate-jwt
+// statements, so it is not safe for concurrent use (a proxy-wasm VM runs
+// one callback at a time).
 type Program struct {
 	inbound, backend, outbound, onError []statement
 	// preflight is the first cors directly in inbound: it answers CORS
@@ -281,7 +285,7 @@ func (x *Exec) wrap(s statement, err error) error {
 	return &Failure{
 		Source: m.element, Reason: "ExpressionValueEvaluationFailure", PolicyID: m.id, scope: m.scope, path: m.path,
 		Message: "Expression evaluation failed. " + err.Error(),
-		Status:  500, Body: internalErrorBody,
+		Status:  500, Body: InternalErrorBody,
 	}
 }
 
@@ -307,7 +311,7 @@ func (x *Exec) handle(err error) (Result, bool) {
 }
 
 func (x *Exec) respondInternalError() Result {
-	return Result{Action: Respond, Status: 500, Headers: jsonHeaders(), Body: internalErrorBody}
+	return Result{Action: Respond, Status: 500, Headers: jsonHeaders(), Body: InternalErrorBody}
 }
 
 // localResponse is a response the plugin sends itself: the error response

@@ -109,7 +109,7 @@ func TestReturnResponse_bodyExpressionAndVariable(t *testing.T) {
 	}
 	// A missing variable is a runtime failure: 500 through on-error.
 	r = p.NewExec(get(nil), nil).Inbound()
-	if r.Status != 500 || r.Body != internalErrorBody {
+	if r.Status != 500 || r.Body != InternalErrorBody {
 		t.Fatalf("got %+v", r)
 	}
 }
@@ -209,7 +209,7 @@ func TestOnError_defaultsAndFailures(t *testing.T) {
 	t.Run("failure inside on-error answers 500", func(t *testing.T) {
 		p := mustCompile(t, doc(`<check-header name="x-api-key" failed-check-httpcode="403"/>`, "", `<set-variable name="v" value="@((string)context.Variables["missing"])"/>`), nil)
 		r := p.NewExec(get(nil), nil).Inbound()
-		if r.Status != 500 || r.Body != internalErrorBody {
+		if r.Status != 500 || r.Body != InternalErrorBody {
 			t.Fatalf("got %+v", r)
 		}
 	})
@@ -236,7 +236,7 @@ func (y *yieldStmt) run(x *Exec) error {
 	x.result = Result{Action: Call, Call: &OutgoingCall{URL: y.url, Method: "GET"}}
 	x.resume = func(r *expr.Response, err error) error {
 		if err != nil {
-			return &Failure{Source: "send-request", Reason: "Timeout", Message: err.Error(), Status: 500, Body: internalErrorBody}
+			return &Failure{Source: "send-request", Reason: "Timeout", Message: err.Error(), Status: 500, Body: InternalErrorBody}
 		}
 		x.setVariable("answer", r)
 		return nil

@@ -37,14 +37,6 @@ type sendRequest struct {
 	body        *Value
 }
 
-// Errors the host reports to Resume when a call gets no answer.
-var (
-	// ErrCallTimeout: no answer within the call's timeout.
-	ErrCallTimeout = errors.New("the call timed out")
-	// ErrCallFailed: the call could not be made or was reset.
-	ErrCallFailed = errors.New("the call failed")
-)
-
 const defaultSendTimeoutSeconds = 60
 
 func compileSendRequest(c *compiler, n *Node) (statement, error) {
@@ -223,15 +215,9 @@ func (s *sendRequest) run(x *Exec) error {
 		if errors.Is(err, ErrCallTimeout) {
 			reason, msg = "Timeout", "The call to "+u.Host+" did not answer within "+strconv.Itoa(int(s.timeoutMS/1000))+" seconds."
 		}
-		return &Failure{Source: "send-request", Reason: reason, Message: msg, PolicyID: s.id, scope: s.scope, Status: 500, Body: internalErrorBody}
+		return &Failure{Source: "send-request", Reason: reason, Message: msg, PolicyID: s.id, scope: s.scope, Status: 500, Body: InternalErrorBody}
 	}
 	return errYield
-}
-
-// HeaderLister is implemented by a Request that can list all its headers;
-// send-request's mode="copy" needs it.
-type HeaderLister interface {
-	Headers() [][2]string
 }
 
 // hopByHop are headers that describe one connection and are not copied.

@@ -10,13 +10,6 @@ import (
 	"github.com/apimguard/apimguard/policy/jwt"
 )
 
-// KeyStore holds the key sets the host fetched for openid-config sources.
-type KeyStore interface {
-	// KeySet returns the current keys of an openid-config URL, or nil while
-	// none have been loaded.
-	KeySet(source string) *jwt.KeySet
-}
-
 // validateJWT is APIM's validate-jwt policy.
 // Reference: https://learn.microsoft.com/azure/api-management/validate-jwt-policy
 //
