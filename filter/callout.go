@@ -38,6 +38,12 @@ func (u upstreams) cluster(authority, scheme string) string {
 	return "outbound|" + port + "||" + strings.Trim(host, "[]")
 }
 
+// callHeaders are the headers of an outgoing call: its pseudo-headers,
+// then extra.
+func callHeaders(method, path, authority, scheme string, extra ...[2]string) [][2]string {
+	return append([][2]string{{":method", method}, {":path", path}, {":authority", authority}, {":scheme", scheme}}, extra...)
+}
+
 // direction is the stream a pending call belongs to.
 type direction uint8
 
@@ -46,9 +52,6 @@ const (
 	responseDirection
 )
 
-// now is the clock used to tell a timed-out call from a failed one.
-var now = time.Now
-
 // dispatch sends an outgoing call and pauses the stream until it answers.
 func (h *httpContext) dispatch(call *policy.OutgoingCall, dir direction) types.Action {
 	scheme := "http"
@@ -56,7 +59,7 @@ func (h *httpContext) dispatch(call *policy.OutgoingCall, dir direction) types.A
 		scheme = "https"
 	}
 	cluster := h.plugin.upstreams.cluster(call.Authority, scheme)
-	headers := append([][2]string{{":method", call.Method}, {":path", call.Path}, {":authority", call.Authority}, {":scheme", scheme}}, call.Headers...)
+	headers := callHeaders(call.Method, call.Path, call.Authority, scheme, call.Headers...)
 	start := now()
 	timeout := call.TimeoutMS
 	_, err := proxywasm.DispatchHttpCall(cluster, headers, call.Body, nil, timeout, func(numHeaders, bodySize, _ int) {
@@ -205,6 +208,6 @@ func (h *httpContext) keysReady() {
 func (h *httpContext) OnHttpStreamDone() {
 	h.done = true
 	if h.plugin != nil {
-		delete(h.plugin.keys.contexts, h.id)
+		h.plugin.keys.cancel(h.id)
 	}
 }

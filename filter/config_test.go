@@ -139,19 +139,6 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
-func TestJoinHeader(t *testing.T) {
-	hs := [][2]string{{"a", "1"}, {"b", "2"}, {"a", "3"}, {"a", ""}}
-	if v, ok := joinHeader(hs, "a"); !ok || v != "1,3," {
-		t.Errorf(`joinHeader(a) = %q, %v; want "1,3,", true`, v, ok)
-	}
-	if v, ok := joinHeader(hs, "b"); !ok || v != "2" {
-		t.Errorf(`joinHeader(b) = %q, %v; want "2", true`, v, ok)
-	}
-	if v, ok := joinHeader(hs, "c"); ok || v != "" {
-		t.Errorf(`joinHeader(c) = %q, %v; want "", false`, v, ok)
-	}
-}
-
 // The VM configuration's gcPercent tunes the collector; anything but a
 // whole number from 10 to 1000 stops the VM with one critical line.
 func TestVMConfiguration_gcPercent(t *testing.T) {

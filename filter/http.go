@@ -42,7 +42,7 @@ type lazyHeaders struct {
 }
 
 func (l *lazyHeaders) get(read func() ([][2]string, error), name string) (string, bool) {
-	return joinHeader(l.all(read), name)
+	return policy.JoinHeader(l.all(read), name)
 }
 
 // all returns the whole map, reading it on first use. A read error is kept
@@ -113,7 +113,7 @@ func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 	case policy.Call:
 		return h.dispatch(r.Call, dir)
 	case policy.WaitKeys:
-		if h.plugin.keys.wait(r.KeySources, h) {
+		if h.plugin.keys.wait(r.KeySources, h.id, h.keysReady) {
 			h.pending, h.waitingKeys, h.dir = true, true, dir
 			return types.ActionPause
 		}
@@ -250,32 +250,4 @@ type responseView struct{ h *httpContext }
 
 func (r responseView) Header(name string) (string, bool) {
 	return r.h.respHeaders.get(proxywasm.GetHttpResponseHeaders, name)
-}
-
-// joinHeader returns every value of the lower-case header name joined with
-// commas. Envoy hands header names over in lower case.
-func joinHeader(headers [][2]string, name string) (string, bool) {
-	var first string
-	var b *strings.Builder
-	found := false
-	for _, kv := range headers {
-		if kv[0] != name {
-			continue
-		}
-		switch {
-		case !found:
-			first, found = kv[1], true
-		case b == nil:
-			b = &strings.Builder{}
-			b.WriteString(first)
-			fallthrough
-		default:
-			b.WriteByte(',')
-			b.WriteString(kv[1])
-		}
-	}
-	if b != nil {
-		return b.String(), true
-	}
-	return first, found
 }

@@ -46,11 +46,13 @@ type keyManager struct {
 	sources   map[string]*keySource
 	order     []string
 	upstreams upstreams
-	contexts  map[uint32]*httpContext // the HTTP contexts waiting for keys
+	// waiting are the HTTP contexts waiting for keys, with what resumes
+	// each: the manager knows requests only by id.
+	waiting map[uint32]func()
 }
 
 func newKeyManager() *keyManager {
-	return &keyManager{sources: map[string]*keySource{}, contexts: map[uint32]*httpContext{}}
+	return &keyManager{sources: map[string]*keySource{}, waiting: map[uint32]func(){}}
 }
 
 // configure sets the sources to fetch and the clusters that reach them.
@@ -70,12 +72,13 @@ func (m *keyManager) KeySet(source string) *jwt.KeySet {
 	return nil
 }
 
-// wait registers the HTTP context as waiting for a (re)fetch of the
-// sources, when one is in flight or allowed now. It reports whether the
-// request must wait; if not, the policy goes on with the keys it has. Only
-// a waiting context goes into contexts, so a request that never waits
-// costs no map update.
-func (m *keyManager) wait(sources []string, h *httpContext) bool {
+// wait registers the HTTP context id as waiting for a (re)fetch of the
+// sources, when one is in flight or allowed now, and reports whether it
+// must wait; if not, the policy goes on with the keys it has. resume is
+// called, with id as the effective context, when the fetch ends. Only a
+// waiting context is recorded, so a request that never waits costs no map
+// update.
+func (m *keyManager) wait(sources []string, id uint32, resume func()) bool {
 	t := now()
 	must := false
 	for _, src := range sources {
@@ -92,14 +95,17 @@ func (m *keyManager) wait(sources []string, h *httpContext) bool {
 		default:
 			continue
 		}
-		s.waiters = append(s.waiters, h.id)
+		s.waiters = append(s.waiters, id)
 		must = true
 	}
 	if must {
-		m.contexts[h.id] = h
+		m.waiting[id] = resume
 	}
 	return must
 }
+
+// cancel forgets a context that ended while it waited.
+func (m *keyManager) cancel(id uint32) { delete(m.waiting, id) }
 
 // tick starts the fetches that are due.
 func (m *keyManager) tick() {
@@ -171,7 +177,7 @@ func (m *keyManager) get(s *keySource, rawURL string, next func([]byte)) {
 		path += "?" + u.RawQuery
 	}
 	cluster := m.upstreams.cluster(u.Host, u.Scheme)
-	headers := [][2]string{{":method", "GET"}, {":path", path}, {":authority", u.Host}, {":scheme", u.Scheme}, {"accept", "application/json"}}
+	headers := callHeaders("GET", path, u.Host, u.Scheme, [2]string{"accept", "application/json"})
 	_, err = proxywasm.DispatchHttpCall(cluster, headers, nil, nil, fetchTimeoutMS, func(numHeaders, bodySize, _ int) {
 		defer func() {
 			if r := recover(); r != nil {
@@ -222,14 +228,15 @@ func (m *keyManager) done(s *keySource) {
 		defer proxywasm.SetEffectiveContext(m.rootID)
 	}
 	for _, id := range waiters {
-		h := m.contexts[id]
-		if h == nil || !h.waitingKeys {
+		resume := m.waiting[id]
+		if resume == nil {
 			continue
 		}
+		delete(m.waiting, id)
 		if err := proxywasm.SetEffectiveContext(id); err != nil {
 			continue
 		}
-		h.keysReady()
+		resume()
 	}
 }
 

@@ -18,10 +18,6 @@ type vmContext struct {
 	types.DefaultVMContext
 }
 
-// clock is the time token checks use. The VM configuration may fix it
-// ({"testClock": "2026-01-01T00:00:00Z"}) for policy tests; see OnVMStart.
-var clock = wallClock
-
 // defaultGCPercent is the module's GOGC. The heap the Go collector lets
 // grow before a cycle is 4 MB × GOGC/100 and the live heap is small, so
 // GOGC sets the VM's linear memory: at 80 it stays near 150 pages (about

@@ -121,7 +121,7 @@ func TestCORS_wildcardAndCredentials(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := mustCompile(t, inboundDoc(tc.block), nil)
 			r := p.NewExec(preflight("https://a.example", "GET", ""), nil).Inbound()
-			if got, _ := joinPairs(r.Headers, "access-control-allow-origin"); got != tc.wantOrigin {
+			if got, _ := JoinHeader(r.Headers, "access-control-allow-origin"); got != tc.wantOrigin {
 				t.Errorf("preflight origin = %q, want %q", got, tc.wantOrigin)
 			}
 			if r := p.NewExec(preflight("https://a.example", "PUT", ""), nil).Inbound(); len(r.Headers) != 0 {

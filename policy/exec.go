@@ -175,7 +175,7 @@ func (x *Exec) finish(r Result) Result {
 	case r.Action == Respond:
 		headers := append([][2]string(nil), r.Headers...)
 		for _, g := range x.cors {
-			if _, ok := joinPairs(headers, g[0]); !ok {
+			if _, ok := JoinHeader(headers, g[0]); !ok {
 				headers = append(headers, g)
 			}
 		}
@@ -327,7 +327,7 @@ func (l *localResponse) result() Result {
 	return Result{Action: Respond, Status: l.status, Headers: l.headers, Body: l.body}
 }
 
-func (l *localResponse) get(name string) (string, bool) { return joinPairs(l.headers, name) }
+func (l *localResponse) get(name string) (string, bool) { return JoinHeader(l.headers, name) }
 
 func (l *localResponse) set(name string, values []string) {
 	kept := l.headers[:0:0]
@@ -342,18 +342,33 @@ func (l *localResponse) set(name string, values []string) {
 	l.headers = kept
 }
 
-// joinPairs returns the values of name in a header list, comma-joined.
-func joinPairs(headers [][2]string, name string) (string, bool) {
-	var vals []string
+// JoinHeader returns every value of the lower-case header name in headers
+// joined with commas, as Request.Header must (Envoy hands header names over
+// in lower case). One value is returned without allocating.
+func JoinHeader(headers [][2]string, name string) (string, bool) {
+	var first string
+	var b *strings.Builder
+	found := false
 	for _, kv := range headers {
-		if kv[0] == name {
-			vals = append(vals, kv[1])
+		if kv[0] != name {
+			continue
+		}
+		switch {
+		case !found:
+			first, found = kv[1], true
+		case b == nil:
+			b = &strings.Builder{}
+			b.WriteString(first)
+			fallthrough
+		default:
+			b.WriteByte(',')
+			b.WriteString(kv[1])
 		}
 	}
-	if vals == nil {
-		return "", false
+	if b != nil {
+		return b.String(), true
 	}
-	return strings.Join(vals, ","), true
+	return first, found
 }
 
 // headerStore is a set of headers that set-header edits: the request,

@@ -96,7 +96,7 @@ func TestSendRequest_failures(t *testing.T) {
 			if r.Action != Respond || r.Status != tc.wantStatus {
 				t.Fatalf("got %+v", r)
 			}
-			if got, _ := joinPairs(r.Headers, "x-reason"); got != "send-request/"+tc.wantReason {
+			if got, _ := JoinHeader(r.Headers, "x-reason"); got != "send-request/"+tc.wantReason {
 				t.Errorf("x-reason = %q", got)
 			}
 		})
@@ -138,7 +138,7 @@ func TestSendRequest_sequenceAndSections(t *testing.T) {
 		t.Fatalf("on-error call: %+v", r)
 	}
 	r = x.Resume(&expr.Response{StatusCode: 202}, nil)
-	if got, _ := joinPairs(r.Headers, "x-audit"); r.Status != 401 || got != "202" {
+	if got, _ := JoinHeader(r.Headers, "x-audit"); r.Status != 401 || got != "202" {
 		t.Fatalf("got %+v", r)
 	}
 }
