@@ -6,8 +6,10 @@ import (
 	"github.com/apimguard/apimguard/policy/expr"
 )
 
-// compileValidateAzureADToken is APIM's validate-azure-ad-token, compiled as
-// a validate-jwt against the tenant's Microsoft Entra ID metadata.
+// compileValidateAzureADToken is APIM's validate-azure-ad-token: a
+// validate-jwt against the tenant's Microsoft Entra ID metadata, with this
+// element's name, position and path, and two hooks of validate-jwt for what
+// Entra adds (v1 issuers, the calling application).
 // Reference: https://learn.microsoft.com/azure/api-management/validate-azure-ad-token-policy
 //
 // # Notes
@@ -47,8 +49,9 @@ func compileValidateAzureADToken(c *compiler, n *Node) (statement, error) {
 	}
 	discovery := strings.TrimRight(endpoint, "/") + "/" + tenant + "/v2.0/.well-known/openid-configuration"
 
-	// The equivalent validate-jwt element, with the same positions.
-	jwtNode := &Node{Name: "validate-jwt", Pos: n.Pos, Doc: n.Doc, Scope: n.Scope}
+	// The equivalent validate-jwt element; it keeps this element's name,
+	// positions and path, so errors and LastError name it.
+	jwtNode := &Node{Name: n.Name, Pos: n.Pos, Doc: n.Doc, Scope: n.Scope, Path: n.Path}
 	hasSource := false
 	for _, a := range n.Attrs {
 		switch a.Name {
@@ -105,7 +108,10 @@ func compileValidateAzureADToken(c *compiler, n *Node) (statement, error) {
 		return nil, err
 	}
 	v := s.(*validateJWT)
-	v.element, v.azureV1, v.clientApps = "validate-azure-ad-token", true, clientApps
+	v.issuersOf = azureIssuers
+	if len(clientApps) > 0 {
+		v.admit = func(j *expr.Jwt) bool { return clientAllowed(j, clientApps) }
+	}
 	return v, nil
 }
 
@@ -120,14 +126,11 @@ func azureIssuers(v2 string) []string {
 }
 
 // clientAllowed checks client-application-ids against azp or appid.
-func (v *validateJWT) clientAllowed(j *expr.Jwt) bool {
-	if len(v.clientApps) == 0 {
-		return true
-	}
+func clientAllowed(j *expr.Jwt, clientApps []string) bool {
 	for _, claim := range []string{"azp", "appid"} {
 		got, _ := j.Claim(claim)
 		for _, got := range got {
-			for _, want := range v.clientApps {
+			for _, want := range clientApps {
 				if strings.EqualFold(got, want) {
 					return true
 				}

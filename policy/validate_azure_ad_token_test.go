@@ -37,7 +37,7 @@ func TestValidateAzureADToken(t *testing.T) {
 				return
 			}
 			le := x.LastError()
-			if r.Status != 401 || le.Reason != tc.wantReason || le.Source != "validate-azure-ad-token" || le.PolicyID != "entra" {
+			if r.Status != 401 || le.Reason != tc.wantReason || le.Source != "validate-azure-ad-token" || le.PolicyID != "entra" || le.Path != "validate-azure-ad-token[1]" {
 				t.Fatalf("got %d %+v", r.Status, le)
 			}
 		})
@@ -46,7 +46,14 @@ func TestValidateAzureADToken(t *testing.T) {
 	if r.Status != 401 || r.Body != `{"statusCode":401,"message":"JWT not present."}` {
 		t.Fatalf("missing token: %+v", r)
 	}
-	if _, err := Compile(inboundDoc(`<validate-azure-ad-token/>`), Options{Keys: keyStore{}}); err == nil || err.Error() != `policy:3:1: validate-azure-ad-token: missing required attribute "tenant-id"` {
-		t.Fatalf("err = %v", err)
+	for doc, want := range map[string]string{
+		`<validate-azure-ad-token/>`: `policy:3:1: validate-azure-ad-token: missing required attribute "tenant-id"`,
+		// Errors found by the validate-jwt underneath name this element.
+		`<validate-azure-ad-token tenant-id="contoso" failed-validation-httpcode="999"/>`:                    `policy:3:46: validate-azure-ad-token: attribute "failed-validation-httpcode" must be an HTTP status code from 100 to 599, not "999"`,
+		`<validate-azure-ad-token tenant-id="contoso"><audiences><x/></audiences></validate-azure-ad-token>`: `policy:3:57: audiences: unexpected element <x> (want <audience>)`,
+	} {
+		if _, err := Compile(inboundDoc(doc), Options{Keys: keyStore{}}); err == nil || err.Error() != want {
+			t.Errorf("%s: err = %v\nwant %s", doc, err, want)
+		}
 	}
 }

@@ -48,9 +48,12 @@ type validateJWT struct {
 	offload       jwt.Offload
 	now           func() time.Time
 	cache         *tokenCache
-	// validate-azure-ad-token: accept v1 issuers, check the calling app.
-	azureV1    bool
-	clientApps []string
+	// Hooks for elements built on this one (validate-azure-ad-token):
+	// issuersOf turns a discovery document's issuer into the accepted
+	// issuers (nil: just it); admit checks a verified token further and
+	// returns false to refuse it as TokenClaimValueNotAllowed.
+	issuersOf func(discovered string) []string
+	admit     func(*expr.Jwt) bool
 }
 
 func compileValidateJWT(c *compiler, n *Node) (statement, error) {
@@ -423,8 +426,8 @@ func (v *validateJWT) verify(x *Exec, token string, h jwt.Header, herr error, no
 		if set := v.keys.KeySet(s); set != nil {
 			keys = append(keys[:len(keys):len(keys)], set.Keys...)
 			if len(v.issuers) == 0 && set.Issuer != "" {
-				if v.azureV1 {
-					checks.Issuers = append(checks.Issuers, azureIssuers(set.Issuer)...)
+				if v.issuersOf != nil {
+					checks.Issuers = append(checks.Issuers, v.issuersOf(set.Issuer)...)
 				} else {
 					checks.Issuers = append(checks.Issuers, set.Issuer)
 				}
@@ -462,7 +465,7 @@ func (v *validateJWT) verify(x *Exec, token string, h jwt.Header, herr error, no
 	for _, a := range auds {
 		j.Audiences = append(j.Audiences, strings.Clone(a))
 	}
-	if !v.clientAllowed(j) {
+	if v.admit != nil && !v.admit(j) {
 		return v.fail(x, "TokenClaimValueNotAllowed", "Invalid JWT.")
 	}
 	if exp, ok := claims.Expiration(); ok && h.Alg != "none" {
