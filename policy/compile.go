@@ -111,13 +111,13 @@ func (c *compiler) parseDocument(src, doc, scope string) (*document, error) {
 		if err := c.noText(n); err != nil {
 			return nil, err
 		}
-		corsSeen := false
+		seen := map[string]bool{}
 		for _, ch := range n.Children {
-			if ch.Name == "cors" {
-				if corsSeen {
-					c.warnings = append(c.warnings, fmt.Sprintf("%s:%s: cors: only the first cors in <%s> applies; this one is ignored", doc, ch.Pos, n.Name))
+			if e, ok := elements(ch.Name); ok && e.firstOnly {
+				if seen[ch.Name] {
+					c.warnings = append(c.warnings, fmt.Sprintf("%s:%s: %s: only the first %s in <%s> applies; this one is ignored", doc, ch.Pos, ch.Name, ch.Name, n.Name))
 				}
-				corsSeen = true
+				seen[ch.Name] = true
 			}
 		}
 		bases := 0
@@ -193,16 +193,6 @@ func (c *compiler) errf(n *Node, pos Pos, format string, args ...any) error {
 // program compiles the effective sections of one route.
 func (c *compiler) program(effective map[section][]*Node) (*Program, error) {
 	p := &Program{}
-	defer func() {
-		for _, n := range effective[inbound] {
-			if n.Name == "cors" {
-				if s, ok := c.memo[memoKey{n, inbound}]; ok {
-					p.preflight = s.(*cors)
-				}
-				break
-			}
-		}
-	}()
 	for _, e := range sectionOrder {
 		c.section = e.s
 		body, err := c.statements(effective[e.s])
@@ -212,6 +202,12 @@ func (c *compiler) program(effective map[section][]*Node) (*Program, error) {
 		switch e.s {
 		case inbound:
 			p.inbound = body
+			for _, st := range body {
+				if f, ok := st.(firstResponder); ok {
+					p.first = f
+					break
+				}
+			}
 		case backend:
 			p.backend = body
 		case outbound:
@@ -276,41 +272,44 @@ type element struct {
 	sections section
 	// compile returns nil for an element with nothing to do at run time.
 	compile func(c *compiler, n *Node) (statement, error)
+	// firstOnly: only the first of these in a section applies (a load-time
+	// warning names the others).
+	firstOnly bool
 }
 
 // elements is the table of supported policy elements and their sections.
 func elements(name string) (element, bool) {
 	switch name {
 	case "base":
-		return element{anySection, compileBase}, true
+		return element{sections: anySection, compile: compileBase}, true
 	case "check-header":
-		return element{inbound, compileCheckHeader}, true
+		return element{sections: inbound, compile: compileCheckHeader}, true
 	case "check-ip":
-		return element{inbound, compileCheckIP}, true
+		return element{sections: inbound, compile: compileCheckIP}, true
 	case "ip-filter":
-		return element{inbound, compileIPFilter}, true
+		return element{sections: inbound, compile: compileIPFilter}, true
 	case "cors":
-		return element{inbound | outbound, compileCORS}, true
+		return element{sections: inbound | outbound, compile: compileCORS, firstOnly: true}, true
 	case "choose":
-		return element{anySection, compileChoose}, true
+		return element{sections: anySection, compile: compileChoose}, true
 	case "forward-request":
-		return element{backend, compileForwardRequest}, true
+		return element{sections: backend, compile: compileForwardRequest}, true
 	case "return-response":
-		return element{anySection, compileReturnResponse}, true
+		return element{sections: anySection, compile: compileReturnResponse}, true
 	case "send-request":
-		return element{anySection, compileSendRequest}, true
+		return element{sections: anySection, compile: compileSendRequest}, true
 	case "set-body":
-		return element{onError, compileSetBody}, true
+		return element{sections: onError, compile: compileSetBody}, true
 	case "set-header":
-		return element{anySection, compileSetHeader}, true
+		return element{sections: anySection, compile: compileSetHeader}, true
 	case "set-status":
-		return element{outbound | onError, compileSetStatus}, true
+		return element{sections: outbound | onError, compile: compileSetStatus}, true
 	case "set-variable":
-		return element{anySection, compileSetVariable}, true
+		return element{sections: anySection, compile: compileSetVariable}, true
 	case "validate-jwt":
-		return element{inbound, compileValidateJWT}, true
+		return element{sections: inbound, compile: compileValidateJWT}, true
 	case "validate-azure-ad-token":
-		return element{inbound, compileValidateAzureADToken}, true
+		return element{sections: inbound, compile: compileValidateAzureADToken}, true
 	}
 	return element{}, false
 }

@@ -237,6 +237,17 @@ func (p *cors) grant(origin string) [][2]string {
 	return append(h, [2]string{"vary", "Origin"})
 }
 
+// corsApplied: a cors ran in this request; later ones do nothing.
+const corsApplied onceFlag = 1 << 0
+
+// respondFirst answers a CORS preflight before any other policy runs.
+func (p *cors) respondFirst(x *Exec) (Result, bool) {
+	if !isPreflight(x) {
+		return Result{}, false
+	}
+	return p.preflight(x), true
+}
+
 // isPreflight reports whether the request is a CORS preflight.
 func isPreflight(x *Exec) bool {
 	// Origin first: the host may read :method alone, but a cors will read
@@ -302,19 +313,15 @@ func containsString(list []string, s string) bool {
 // run handles an actual request (inbound) or adds the response headers
 // (outbound).
 func (p *cors) run(x *Exec) error {
-	if x.corsDone {
+	if !x.firstTime(corsApplied) {
 		return nil // only the first cors applies
 	}
-	x.corsDone = true
 	origin, ok := x.req.Header("origin")
 	if !ok {
 		return nil
 	}
 	if g := p.grantFor(origin); g != nil {
-		x.cors = g
-		if x.phase == phaseOutbound {
-			x.addCORS(&x.respEdits)
-		}
+		x.addToEveryResponse(g)
 		return nil
 	}
 	m := x.Method()

@@ -16,9 +16,9 @@ import (
 // one callback at a time).
 type Program struct {
 	inbound, backend, outbound, onError []statement
-	// preflight is the first cors directly in inbound: it answers CORS
-	// preflights before any other policy runs.
-	preflight *cors
+	// first is the first statement directly in inbound that may answer a
+	// request before any policy runs (cors, for preflights).
+	first firstResponder
 	// API and Operation name the route ("" for the global scope).
 	API, Operation string
 }
@@ -31,6 +31,19 @@ type statement interface {
 	run(x *Exec) error
 	meta() *stmtMeta
 }
+
+// firstResponder is a statement that may answer a request before any
+// other policy of its route runs; the first one directly in a route's
+// inbound gets the chance (cors answers preflights, so authentication
+// never blocks them).
+type firstResponder interface {
+	statement
+	respondFirst(x *Exec) (Result, bool)
+}
+
+// onceFlag marks an element of which only the first in a request applies;
+// each such element declares its own bit next to its code.
+type onceFlag uint8
 
 // stmtMeta is what every statement knows about its element.
 type stmtMeta struct {
@@ -86,11 +99,13 @@ type Exec struct {
 	// resume continues the statement that yielded, with the call's outcome.
 	resume func(resp *expr.Response, err error) error
 
-	// cors is the grant of a matched cross-origin request: headers every
-	// response to the client carries. corsDone: a cors has run (only the
-	// first applies); corsAdded: the grant is in respEdits.
-	cors                [][2]string
-	corsDone, corsAdded bool
+	// always are headers every response to the client carries from now on,
+	// local responses and denials included (a matched CORS grant);
+	// alwaysAdded: they are in respEdits. once holds the onceFlags of the
+	// elements that applied.
+	always      [][2]string
+	alwaysAdded bool
+	once        onceFlag
 }
 
 // frame is a statement list being executed and the index of the next one.
@@ -132,10 +147,12 @@ func (x *Exec) setVariable(name string, v any) {
 }
 
 // Inbound runs the inbound section, then backend; on a failure, on-error.
-// A CORS preflight is answered by the route's cors before anything else.
+// The route's first responder (a CORS preflight's cors) may answer first.
 func (x *Exec) Inbound() Result {
-	if x.prog.preflight != nil && isPreflight(x) {
-		return x.prog.preflight.preflight(x)
+	if x.prog.first != nil {
+		if r, ok := x.prog.first.respondFirst(x); ok {
+			return r
+		}
 	}
 	x.start(phaseInbound, x.prog.inbound)
 	return x.finish(x.loop())
@@ -165,48 +182,67 @@ func (x *Exec) Resume(resp *expr.Response, err error) Result {
 	return x.finish(x.loop())
 }
 
-// finish adds the CORS grant to what the client gets: a local response, or
-// the upstream's response at the end of outbound.
+// firstTime reports whether no element of flag f applied yet in this
+// request, and records that one did.
+func (x *Exec) firstTime(f onceFlag) bool {
+	if x.once&f != 0 {
+		return false
+	}
+	x.once |= f
+	return true
+}
+
+// addToEveryResponse makes every response the client gets from now on
+// carry headers (see always).
+func (x *Exec) addToEveryResponse(headers [][2]string) {
+	x.always = headers
+	if x.phase == phaseOutbound {
+		x.addAlways(&x.respEdits)
+	}
+}
+
+// finish adds the always headers to what the client gets: a local
+// response, or the upstream's response at the end of outbound.
 func (x *Exec) finish(r Result) Result {
-	if x.cors == nil {
+	if x.always == nil {
 		return r
 	}
 	switch {
 	case r.Action == Respond:
 		headers := append([][2]string(nil), r.Headers...)
-		for _, g := range x.cors {
+		for _, g := range x.always {
 			if _, ok := JoinHeader(headers, g[0]); !ok {
 				headers = append(headers, g)
 			}
 		}
 		r.Headers = headers
 	case r.Action == Continue && x.phase == phaseOutbound:
-		x.addCORS(&x.respEdits)
+		x.addAlways(&x.respEdits)
 		r.Edits = x.respEdits.list()
 	}
 	return r
 }
 
-// addCORS records the grant as response header edits, once; Vary keeps
-// the upstream's values.
-func (x *Exec) addCORS(edits *editSet) {
-	if x.corsAdded {
+// addAlways records the always headers as response header edits, once;
+// Vary keeps the upstream's values.
+func (x *Exec) addAlways(edits *editSet) {
+	if x.alwaysAdded {
 		return
 	}
-	x.corsAdded = true
+	x.alwaysAdded = true
 	if len(edits.edits) == 0 {
 		// Nothing else edited the response: the grant as edits, in two
 		// allocations; Vary: Origin as a line of its own (see below).
-		edits.edits = make([]HeaderEdit, len(x.cors))
-		values := make([]string, len(x.cors))
-		for i, g := range x.cors {
+		edits.edits = make([]HeaderEdit, len(x.always))
+		values := make([]string, len(x.always))
+		for i, g := range x.always {
 			values[i] = g[1]
 			edits.edits[i] = HeaderEdit{Name: g[0], Values: values[i : i+1 : i+1], Append: g[0] == "vary"}
 		}
 		return
 	}
 	store := overlay{edits: edits, base: x.resp.Header}
-	for _, g := range x.cors {
+	for _, g := range x.always {
 		if g[0] == "vary" {
 			if _, edited := edits.lookup("vary"); !edited {
 				// Its own Vary line: the upstream's lines stay as they are
