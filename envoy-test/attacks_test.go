@@ -1,4 +1,4 @@
-package envoytest
+package e2e
 
 import (
 	"encoding/base64"
@@ -14,6 +14,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/apimguard/apimguard/internal/testjwt"
+
+	"github.com/apimguard/apimguard/envoy-test/envoytest"
 )
 
 // The attacks of issue #14, each against the README's kind of
@@ -28,7 +30,7 @@ const attackKey = "ak-7c1d"
 // send-request whose answer is read as a JObject on /callout, an API key
 // on /admin and on the host secure.example.com, a limited-log check on
 // /limited, and /pub with no policy.
-func attackConfig(p *idp, hostilePort int) Params {
+func attackConfig(p *idp, hostilePort int) envoytest.Params {
 	keyCheck := `<policies><inbound><check-header name="x-api-key" failed-check-httpcode="403"><value>{{key}}</value></check-header></inbound></policies>`
 	cfg, _ := json.Marshal(map[string]any{
 		"namedValues":     map[string]string{"key": attackKey},
@@ -48,7 +50,7 @@ func attackConfig(p *idp, hostilePort int) Params {
 			map[string]any{"name": "pub", "pathPrefix": "/pub"},
 		},
 	})
-	return Params{PluginConfig: string(cfg), Clusters: []Cluster{{"idp", p.port}, {"hostile", hostilePort}}}
+	return envoytest.Params{PluginConfig: string(cfg), Clusters: []envoytest.Cluster{{Name: "idp", Port: p.port}, {Name: "hostile", Port: hostilePort}}}
 }
 
 // nested is JSON arrays nested n deep.
@@ -92,7 +94,7 @@ func TestAttacks_throughEnvoy(t *testing.T) {
 	ordinary := func(t *testing.T) {
 		t.Helper()
 		if log := s.envoy.Log(); strings.Contains(log, "][wasm] Function: ") || strings.Contains(log, "Maximum call stack size exceeded") {
-			t.Fatal("a wasm callback failed in the VM (see Envoy's log)")
+			t.Fatal("a wasm callback failed in the VM (see envoytest.Envoy's log)")
 		}
 		if r := s.do(t, "GET", "/admin/ok", key, ""); r.status != 200 {
 			t.Fatalf("the next ordinary request: status %d (%s)", r.status, r.body)

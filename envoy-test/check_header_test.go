@@ -1,9 +1,11 @@
-package envoytest
+package e2e
 
 import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apimguard/apimguard/envoy-test/envoytest"
 )
 
 // seedCheckHeader is the seed's check-header example verbatim; allowedKey is
@@ -21,7 +23,7 @@ const apiKey = "k-7c41e09b2d"
 
 func TestCheckHeader_seedThroughEnvoy(t *testing.T) {
 	// The named value comes from the VM environment (vm_config).
-	s := startStack(t, Params{PluginConfig: seedCheckHeader, Env: map[string]string{"api-key": apiKey}})
+	s := startStack(t, envoytest.Params{PluginConfig: seedCheckHeader, Env: map[string]string{"api-key": apiKey}})
 	tests := []struct {
 		name       string
 		headers    map[string][]string
@@ -71,8 +73,8 @@ func TestCheckHeader_seedThroughEnvoy(t *testing.T) {
 
 // The same policy given as the JSON configuration object with namedValues.
 func TestCheckHeader_jsonConfigThroughEnvoy(t *testing.T) {
-	cfg := `{"policy": ` + yamlQuote(seedCheckHeader) + `, "namedValues": {"api-key": "` + apiKey + `"}}`
-	s := startStack(t, Params{PluginConfig: cfg})
+	cfg := `{"policy": ` + envoytest.YAMLQuote(seedCheckHeader) + `, "namedValues": {"api-key": "` + apiKey + `"}}`
+	s := startStack(t, envoytest.Params{PluginConfig: cfg})
 	if r := s.do(t, "GET", "/", map[string][]string{"x-api-key": {apiKey}}, ""); r.status != 200 {
 		t.Fatalf("right key: status %d, want 200 (%s)", r.status, r.body)
 	}
@@ -82,10 +84,10 @@ func TestCheckHeader_jsonConfigThroughEnvoy(t *testing.T) {
 }
 
 // A policy with an unknown attribute never serves traffic: the plugin refuses
-// to start, Envoy rejects the configuration, and the log names the document,
+// to start, envoytest.Envoy rejects the configuration, and the log names the document,
 // line, element and attribute.
 func TestBadPolicy_refusedByEnvoy(t *testing.T) {
-	envoyBin, wasm, err := Paths()
+	envoyBin, wasm, err := envoytest.Paths()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,13 +103,13 @@ func TestBadPolicy_refusedByEnvoy(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			port, _ := FreePort()
-			admin, _ := FreePort()
-			cfg, err := Render("apimguard.yaml", Params{ListenerPort: port, AdminPort: admin, UpstreamPort: 9, WasmPath: wasm, PluginConfig: tc.policy})
+			port, _ := envoytest.FreePort()
+			admin, _ := envoytest.FreePort()
+			cfg, err := envoytest.Render("apimguard.yaml", envoytest.Params{ListenerPort: port, AdminPort: admin, UpstreamPort: 9, WasmPath: wasm, PluginConfig: tc.policy})
 			if err != nil {
 				t.Fatal(err)
 			}
-			e, err := Start(envoyBin, cfg, admin, port, StartOptions{Wait: 30 * time.Second})
+			e, err := envoytest.Start(envoyBin, cfg, admin, port, envoytest.StartOptions{Wait: 30 * time.Second})
 			defer e.Stop()
 			if err == nil {
 				t.Fatalf("envoy became ready with a bad policy")

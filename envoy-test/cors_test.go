@@ -1,7 +1,9 @@
-package envoytest
+package e2e
 
 import (
 	"testing"
+
+	"github.com/apimguard/apimguard/envoy-test/envoytest"
 )
 
 // seedCORS is the seed's cors example, verbatim.
@@ -26,7 +28,7 @@ func TestCORS_seedThroughEnvoy(t *testing.T) {
 </check-header>
 </inbound>
 </policies>`
-	s := startStack(t, Params{PluginConfig: policy})
+	s := startStack(t, envoytest.Params{PluginConfig: policy})
 
 	t.Run("preflight answered without auth or upstream", func(t *testing.T) {
 		before := len(s.upstream.Requests())

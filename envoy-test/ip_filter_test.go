@@ -1,11 +1,13 @@
-package envoytest
+package e2e
 
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/apimguard/apimguard/envoy-test/envoytest"
 )
 
-// Real source addresses: Envoy's downstream address is the caller.
+// Real source addresses: envoytest.Envoy's downstream address is the caller.
 func TestIPFilter_sourceAddressThroughEnvoy(t *testing.T) {
 	policy := `<policies>
   <inbound>
@@ -15,7 +17,7 @@ func TestIPFilter_sourceAddressThroughEnvoy(t *testing.T) {
     </ip-filter>
   </inbound>
 </policies>`
-	s := startStack(t, Params{PluginConfig: policy})
+	s := startStack(t, envoytest.Params{PluginConfig: policy})
 	tests := []struct {
 		from       string
 		wantStatus int
@@ -48,7 +50,7 @@ func TestCheckIP_seedWithXFFThroughEnvoy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startStack(t, Params{PluginConfig: string(cfg), BehindProxy: true})
+	s := startStack(t, envoytest.Params{PluginConfig: string(cfg), BehindProxy: true})
 	tests := []struct {
 		name, xff  string
 		wantStatus int

@@ -1,13 +1,15 @@
-package envoytest
+package e2e
 
 import (
 	"net/http"
 	"regexp"
 	"strconv"
 	"testing"
+
+	"github.com/apimguard/apimguard/envoy-test/envoytest"
 )
 
-// TestKeySharing_twoWorkersThroughEnvoy runs Envoy with two worker threads,
+// TestKeySharing_twoWorkersThroughEnvoy runs envoytest.Envoy with two worker threads,
 // so two VMs: after a key rotation, the first worker to see the new kid
 // fetches the key set once and publishes it in shared data; requests on the
 // other worker verify with the shared set instead of fetching again.
@@ -15,7 +17,7 @@ func TestKeySharing_twoWorkersThroughEnvoy(t *testing.T) {
 	p := newIDP(t)
 	p.addKey("k1")
 	p.start()
-	s := startStackWith(t, 0, StartOptions{Concurrency: 2}, jwtConfig(p))
+	s := startStackWith(t, 0, envoytest.StartOptions{Concurrency: 2}, jwtConfig(p))
 	// Many new connections: the kernel spreads them over both workers.
 	each := func(tok string, n int) {
 		t.Helper()

@@ -1,4 +1,4 @@
-package envoytest
+package e2e
 
 import (
 	"encoding/json"
@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/apimguard/apimguard/envoy-test/envoytest"
 )
 
 const ordersKey = "ok-2b7e"
@@ -14,7 +16,7 @@ const ordersKey = "ok-2b7e"
 func ordersConfig(t *testing.T) string {
 	t.Helper()
 	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join(Root(), "examples", "orders", name))
+		b, err := os.ReadFile(filepath.Join(envoytest.Root(), "examples", "orders", name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,7 +37,7 @@ func ordersConfig(t *testing.T) string {
 }
 
 func TestScopes_ordersExampleThroughEnvoy(t *testing.T) {
-	s := startStack(t, Params{PluginConfig: ordersConfig(t)})
+	s := startStack(t, envoytest.Params{PluginConfig: ordersConfig(t)})
 	key := map[string][]string{"x-api-key": {ordersKey}}
 	tests := []struct {
 		name, method, path string
@@ -97,7 +99,7 @@ func TestOutboundFailure_throughEnvoy(t *testing.T) {
     <set-header name="x-failed-in" exists-action="override"><value>@(context.LastError.Section)</value></set-header>
   </on-error>
 </policies>`
-	s := startStack(t, Params{PluginConfig: policy})
+	s := startStack(t, envoytest.Params{PluginConfig: policy})
 	r := s.do(t, "GET", "/anything", nil, "")
 	if r.status != 500 || r.body != `{"statusCode":500,"message":"Internal server error"}` || r.header.Get("x-failed-in") != "outbound" {
 		t.Fatalf("got %d %q x-failed-in=%q", r.status, r.body, r.header.Get("x-failed-in"))

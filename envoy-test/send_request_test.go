@@ -1,4 +1,4 @@
-package envoytest
+package e2e
 
 import (
 	"encoding/json"
@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/apimguard/apimguard/envoy-test/envoytest"
 )
 
 // introspectionPolicy is APIM's token introspection pattern.
@@ -77,12 +79,12 @@ func startIntrospector(t testing.TB) *introspector {
 
 func TestSendRequest_introspectionThroughEnvoy(t *testing.T) {
 	in := startIntrospector(t)
-	down, _ := FreePort() // nothing listens here
+	down, _ := envoytest.FreePort() // nothing listens here
 	cfg := func(cluster string) string {
 		b, _ := json.Marshal(map[string]any{"policy": introspectionPolicy, "upstreams": map[string]string{"introspect.example": cluster}})
 		return string(b)
 	}
-	s := startStack(t, Params{PluginConfig: cfg("introspection"), Clusters: []Cluster{{"introspection", in.port}}})
+	s := startStack(t, envoytest.Params{PluginConfig: cfg("introspection"), Clusters: []envoytest.Cluster{{Name: "introspection", Port: in.port}}})
 
 	t.Run("active token: upstream answers and gets the original body", func(t *testing.T) {
 		r := s.do(t, "POST", "/orders", map[string][]string{"Authorization": {"Bearer good-1"}, "Content-Type": {"application/json"}}, `{"order":42}`)
@@ -126,7 +128,7 @@ func TestSendRequest_introspectionThroughEnvoy(t *testing.T) {
 	})
 
 	t.Run("service down: fails closed within the timeout", func(t *testing.T) {
-		s := startStack(t, Params{PluginConfig: cfg("introspection"), Clusters: []Cluster{{"introspection", down}}})
+		s := startStack(t, envoytest.Params{PluginConfig: cfg("introspection"), Clusters: []envoytest.Cluster{{Name: "introspection", Port: down}}})
 		start := time.Now()
 		r := s.do(t, "GET", "/orders", map[string][]string{"Authorization": {"Bearer good-2"}}, "")
 		if r.status != 500 {

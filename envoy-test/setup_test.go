@@ -1,4 +1,4 @@
-package envoytest
+package e2e
 
 import (
 	"bufio"
@@ -8,54 +8,56 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apimguard/apimguard/envoy-test/envoytest"
 )
 
-// stack is a running Envoy with apimguard in front of a recording upstream.
+// stack is a running envoytest.Envoy with apimguard in front of a recording upstream.
 type stack struct {
-	envoy    *Envoy
-	upstream *Upstream
+	envoy    *envoytest.Envoy
+	upstream *envoytest.Upstream
 }
 
-// startStack starts the upstream and Envoy for one test; both are stopped
-// when the test ends and Envoy's log is printed if it failed. A missing
-// Envoy or module fails the test: this tier is never skipped.
-func startStack(t testing.TB, p Params, env ...string) *stack {
+// startStack starts the upstream and envoytest.Envoy for one test; both are stopped
+// when the test ends and envoytest.Envoy's log is printed if it failed. A missing
+// envoytest.Envoy or module fails the test: this tier is never skipped.
+func startStack(t testing.TB, p envoytest.Params, env ...string) *stack {
 	t.Helper()
 	return startStackOn(t, 0, p, env...)
 }
 
 // startStackOn is startStack with a chosen listener port (0: any free one).
-func startStackOn(t testing.TB, port int, p Params, env ...string) *stack {
+func startStackOn(t testing.TB, port int, p envoytest.Params, env ...string) *stack {
 	t.Helper()
-	return startStackWith(t, port, StartOptions{Env: env}, p)
+	return startStackWith(t, port, envoytest.StartOptions{Env: env}, p)
 }
 
 // startStackWith is startStack with a chosen listener port and options.
-func startStackWith(t testing.TB, port int, opt StartOptions, p Params) *stack {
+func startStackWith(t testing.TB, port int, opt envoytest.StartOptions, p envoytest.Params) *stack {
 	t.Helper()
-	envoyBin, wasm, err := Paths()
+	envoyBin, wasm, err := envoytest.Paths()
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := StartUpstream("127.0.0.1:0")
+	up, err := envoytest.StartUpstream("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { up.Close() })
 	p.WasmPath, p.UpstreamPort, p.ListenerPort = wasm, up.Port(), port
 	if p.ListenerPort == 0 {
-		if p.ListenerPort, err = FreePort(); err != nil {
+		if p.ListenerPort, err = envoytest.FreePort(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if p.AdminPort, err = FreePort(); err != nil {
+	if p.AdminPort, err = envoytest.FreePort(); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := Render("apimguard.yaml", p)
+	cfg, err := envoytest.Render("apimguard.yaml", p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, opt)
+	e, err := envoytest.Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, opt)
 	t.Cleanup(func() {
 		e.Stop()
 		if t.Failed() {
@@ -77,7 +79,7 @@ type response struct {
 
 var client = &http.Client{Timeout: 10 * time.Second}
 
-// do sends a request through Envoy.
+// do sends a request through envoytest.Envoy.
 func (s *stack) do(t testing.TB, method, path string, headers map[string][]string, body string) response {
 	t.Helper()
 	return s.doWith(t, client, method, path, headers, body)
@@ -90,7 +92,7 @@ func clientFrom(ip string) *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
 }
 
-// doWith sends a request through Envoy with the given client.
+// doWith sends a request through envoytest.Envoy with the given client.
 func (s *stack) doWith(t testing.TB, client *http.Client, method, path string, headers map[string][]string, body string) response {
 	t.Helper()
 	req, err := http.NewRequest(method, s.envoy.URL(path), strings.NewReader(body))
@@ -136,7 +138,7 @@ func (s *stack) raw(t testing.TB, request string) response {
 	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }
 
-// admin reads a page of Envoy's admin interface.
+// admin reads a page of envoytest.Envoy's admin interface.
 func (s *stack) admin(t testing.TB, path string) string {
 	t.Helper()
 	resp, err := http.Get("http://127.0.0.1:" + itoa(s.envoy.AdminPort) + path)

@@ -1,4 +1,4 @@
-package envoytest
+package e2e
 
 import (
 	"crypto/rand"
@@ -14,6 +14,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/apimguard/apimguard/internal/testjwt"
+
+	"github.com/apimguard/apimguard/envoy-test/envoytest"
 )
 
 // idp is a local OpenID provider: discovery and JWKS on loopback. It can be
@@ -119,10 +121,10 @@ failed-validation-error-message="Unauthorized">
 </required-claims>
 </validate-jwt>`
 
-func jwtConfig(p *idp) Params {
+func jwtConfig(p *idp) envoytest.Params {
 	policy := "<policies>\n<inbound>\n" + seedValidateJWT + "\n</inbound>\n</policies>"
 	cfg, _ := json.Marshal(map[string]any{"policy": policy, "upstreams": map[string]string{"login.microsoftonline.com": "idp"}})
-	return Params{PluginConfig: string(cfg), Clusters: []Cluster{{"idp", p.port}}}
+	return envoytest.Params{PluginConfig: string(cfg), Clusters: []envoytest.Cluster{{Name: "idp", Port: p.port}}}
 }
 
 func claims(aud string) map[string]any {
@@ -163,9 +165,9 @@ func TestValidateJWT_seedThroughEnvoy(t *testing.T) {
 		})
 	}
 
-	t.Run("signatures are verified by Envoy's verify_signature", func(t *testing.T) {
+	t.Run("signatures are verified by envoytest.Envoy's verify_signature", func(t *testing.T) {
 		if !strings.Contains(s.envoy.Log(), "signatures are verified by the host (verify_signature)") {
-			t.Error("the module did not offload RS256 verification to Envoy")
+			t.Error("the module did not offload RS256 verification to envoytest.Envoy")
 		}
 	})
 	t.Run("key rotation: a new kid is accepted without a restart", func(t *testing.T) {

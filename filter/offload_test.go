@@ -21,7 +21,7 @@ import (
 	"github.com/apimguard/apimguard/internal/testjwt"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 
-	"github.com/apimguard/apimguard/harness"
+	"github.com/apimguard/apimguard/internal/hostfake"
 )
 
 func certPEM(t *testing.T, k *ecdsa.PrivateKey) string {
@@ -83,7 +83,7 @@ func TestNativeCrypto_agreesWithFallback(t *testing.T) {
 				p := mustStart(t, vm, string(cfg))
 				p.host.RegisterForeignFunction("verify_signature", func(param []byte) []byte {
 					calls++
-					return harness.VerifySignature(param)
+					return hostfake.VerifySignature(param)
 				})
 				verdicts[native] = map[string]bool{}
 				for _, tc := range corpus {

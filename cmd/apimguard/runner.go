@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apimguard/apimguard/harness"
+	"github.com/apimguard/apimguard/internal/hostfake"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 	"gopkg.in/yaml.v3"
@@ -144,7 +144,7 @@ func (r *runner) runCase(vm proxytest.WasmVMContext, s *suite, tc testCase, vmCo
 	}
 	host, reset := proxytest.NewHostEmulator(opt)
 	defer reset()
-	host.RegisterForeignFunction("verify_signature", harness.VerifySignature)
+	host.RegisterForeignFunction("verify_signature", hostfake.VerifySignature)
 	defer func() {
 		for _, l := range host.GetWarnLogs() {
 			notes = append(notes, "log: "+l)

@@ -26,7 +26,7 @@ import (
 
 	"github.com/apimguard/apimguard/internal/testjwt"
 
-	envoytest "github.com/apimguard/apimguard/envoy-test"
+	"github.com/apimguard/apimguard/envoy-test/envoytest"
 )
 
 const apiKey = "bench-key-7f3a"

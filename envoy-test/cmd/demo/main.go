@@ -10,7 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	envoytest "github.com/apimguard/apimguard/envoy-test"
+	"github.com/apimguard/apimguard/envoy-test/envoytest"
 )
 
 // policy is the seed's check-header example; the key comes from the named

@@ -1,7 +1,7 @@
-// Package harness holds what the wazero harness (the SDK's proxytest host)
+// Package hostfake holds what the SDK's proxytest host emulator
 // lacks to run apimguard as Envoy does. Tests and the apimguard test command
 // use it; the module itself never imports it.
-package harness
+package hostfake
 
 import (
 	"crypto"

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/apimguard/apimguard/harness"
+	"github.com/apimguard/apimguard/internal/hostfake"
 	"github.com/apimguard/apimguard/policy"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
@@ -56,7 +56,7 @@ func startPlugin(t testing.TB, vm types.VMContext, configuration string) (*plugi
 	host, reset := proxytest.NewHostEmulator(opt)
 	t.Cleanup(reset)
 	// Envoy's verify_signature, which the emulator lacks.
-	host.RegisterForeignFunction("verify_signature", harness.VerifySignature)
+	host.RegisterForeignFunction("verify_signature", hostfake.VerifySignature)
 	if st := host.StartVM(); st != types.OnVMStartStatusOK {
 		t.Fatalf("StartVM = %v", st)
 	}

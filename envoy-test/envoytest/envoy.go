@@ -32,7 +32,7 @@ var configs embed.FS
 // Root is the repository root, found from this file's location.
 func Root() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(filepath.Dir(file))
+	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
 }
 
 // Paths returns the Envoy binary and the module, or an error that says how to
@@ -90,7 +90,7 @@ func Render(name string, p Params) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	t, err := template.New(name).Funcs(template.FuncMap{"indent": indent, "quote": yamlQuote}).Parse(string(src))
+	t, err := template.New(name).Funcs(template.FuncMap{"indent": indent, "quote": YAMLQuote}).Parse(string(src))
 	if err != nil {
 		return "", err
 	}
@@ -107,8 +107,8 @@ func indent(n int, s string) string {
 	return pad + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+pad)
 }
 
-// yamlQuote quotes s as a YAML double-quoted scalar.
-func yamlQuote(s string) string {
+// YAMLQuote quotes s as a YAML double-quoted scalar.
+func YAMLQuote(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\t", `\t`)
 	return `"` + r.Replace(s) + `"`
 }
