@@ -78,7 +78,7 @@ FUZZ_TARGETS := \
 	FuzzCheck:./internal/jsonlimit \
 	FuzzVerify:./policy/jwt \
 	FuzzParseKeyDocuments:./policy/jwt \
-	FuzzParseConfig:./filter \
+	FuzzParseConfig:./internal/pluginconfig \
 	FuzzClientAddress:./filter
 
 test.fuzz:

@@ -99,48 +99,6 @@ func TestPluginStart_refusesBadConfiguration(t *testing.T) {
 	})
 }
 
-func TestParseConfig(t *testing.T) {
-	tests := []struct {
-		name, in   string
-		wantPolicy string
-		wantNV     map[string]string
-		wantErr    string
-	}{
-		{name: "bare document", in: "  <policies/>\n", wantPolicy: "<policies/>"},
-		{name: "json", in: `{"policy":"<policies/>","namedValues":{"a":"1"}}`, wantPolicy: "<policies/>", wantNV: map[string]string{"a": "1"}},
-		{name: "policy not a string", in: `{"policy": 3}`, wantErr: `plugin configuration: "policy" must be a string holding a <policies> document`},
-		{name: "named value not a string", in: `{"policy":"<policies/>","namedValues":{"a":1}}`, wantErr: `plugin configuration: namedValues["a"] must be a string`},
-		{name: "no policy", in: `{"namedValues":{}}`, wantErr: `plugin configuration: "policy" is missing or empty`},
-		{name: "duplicate key", in: `{"policy":"<policies/>","policy":"<policies/>"}`, wantErr: `plugin configuration: duplicate key "policy"`},
-		{name: "broken json", in: `{"policy":`, wantErr: `plugin configuration: not valid JSON`},
-		{name: "clientIp hops zero", in: `{"policy":"<policies/>","clientIp":{"xffTrustedHops":0}}`, wantErr: `plugin configuration: clientIp.xffTrustedHops must be a whole number from 1 to 16, got 0`},
-		{name: "clientIp hops fraction", in: `{"policy":"<policies/>","clientIp":{"xffTrustedHops":1.5}}`, wantErr: `plugin configuration: clientIp.xffTrustedHops must be a whole number from 1 to 16, got 1.5`},
-		{name: "clientIp hops string", in: `{"policy":"<policies/>","clientIp":{"xffTrustedHops":"1"}}`, wantErr: `plugin configuration: clientIp.xffTrustedHops has the wrong type`},
-		{name: "clientIp unknown key", in: `{"policy":"<policies/>","clientIp":{"header":"x-real-ip"}}`, wantErr: `plugin configuration: clientIp: unknown key "header"`},
-		{name: "yaml", in: `policy: x`, wantErr: `plugin configuration: want a <policies> document or a JSON object, got "policy:"`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := parseConfig([]byte(tc.in))
-			if tc.wantErr != "" {
-				if err == nil || err.Error() != tc.wantErr {
-					t.Fatalf("err = %v, want %s", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if c.policy != tc.wantPolicy {
-				t.Errorf("policy = %q, want %q", c.policy, tc.wantPolicy)
-			}
-			if len(c.namedValues) != len(tc.wantNV) || (len(tc.wantNV) > 0 && c.namedValues["a"] != tc.wantNV["a"]) {
-				t.Errorf("namedValues = %v, want %v", c.namedValues, tc.wantNV)
-			}
-		})
-	}
-}
-
 // The VM configuration's gcPercent tunes the collector; anything but a
 // whole number from 10 to 1000 stops the VM with one critical line.
 func TestVMConfiguration_gcPercent(t *testing.T) {

@@ -7,28 +7,6 @@ import (
 	"testing"
 )
 
-// FuzzParseConfig: the configuration reader and the compiler behind it
-// never panic on any plugin configuration; they accept it or return one
-// error line.
-func FuzzParseConfig(f *testing.F) {
-	for _, s := range []string{
-		seedConfig(),
-		`{"policy":"<policies/>","apis":[{"name":"a","pathPrefix":"/a","hosts":["x.example"],"operations":[{"name":"o","method":"GET","urlTemplate":"/{id}"}]}]}`,
-		`{"policy":"<policies/>","clientIp":{"xffTrustedHops":2},"tokenCache":-1,"eventsPerSecond":3,"upstreams":{"a":"b"}}`,
-		`<policies><inbound><base/></inbound></policies>`,
-		`{"apis":[[[[[[[[[[]]]]]]]]]]}`,
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := parseConfig(data)
-		if err != nil {
-			return
-		}
-		_, _ = cfg.compile(newKeyManager())
-	})
-}
-
 // FuzzClientAddress: X-Forwarded-For and downstream addresses never panic
 // the readers, and whatever they return is an IP address or "".
 func FuzzClientAddress(f *testing.F) {

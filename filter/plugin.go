@@ -8,6 +8,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/apimguard/apimguard/internal/jsonlimit"
+	"github.com/apimguard/apimguard/internal/pluginconfig"
 	"github.com/apimguard/apimguard/policy"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
@@ -99,13 +100,13 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 		proxywasm.LogCriticalf("apimguard: refusing to start: %v", err)
 		return types.OnPluginStartStatusFailed
 	}
-	p.gw, p.xffTrustedHops, p.upstreams, p.telemetry = gw, cfg.xffTrustedHops, cfg.upstreams, !cfg.noTelemetry
-	perSecond := cfg.eventsPerSecond
+	p.gw, p.xffTrustedHops, p.upstreams, p.telemetry = gw, cfg.XFFTrustedHops, upstreams(cfg.Upstreams), !cfg.NoTelemetry
+	perSecond := cfg.EventsPerSecond
 	if perSecond == 0 {
 		perSecond = defaultEventsPerSecond
 	}
 	p.events = newEventLimiter(perSecond)
-	p.keys.configure(gw.KeySources(), cfg.upstreams)
+	p.keys.configure(gw.KeySources(), p.upstreams)
 	// The tick fetches signing keys and hands the batched metrics to the
 	// host.
 	if len(gw.KeySources()) > 0 || p.telemetry {
@@ -145,16 +146,18 @@ func (p *pluginContext) OnPluginDone() bool {
 	return true
 }
 
-func load(keys policy.KeyStore) (*config, *policy.Gateway, error) {
+// load reads the plugin configuration from the host and compiles it, with
+// the plugin's clock and Envoy's signature verification.
+func load(keys policy.KeyStore) (*pluginconfig.Config, *policy.Gateway, error) {
 	data, err := proxywasm.GetPluginConfiguration()
 	if err != nil && err != types.ErrorStatusNotFound {
 		return nil, nil, fmt.Errorf("plugin configuration: cannot read it from the host: %v", err)
 	}
-	cfg, err := parseConfig(data)
+	cfg, err := pluginconfig.Parse(data)
 	if err != nil {
 		return nil, nil, err
 	}
-	gw, err := cfg.compile(keys)
+	gw, err := cfg.Compile(keys, clock, verifySignature)
 	return cfg, gw, err
 }
 

@@ -1,55 +1,63 @@
-package main
+// Package pluginconfig reads apimguard's plugin configuration (Envoy's
+// configuration, Istio's pluginConfig): a bare <policies> document or the
+// JSON object of README.md's configuration contract, and compiles it into
+// the engine's gateway. It is a pure function of the bytes: the filter, the
+// corpus replayers and the fuzz target share it. It must not import
+// proxy-wasm.
+package pluginconfig
 
 import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/apimguard/apimguard/internal/jsonlimit"
 	"github.com/apimguard/apimguard/policy"
-	"github.com/apimguard/apimguard/policy/jwt"
 	"github.com/tidwall/gjson"
 )
 
-// config is the plugin configuration: either a bare <policies> document or
+// Config is the plugin configuration: either a bare <policies> document or
 // a JSON object with the keys documented in README.md.
-type config struct {
-	policy      string
-	apis        []policy.API
-	namedValues map[string]string
-	// xffTrustedHops > 0: the client is the xffTrustedHops-th address from
+type Config struct {
+	Policy      string
+	APIs        []policy.API
+	NamedValues map[string]string
+	// XFFTrustedHops > 0: the client is the XFFTrustedHops-th address from
 	// the right of X-Forwarded-For instead of the downstream address.
-	xffTrustedHops int
-	upstreams      upstreams
-	certificates   map[string]string
-	// tokenCache is how many verified tokens each validate-jwt keeps
+	XFFTrustedHops int
+	// Upstreams maps the lower-case host (or host:port) of an outgoing
+	// call's URL to an Envoy cluster.
+	Upstreams    map[string]string
+	Certificates map[string]string
+	// TokenCache is how many verified tokens each validate-jwt keeps
 	// (0: the default, -1: off).
-	tokenCache int
-	// noTelemetry turns off security events and request metrics.
-	noTelemetry bool
-	// eventsPerSecond bounds the event lines of one policy and reason per
+	TokenCache int
+	// NoTelemetry turns off security events and request metrics.
+	NoTelemetry bool
+	// EventsPerSecond bounds the event lines of one policy and reason per
 	// second on each worker (0: the default; -1: no bound).
-	eventsPerSecond int
-	// noNativeCrypto keeps signature verification in the module.
-	noNativeCrypto bool
+	EventsPerSecond int
+	// NoNativeCrypto keeps signature verification in the module.
+	NoNativeCrypto bool
 }
 
-// maxConfigSize bounds the whole plugin configuration; each policy document
+// MaxSize bounds the whole plugin configuration; each policy document
 // in it is bounded again by policy.MaxDocumentSize.
-const maxConfigSize = 8 << 20
+const MaxSize = 8 << 20
 
-// parseConfig reads the plugin configuration. Unknown keys and wrong types
-// are errors: a gateway must never run half-configured.
-func parseConfig(data []byte) (*config, error) {
-	if len(data) > maxConfigSize {
-		return nil, fmt.Errorf("plugin configuration: %d bytes, more than the %d allowed", len(data), maxConfigSize)
+// Parse reads the plugin configuration. Unknown keys and wrong types are
+// errors: a gateway must never run half-configured.
+func Parse(data []byte) (*Config, error) {
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("plugin configuration: %d bytes, more than the %d allowed", len(data), MaxSize)
 	}
 	s := strings.TrimSpace(strings.TrimPrefix(string(data), "\ufeff"))
 	switch {
 	case s == "":
 		return nil, fmt.Errorf("plugin configuration: empty; give a <policies> document or a JSON object with \"policy\"")
 	case s[0] == '<':
-		return &config{policy: s}, nil
+		return &Config{Policy: s}, nil
 	case s[0] != '{':
 		return nil, fmt.Errorf("plugin configuration: want a <policies> document or a JSON object, got %q", firstWord(s))
 	}
@@ -59,7 +67,7 @@ func parseConfig(data []byte) (*config, error) {
 	if !gjson.Valid(s) {
 		return nil, fmt.Errorf("plugin configuration: not valid JSON")
 	}
-	c := &config{}
+	c := &Config{}
 	var err error
 	seen := map[string]bool{}
 	gjson.Parse(s).ForEach(func(k, v gjson.Result) bool {
@@ -75,54 +83,54 @@ func parseConfig(data []byte) (*config, error) {
 				err = fmt.Errorf("plugin configuration: \"policy\" must be a string holding a <policies> document")
 				return false
 			}
-			c.policy = v.String()
+			c.Policy = v.String()
 		case "namedValues":
-			c.namedValues, err = stringMap("namedValues", v)
+			c.NamedValues, err = stringMap("namedValues", v)
 		case "apis":
-			c.apis, err = parseAPIs(v)
+			c.APIs, err = parseAPIs(v)
 		case "upstreams":
 			var m map[string]string
 			if m, err = stringMap("upstreams", v); err == nil {
-				c.upstreams = upstreams{}
+				c.Upstreams = map[string]string{}
 				for host, cluster := range m {
 					if host == "" || cluster == "" || strings.ContainsAny(host, "/ ") {
 						err = fmt.Errorf("plugin configuration: upstreams[%q] = %q: want a host or host:port mapped to a cluster name", host, cluster)
 						break
 					}
-					c.upstreams[strings.ToLower(host)] = cluster
+					c.Upstreams[strings.ToLower(host)] = cluster
 				}
 			}
 		case "nativeCrypto":
 			if v.Type != gjson.True && v.Type != gjson.False {
 				err = fmt.Errorf("plugin configuration: nativeCrypto must be true or false")
 			}
-			c.noNativeCrypto = v.Type == gjson.False
+			c.NoNativeCrypto = v.Type == gjson.False
 		case "telemetry":
 			if v.Type != gjson.True && v.Type != gjson.False {
 				err = fmt.Errorf("plugin configuration: telemetry must be true or false")
 			}
-			c.noTelemetry = v.Type == gjson.False
+			c.NoTelemetry = v.Type == gjson.False
 		case "tokenCache":
 			n := v.Int()
 			if v.Type != gjson.Number || float64(n) != v.Num || n < -1 || n > 1_000_000 {
 				err = fmt.Errorf("plugin configuration: tokenCache must be a whole number from -1 (off) to 1000000, got %s", v.Raw)
 			}
-			c.tokenCache = int(n)
+			c.TokenCache = int(n)
 		case "eventsPerSecond":
 			n := v.Int()
 			if v.Type != gjson.Number || float64(n) != v.Num || n < -1 || n == 0 || n > 1_000_000 {
 				err = fmt.Errorf("plugin configuration: eventsPerSecond must be a whole number from 1 to 1000000, or -1 (no limit), got %s", v.Raw)
 			}
-			c.eventsPerSecond = int(n)
+			c.EventsPerSecond = int(n)
 		case "certificates":
-			c.certificates, err = stringMap("certificates", v)
+			c.Certificates, err = stringMap("certificates", v)
 		case "clientIp":
 			err = object("clientIp", v, map[string]gjson.Type{"xffTrustedHops": gjson.Number}, func(_ string, n gjson.Result) error {
 				hops := n.Int()
 				if float64(hops) != n.Num || hops < 1 || hops > 16 {
 					return fmt.Errorf("plugin configuration: clientIp.xffTrustedHops must be a whole number from 1 to 16, got %s", n.Raw)
 				}
-				c.xffTrustedHops = int(hops)
+				c.XFFTrustedHops = int(hops)
 				return nil
 			})
 		default:
@@ -133,7 +141,7 @@ func parseConfig(data []byte) (*config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if strings.TrimSpace(c.policy) == "" && len(c.apis) == 0 {
+	if strings.TrimSpace(c.Policy) == "" && len(c.APIs) == 0 {
 		return nil, fmt.Errorf("plugin configuration: \"policy\" is missing or empty")
 	}
 	return c, nil
@@ -258,24 +266,25 @@ func firstWord(s string) string {
 	return s
 }
 
-// compile turns the configuration into the gateway's programs. Named values
-// come from the configuration first, then from the VM's environment
-// variables (Envoy's vm_config.environment_variables), so secrets can stay
-// out of the config.
-func (c *config) compile(keys policy.KeyStore) (*policy.Gateway, error) {
-	var offload jwt.Offload = verifySignature
-	if c.noNativeCrypto {
+// Compile turns the configuration into the gateway's programs. Named values
+// come from the configuration first, then from the process's environment
+// variables (in the module: Envoy's vm_config.environment_variables), so
+// secrets can stay out of the config. keys serves openid-config key sets,
+// now is the clock of token checks, offload (nil: none) verifies RS*/ES*
+// signatures outside Go unless NoNativeCrypto is set.
+func (c *Config) Compile(keys policy.KeyStore, now func() time.Time, offload policy.Offload) (*policy.Gateway, error) {
+	if c.NoNativeCrypto {
 		offload = nil
 	}
-	return policy.CompileGateway(policy.Config{Policy: c.policy, APIs: c.apis}, policy.Options{
+	return policy.CompileGateway(policy.Config{Policy: c.Policy, APIs: c.APIs}, policy.Options{
 		Keys:         keys,
-		Certificates: c.certificates,
-		TokenCache:   c.tokenCache,
-		Now:          clock,
+		Certificates: c.Certificates,
+		TokenCache:   c.TokenCache,
+		Now:          now,
 		Offload:      offload,
 		Doc:          "policy",
 		NamedValue: func(name string) (string, bool) {
-			if v, ok := c.namedValues[name]; ok {
+			if v, ok := c.NamedValues[name]; ok {
 				return v, true
 			}
 			return os.LookupEnv(name)

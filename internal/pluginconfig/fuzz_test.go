@@ -1,0 +1,35 @@
+package pluginconfig
+
+import (
+	"testing"
+	"time"
+
+	"github.com/apimguard/apimguard/policy/jwt"
+)
+
+// noKeys is a KeyStore with no key sets loaded yet.
+type noKeys struct{}
+
+func (noKeys) KeySet(string) *jwt.KeySet { return nil }
+
+// FuzzParseConfig: the configuration reader and the compiler behind it
+// never panic on any plugin configuration; they accept it or return one
+// error line.
+func FuzzParseConfig(f *testing.F) {
+	for _, s := range []string{
+		`{"policy": "<policies><inbound><set-variable name=\"allowedKey\" value=\"{{api-key}}\" /><check-header name=\"x-api-key\" failed-check-httpcode=\"403\"><value>{{context.Variables[\"allowedKey\"]}}</value></check-header></inbound></policies>", "namedValues": {"api-key": "k-3f9a1c7e"}}`,
+		`{"policy":"<policies/>","apis":[{"name":"a","pathPrefix":"/a","hosts":["x.example"],"operations":[{"name":"o","method":"GET","urlTemplate":"/{id}"}]}]}`,
+		`{"policy":"<policies/>","clientIp":{"xffTrustedHops":2},"tokenCache":-1,"eventsPerSecond":3,"upstreams":{"a":"b"}}`,
+		`<policies><inbound><base/></inbound></policies>`,
+		`{"apis":[[[[[[[[[[]]]]]]]]]]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data)
+		if err != nil {
+			return
+		}
+		_, _ = cfg.Compile(noKeys{}, time.Now, nil)
+	})
+}
