@@ -57,9 +57,9 @@ test.policy:
 test.filter:
 	$(GO) test -count=1 -timeout 5m ./filter/... ./cmd/...
 
-## test.cases: run the example policy test cases with the apimguard command (no Envoy).
+## test.cases: run the corpus (examples/*/*.yaml) with the apimguard command (no Envoy).
 test.cases:
-	$(GO) run ./cmd/apimguard test examples/seed/*.yaml
+	$(GO) run ./cmd/apimguard test examples/*/*.yaml
 
 # -v so the output shows each Envoy scenario ran and passed; Envoy's config
 # and log are printed only for a failing test.
@@ -79,7 +79,7 @@ FUZZ_TARGETS := \
 	FuzzVerify:./policy/jwt \
 	FuzzParseKeyDocuments:./policy/jwt \
 	FuzzParseConfig:./internal/pluginconfig \
-	FuzzClientAddress:./filter
+	FuzzClientAddress:./policy
 
 test.fuzz:
 	@for t in $(FUZZ_TARGETS); do \

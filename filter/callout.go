@@ -11,33 +11,6 @@ import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
 
-// upstreams maps the host (or host:port) of an outgoing call's URL to the
-// Envoy cluster that reaches it.
-type upstreams map[string]string
-
-// cluster picks the cluster for authority. An unmapped host gets Istio's
-// naming, outbound|PORT||HOST, so a mesh needs no mapping at all.
-func (u upstreams) cluster(authority, scheme string) string {
-	authority = strings.ToLower(authority)
-	if c, ok := u[authority]; ok {
-		return c
-	}
-	host, port := authority, ""
-	if i := strings.LastIndexByte(authority, ':'); i >= 0 && !strings.HasSuffix(authority, "]") {
-		host, port = authority[:i], authority[i+1:]
-	}
-	if c, ok := u[host]; ok {
-		return c
-	}
-	if port == "" {
-		port = "80"
-		if scheme == "https" {
-			port = "443"
-		}
-	}
-	return "outbound|" + port + "||" + strings.Trim(host, "[]")
-}
-
 // callHeaders are the headers of an outgoing call: its pseudo-headers,
 // then extra.
 func callHeaders(method, path, authority, scheme string, extra ...[2]string) [][2]string {
@@ -58,7 +31,7 @@ func (h *httpContext) dispatch(call *policy.OutgoingCall, dir direction) types.A
 	if strings.HasPrefix(strings.ToLower(call.URL), "https://") {
 		scheme = "https"
 	}
-	cluster := h.plugin.upstreams.cluster(call.Authority, scheme)
+	cluster := h.plugin.upstreams.Cluster(call.Authority, scheme)
 	headers := callHeaders(call.Method, call.Path, call.Authority, scheme, call.Headers...)
 	start := now()
 	timeout := call.TimeoutMS

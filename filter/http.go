@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net/netip"
 	"strconv"
 	"strings"
 
@@ -211,38 +210,13 @@ func (h *httpContext) ClientIP() string {
 		ip := ""
 		if h.plugin.xffTrustedHops > 0 {
 			xff, _ := h.Header("x-forwarded-for")
-			ip = fromXFF(xff, h.plugin.xffTrustedHops)
+			ip = policy.ClientFromXFF(xff, h.plugin.xffTrustedHops)
 		} else if addr, err := properties.GetDownstreamRemoteAddress(); err == nil {
-			ip = hostOnly(addr)
+			ip = policy.HostOnly(addr)
 		}
 		h.clientIP = &ip
 	}
 	return *h.clientIP
-}
-
-// fromXFF returns the hops-th address from the right of an X-Forwarded-For
-// value, as Envoy's xff_num_trusted_hops does: entries left of it were
-// written by the client and are never trusted.
-func fromXFF(xff string, hops int) string {
-	entries := strings.Split(xff, ",")
-	if strings.TrimSpace(xff) == "" || len(entries) < hops {
-		return ""
-	}
-	return hostOnly(strings.TrimSpace(entries[len(entries)-hops]))
-}
-
-// hostOnly strips the port from "ip:port" or "[v6]:port".
-func hostOnly(addr string) string {
-	if ap, err := netip.ParseAddrPort(addr); err == nil {
-		if ap.Addr().Is4() { // parsed only if canonical: the host's text as is
-			return addr[:strings.LastIndexByte(addr, ':')]
-		}
-		return ap.Addr().Unmap().String()
-	}
-	if a, err := netip.ParseAddr(strings.Trim(addr, "[]")); err == nil {
-		return a.Unmap().String()
-	}
-	return ""
 }
 
 // responseView is the upstream response as the engine reads it.

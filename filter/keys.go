@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/apimguard/apimguard/internal/pluginconfig"
 	"net/url"
 	"strconv"
 	"strings"
@@ -45,7 +46,7 @@ type keyManager struct {
 	counters  counters
 	sources   map[string]*keySource
 	order     []string
-	upstreams upstreams
+	upstreams pluginconfig.Upstreams
 	// waiting are the HTTP contexts waiting for keys, with what resumes
 	// each: the manager knows requests only by id.
 	waiting map[uint32]func()
@@ -56,7 +57,7 @@ func newKeyManager() *keyManager {
 }
 
 // configure sets the sources to fetch and the clusters that reach them.
-func (m *keyManager) configure(urls []string, u upstreams) {
+func (m *keyManager) configure(urls []string, u pluginconfig.Upstreams) {
 	m.upstreams = u
 	for _, s := range urls {
 		m.sources[s] = &keySource{url: s}
@@ -176,7 +177,7 @@ func (m *keyManager) get(s *keySource, rawURL string, next func([]byte)) {
 	if u.RawQuery != "" {
 		path += "?" + u.RawQuery
 	}
-	cluster := m.upstreams.cluster(u.Host, u.Scheme)
+	cluster := m.upstreams.Cluster(u.Host, u.Scheme)
 	headers := callHeaders("GET", path, u.Host, u.Scheme, [2]string{"accept", "application/json"})
 	_, err = proxywasm.DispatchHttpCall(cluster, headers, nil, nil, fetchTimeoutMS, func(numHeaders, bodySize, _ int) {
 		defer func() {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/apimguard/apimguard/internal/pluginconfig"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ func TestKeyManager_sharedBetweenWorkers(t *testing.T) {
 			}
 			m := newKeyManager()
 			m.rootID, m.counters = proxytest.PluginContextID, counters{}
-			m.configure([]string{src}, upstreams{"idp.example": "idp"})
+			m.configure([]string{src}, pluginconfig.Upstreams{"idp.example": "idp"})
 			m.tick()
 			calls := len(p.host.GetCalloutAttributesFromContext(proxytest.PluginContextID))
 			if calls != tc.wantCalls {

@@ -71,7 +71,7 @@ type pluginContext struct {
 	id             uint32
 	gw             *policy.Gateway
 	xffTrustedHops int
-	upstreams      upstreams
+	upstreams      pluginconfig.Upstreams
 	keys           *keyManager
 	telemetry      bool
 	events         *eventLimiter
@@ -100,7 +100,7 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 		proxywasm.LogCriticalf("apimguard: refusing to start: %v", err)
 		return types.OnPluginStartStatusFailed
 	}
-	p.gw, p.xffTrustedHops, p.upstreams, p.telemetry = gw, cfg.XFFTrustedHops, upstreams(cfg.Upstreams), !cfg.NoTelemetry
+	p.gw, p.xffTrustedHops, p.upstreams, p.telemetry = gw, cfg.XFFTrustedHops, cfg.Upstreams, !cfg.NoTelemetry
 	perSecond := cfg.EventsPerSecond
 	if perSecond == 0 {
 		perSecond = defaultEventsPerSecond

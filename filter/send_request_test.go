@@ -3,6 +3,7 @@
 package main
 
 import (
+	"github.com/apimguard/apimguard/internal/pluginconfig"
 	"strings"
 	"testing"
 
@@ -27,7 +28,7 @@ const introspectionPolicy = `<policies><inbound>
 </inbound></policies>`
 
 func TestUpstreams_cluster(t *testing.T) {
-	u := upstreams{"auth.example.com": "auth", "idp:8443": "idp-tls"}
+	u := pluginconfig.Upstreams{"auth.example.com": "auth", "idp:8443": "idp-tls"}
 	tests := []struct{ authority, scheme, want string }{
 		{"auth.example.com", "https", "auth"},
 		{"AUTH.example.com:9000", "https", "auth"},
@@ -38,7 +39,7 @@ func TestUpstreams_cluster(t *testing.T) {
 		{"[2001:db8::1]:8080", "http", "outbound|8080||2001:db8::1"},
 	}
 	for _, tc := range tests {
-		if got := u.cluster(tc.authority, tc.scheme); got != tc.want {
+		if got := u.Cluster(tc.authority, tc.scheme); got != tc.want {
 			t.Errorf("cluster(%q) = %q, want %q", tc.authority, got, tc.want)
 		}
 	}

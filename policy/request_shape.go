@@ -1,6 +1,9 @@
 package policy
 
-import "strings"
+import (
+	"net/netip"
+	"strings"
+)
 
 // Request shapes the router refuses or normalises before routing. A route
 // decides which policies run, so anything that makes the plugin pick a
@@ -19,6 +22,14 @@ func (r *rejectRequest) run(*Exec) error {
 	return &Failure{Source: r.element, Reason: r.reason, Status: 400, Body: errorBody(400, "Bad request."),
 		Message: r.message, scope: r.scope}
 }
+
+// badPathProgram answers a request whose path does not settle under
+// routePath's normalisation.
+var badPathProgram = &Program{inbound: []statement{&rejectRequest{
+	stmtMeta: stmtMeta{element: "request", scope: "global"},
+	reason:   "InvalidPath",
+	message:  "The request's path does not normalise.",
+}}}
 
 // badHostProgram answers a request whose authority is not one host: two
 // Host lines (which Envoy joins with a comma) or a value with characters
@@ -51,10 +62,34 @@ func validAuthority(a string) bool {
 // towards the more specific policy. The request goes to the upstream
 // unchanged; only the choice of policy uses this form. Paths without '%',
 // ';', '\' or "/." are returned as they are, without allocating.
-func routePath(path string) string {
+//
+// The form is a fixed point: decoding can make a new escape ("%6%31" is
+// "%61" after one pass, "a" after two) or a new dot segment, and an
+// upstream or a proxy in front of it may decode again, so the steps repeat
+// until nothing changes. A path still changing after maxNormalize passes
+// is built to cost the router time (each pass is linear, and a crafted path
+// could need one pass per three bytes): ok is then false and the request
+// is refused with 400.
+func routePath(path string) (normal string, ok bool) {
 	if !strings.ContainsAny(path, "%;\\") && !strings.Contains(path, "/.") {
-		return path
+		return path, true
 	}
+	for i := 0; i < maxNormalize; i++ {
+		next := normalizeOnce(path)
+		if next == path {
+			return path, true
+		}
+		path = next
+	}
+	return "", false
+}
+
+// maxNormalize is how many normalisation passes a path may need; real paths
+// need one, or two for an escape of an escape.
+const maxNormalize = 4
+
+// normalizeOnce is one pass of routePath's steps.
+func normalizeOnce(path string) string {
 	path = slashes.Replace(path)
 	var out []string
 	for _, seg := range strings.Split(path, "/") {
@@ -128,4 +163,29 @@ func unhex(c byte) byte {
 
 func isUnreserved(c byte) bool {
 	return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// ClientFromXFF returns the hops-th address from the right of an X-Forwarded-For
+// value, as Envoy's xff_num_trusted_hops does: entries left of it were
+// written by the client and are never trusted.
+func ClientFromXFF(xff string, hops int) string {
+	entries := strings.Split(xff, ",")
+	if strings.TrimSpace(xff) == "" || len(entries) < hops {
+		return ""
+	}
+	return HostOnly(strings.TrimSpace(entries[len(entries)-hops]))
+}
+
+// HostOnly strips the port from "ip:port" or "[v6]:port".
+func HostOnly(addr string) string {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		if ap.Addr().Is4() { // parsed only if canonical: the host's text as is
+			return addr[:strings.LastIndexByte(addr, ':')]
+		}
+		return ap.Addr().Unmap().String()
+	}
+	if a, err := netip.ParseAddr(strings.Trim(addr, "[]")); err == nil {
+		return a.Unmap().String()
+	}
+	return ""
 }

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -22,12 +23,13 @@ func FuzzRequestShape(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, authority, path, origin string) {
-		rp := routePath(path)
-		if again := routePath(rp); again != rp {
-			t.Fatalf("routePath(%q) = %q, and again %q", path, rp, again)
-		}
-		if strings.Contains(rp, "/./") || strings.Contains(rp, "/../") || strings.Contains(rp, ";") {
-			t.Fatalf("routePath(%q) = %q is not normal", path, rp)
+		if rp, ok := routePath(path); ok {
+			if again, ok := routePath(rp); !ok || again != rp {
+				t.Fatalf("routePath(%q) = %q, and again %q (%v)", path, rp, again, ok)
+			}
+			if strings.Contains(rp, "/./") || strings.Contains(rp, "/../") || strings.Contains(rp, ";") {
+				t.Fatalf("routePath(%q) = %q is not normal", path, rp)
+			}
 		}
 		p, _ := g.Route(authority, "GET", path)
 		if p != badHostProgram && strings.Contains(authority, ",") && g.HasAPIs() {
@@ -35,5 +37,26 @@ func FuzzRequestShape(f *testing.F) {
 		}
 		_, _ = splitHostPort(authority)
 		_, _ = normalizeOrigin(origin)
+	})
+}
+
+// FuzzClientAddress: X-Forwarded-For and downstream addresses never panic
+// the readers, and whatever they return is an IP address or "".
+func FuzzClientAddress(f *testing.F) {
+	for _, s := range []string{"203.0.113.7, 10.0.0.1", "[2001:db8::1]:443", "::ffff:10.0.0.1", " , ,", "1.2.3.4:99999"} {
+		f.Add(s, 1)
+	}
+	f.Fuzz(func(t *testing.T, xff string, hops int) {
+		if hops < 1 || hops > 16 {
+			return
+		}
+		for _, ip := range []string{ClientFromXFF(xff, hops), HostOnly(xff)} {
+			if ip == "" {
+				continue
+			}
+			if _, err := netip.ParseAddr(ip); err != nil {
+				t.Fatalf("%q gave %q, not an IP address", xff, ip)
+			}
+		}
 	})
 }

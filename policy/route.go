@@ -217,7 +217,10 @@ func (r *router) match(authority, method, path string) (*Program, map[string]str
 	if q := strings.IndexAny(path, "?#"); q >= 0 {
 		path = path[:q]
 	}
-	path = routePath(path)
+	path, ok := routePath(path)
+	if !ok {
+		return badPathProgram, nil
+	}
 	host, _ := splitHostPort(authority)
 	// Walk the prefix trie as far as the path goes, remembering where each
 	// level ends, then try the deepest APIs first.

@@ -167,6 +167,7 @@ func TestScopes_evasion(t *testing.T) {
 		{"dot segment", "api.contoso.com", "/./orders/./admin", "orders-admin", ""},
 		{"escaped dot-dot", "api.contoso.com", "/plain/%2e%2e/orders/admin", "orders-admin", ""},
 		{"escaped letter", "api.contoso.com", "/orders/%61dmin", "orders-admin", ""},
+		{"an escape made by decoding", "api.contoso.com", "/orders/%6%31dmin", "orders-admin", ""},
 		{"path parameter on a segment", "api.contoso.com", "/orders;v=1/admin;jsessionid=x/users", "orders-admin", ""},
 		{"escaped semicolon", "api.contoso.com", "/orders/admin%3Bx/users", "orders-admin", ""},
 		{"escaped slash separates segments", "api.contoso.com", "/orders%2fadmin", "orders-admin", ""},
@@ -191,6 +192,13 @@ func TestScopes_evasion(t *testing.T) {
 }
 
 func TestRoutePath(t *testing.T) {
+	// Each "%3" more is one more pass: three passes settle, six do not.
+	if got, ok := routePath("/%6%3%31dmin"); !ok || got != "/admin" {
+		t.Errorf("three passes: %q, %v", got, ok)
+	}
+	if got, ok := routePath("/%6" + strings.Repeat("%3", 4) + "%31dmin"); ok {
+		t.Errorf("a path of escapes of escapes was normalised to %q", got)
+	}
 	for in, want := range map[string]string{
 		"/orders/1":          "/orders/1",
 		"/a/./b/../c":        "/a/c",
@@ -209,9 +217,12 @@ func TestRoutePath(t *testing.T) {
 		"/a/%2e%2e%2e/b":     "/a/.../b",
 		"/;/../admin/./x":    "/admin/x",
 		"/admin%3b/../other": "/other",
+		"%7%30":              "/p",
+		"/%6%31dmin":         "/admin",
+		"/%2%65%2%65/admin":  "/admin",
 	} {
-		if got := routePath(in); got != want {
-			t.Errorf("routePath(%q) = %q, want %q", in, got, want)
+		if got, ok := routePath(in); !ok || got != want {
+			t.Errorf("routePath(%q) = %q, %v; want %q", in, got, ok, want)
 		}
 	}
 }

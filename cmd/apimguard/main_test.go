@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/apimguard/apimguard/internal/corpus"
 )
 
 const wasm = "../../build/apimguard.wasm"
@@ -16,15 +18,17 @@ func requireWasm(t *testing.T) {
 	}
 }
 
-func TestRun_seedExamples(t *testing.T) {
+// The corpus (examples/*/*.yaml) under wazero: the same files the engine
+// and the Envoy tier replay.
+func TestRun_corpus(t *testing.T) {
 	requireWasm(t)
-	files, _ := filepath.Glob("../../examples/seed/*.yaml")
-	if len(files) != 4 {
-		t.Fatalf("seed case files = %v, want 4 (check-header, check-ip, cors, validate-jwt)", files)
+	files, _ := corpus.Files("../..")
+	if len(files) != 5 {
+		t.Fatalf("case files = %v, want 5 (orders; the seed's check-header, check-ip, cors, validate-jwt)", files)
 	}
 	var out, errOut bytes.Buffer
 	code := run(append([]string{"test", "-wasm", wasm}, files...), &out, &errOut)
-	if code != 0 || !strings.HasSuffix(out.String(), "14 passed, 0 failed\n") {
+	if code != 0 || !strings.HasSuffix(out.String(), "21 passed, 0 failed\n") {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
 	}
 }

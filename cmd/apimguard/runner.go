@@ -3,74 +3,15 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/apimguard/apimguard/internal/corpus"
 	"github.com/apimguard/apimguard/internal/hostfake"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
-	"gopkg.in/yaml.v3"
 )
-
-// suite is one case file.
-type suite struct {
-	// Config is the plugin configuration (a <policies> document or the JSON
-	// object); ConfigFile reads it from a file next to the case file.
-	Config     string `yaml:"config"`
-	ConfigFile string `yaml:"configFile"`
-	// Time fixes the module's clock (RFC 3339) for token expiry.
-	Time string `yaml:"time"`
-	// Callouts answer the calls the module makes, for every case.
-	Callouts []callout  `yaml:"callouts"`
-	Cases    []testCase `yaml:"cases"`
-}
-
-// callout answers calls to a cluster whose path starts with Path.
-type callout struct {
-	Cluster string            `yaml:"cluster"`
-	Path    string            `yaml:"path"`
-	Status  int               `yaml:"status"`
-	Headers map[string]string `yaml:"headers"`
-	Body    string            `yaml:"body"`
-	Fail    bool              `yaml:"fail"` // no answer: the call fails
-}
-
-type testCase struct {
-	Name     string      `yaml:"name"`
-	Request  request     `yaml:"request"`
-	Upstream upstream    `yaml:"upstream"`
-	Callouts []callout   `yaml:"callouts"`
-	Expect   expectation `yaml:"expect"`
-}
-
-type request struct {
-	Method    string            `yaml:"method"`
-	Path      string            `yaml:"path"`
-	Authority string            `yaml:"authority"`
-	Headers   map[string]string `yaml:"headers"`
-	ClientIP  string            `yaml:"clientIp"`
-	Body      string            `yaml:"body"`
-}
-
-// upstream is what the protected API answers when a request reaches it.
-type upstream struct {
-	Status  int               `yaml:"status"`
-	Headers map[string]string `yaml:"headers"`
-}
-
-type expectation struct {
-	Status int `yaml:"status"`
-	// Headers are response headers; an empty value means "absent".
-	Headers         map[string]string `yaml:"headers"`
-	UpstreamHeaders map[string]string `yaml:"upstreamHeaders"`
-	BodyContains    string            `yaml:"bodyContains"`
-	// ReachesUpstream, when set, says whether the request got through.
-	ReachesUpstream *bool `yaml:"reachesUpstream"`
-}
 
 type runner struct {
 	wasm           []byte
@@ -80,31 +21,12 @@ type runner struct {
 }
 
 func (r *runner) runFile(path string) error {
-	raw, err := os.ReadFile(path)
+	s, err := corpus.Load(path)
 	if err != nil {
 		return err
 	}
-	var s suite
-	dec := yaml.NewDecoder(strings.NewReader(string(raw)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&s); err != nil {
-		return err
-	}
-	if s.ConfigFile != "" {
-		b, err := os.ReadFile(filepath.Join(filepath.Dir(path), s.ConfigFile))
-		if err != nil {
-			return err
-		}
-		s.Config = string(b)
-	}
-	if strings.TrimSpace(s.Config) == "" {
-		return fmt.Errorf("no config or configFile")
-	}
 	vmConfig := ""
 	if s.Time != "" {
-		if _, err := time.Parse(time.RFC3339, s.Time); err != nil {
-			return fmt.Errorf("time: %v", err)
-		}
 		vmConfig = `{"testClock": "` + s.Time + `"}`
 	}
 	vm, err := proxytest.NewWasmVMContext(r.wasm)
@@ -114,7 +36,7 @@ func (r *runner) runFile(path string) error {
 	defer vm.Close()
 	for _, tc := range s.Cases {
 		start := time.Now()
-		problems, notes := r.runCase(vm, &s, tc, vmConfig)
+		problems, notes := r.runCase(vm, s, tc, vmConfig)
 		took := time.Since(start).Seconds()
 		if len(problems) == 0 {
 			r.passed++
@@ -137,7 +59,7 @@ func (r *runner) runFile(path string) error {
 
 // runCase runs one case in a fresh plugin and returns what did not match
 // and, for -v, what happened.
-func (r *runner) runCase(vm proxytest.WasmVMContext, s *suite, tc testCase, vmConfig string) (problems, notes []string) {
+func (r *runner) runCase(vm proxytest.WasmVMContext, s *corpus.Suite, tc corpus.Case, vmConfig string) (problems, notes []string) {
 	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration([]byte(s.Config)).WithVMConfiguration([]byte(vmConfig))
 	if tc.Request.ClientIP != "" {
 		opt = opt.WithProperty([]string{"source", "address"}, []byte(hostPort(tc.Request.ClientIP)))
@@ -158,8 +80,8 @@ func (r *runner) runCase(vm proxytest.WasmVMContext, s *suite, tc testCase, vmCo
 	}
 
 	req := tc.Request
-	headers := [][2]string{{":method", or(req.Method, "GET")}, {":path", or(req.Path, "/")}, {":authority", or(req.Authority, "api.example.com")}, {":scheme", "https"}}
-	headers = append(headers, sortedPairs(req.Headers)...)
+	headers := [][2]string{{":method", corpus.Or(req.Method, "GET")}, {":path", corpus.Or(req.Path, "/")}, {":authority", corpus.Or(req.Authority, "api.example.com")}, {":scheme", "https"}}
+	headers = append(headers, corpus.Pairs(req.Headers)...)
 	id := host.InitializeHttpContext()
 	host.CallOnRequestHeaders(id, headers, req.Body == "")
 	if req.Body != "" {
@@ -175,9 +97,9 @@ func (r *runner) runCase(vm proxytest.WasmVMContext, s *suite, tc testCase, vmCo
 				}
 				answered[c.CalloutID] = true
 				pending++
-				path := pairValue(c.Headers, ":path")
-				notes = append(notes, fmt.Sprintf("call: %s %s%s (cluster %s)", pairValue(c.Headers, ":method"), pairValue(c.Headers, ":authority"), path, c.Upstream))
-				a, ok := findCallout(tc.Callouts, s.Callouts, c.Upstream, path)
+				path := corpus.Value(c.Headers, ":path")
+				notes = append(notes, fmt.Sprintf("call: %s %s%s (cluster %s)", corpus.Value(c.Headers, ":method"), corpus.Value(c.Headers, ":authority"), path, c.Upstream))
+				a, ok := s.Callout(tc, c.Upstream, path)
 				if !ok {
 					return append(problems, fmt.Sprintf("unanswered call to cluster %q path %q: add it to callouts", c.Upstream, path)), notes
 				}
@@ -185,7 +107,7 @@ func (r *runner) runCase(vm proxytest.WasmVMContext, s *suite, tc testCase, vmCo
 					host.CallOnHttpCallResponse(c.CalloutID, nil, nil, nil)
 					continue
 				}
-				hs := append([][2]string{{":status", strconv.Itoa(or(a.Status, 200))}}, sortedPairs(a.Headers)...)
+				hs := append([][2]string{{":status", strconv.Itoa(corpus.Or(a.Status, 200))}}, corpus.Pairs(a.Headers)...)
 				host.CallOnHttpCallResponse(c.CalloutID, hs, nil, []byte(a.Body))
 			}
 		}
@@ -194,65 +116,24 @@ func (r *runner) runCase(vm proxytest.WasmVMContext, s *suite, tc testCase, vmCo
 		}
 	}
 
-	status, respHeaders, body := 0, [][2]string(nil), ""
-	reached := false
+	var o corpus.Outcome
 	if local := host.GetSentLocalResponse(id); local != nil {
-		status, respHeaders, body = int(local.StatusCode), local.Headers, string(local.Data)
+		o.Status, o.Headers, o.Body = int(local.StatusCode), local.Headers, string(local.Data)
 	} else if host.GetCurrentHttpStreamAction(id) == types.ActionContinue {
-		reached = true
-		upHeaders := host.GetCurrentRequestHeaders(id)
-		for name, want := range tc.Expect.UpstreamHeaders {
-			if got := pairValue(upHeaders, strings.ToLower(name)); got != want {
-				problems = append(problems, fmt.Sprintf("upstream header %s: got %q, want %q", name, got, want))
-			}
-		}
-		up := append([][2]string{{":status", strconv.Itoa(or(tc.Upstream.Status, 200))}}, sortedPairs(tc.Upstream.Headers)...)
+		o.Reached, o.UpstreamHeaders = true, host.GetCurrentRequestHeaders(id)
+		up := append([][2]string{{":status", strconv.Itoa(corpus.Or(tc.Upstream.Status, 200))}}, corpus.Pairs(tc.Upstream.Headers)...)
 		host.CallOnResponseHeaders(id, up, true)
 		if local := host.GetSentLocalResponse(id); local != nil {
-			status, respHeaders, body = int(local.StatusCode), local.Headers, string(local.Data)
+			o.Status, o.Headers, o.Body = int(local.StatusCode), local.Headers, string(local.Data)
 		} else {
-			respHeaders = host.GetCurrentResponseHeaders(id)
-			status, _ = strconv.Atoi(pairValue(respHeaders, ":status"))
+			o.Headers = host.GetCurrentResponseHeaders(id)
+			o.Status, _ = strconv.Atoi(corpus.Value(o.Headers, ":status"))
 		}
 	} else {
 		problems = append(problems, "the request is still paused: a call or key fetch was never answered")
 	}
 	host.CompleteHttpContext(id)
-
-	if tc.Expect.Status != 0 && status != tc.Expect.Status {
-		problems = append(problems, fmt.Sprintf("status: got %d, want %d (body %q)", status, tc.Expect.Status, abbreviate(body)))
-	}
-	for name, want := range tc.Expect.Headers {
-		if got := pairValue(respHeaders, strings.ToLower(name)); got != want {
-			problems = append(problems, fmt.Sprintf("header %s: got %q, want %q", name, got, want))
-		}
-	}
-	if tc.Expect.BodyContains != "" && !strings.Contains(body, tc.Expect.BodyContains) {
-		problems = append(problems, fmt.Sprintf("body: got %q, want it to contain %q", abbreviate(body), tc.Expect.BodyContains))
-	}
-	if tc.Expect.ReachesUpstream != nil && *tc.Expect.ReachesUpstream != reached {
-		problems = append(problems, fmt.Sprintf("reaches upstream: got %v, want %v", reached, *tc.Expect.ReachesUpstream))
-	}
-	return problems, notes
-}
-
-func findCallout(caseCallouts, suiteCallouts []callout, cluster, path string) (callout, bool) {
-	for _, list := range [][]callout{caseCallouts, suiteCallouts} {
-		for _, c := range list {
-			if c.Cluster == cluster && strings.HasPrefix(path, c.Path) {
-				return c, true
-			}
-		}
-	}
-	return callout{}, false
-}
-
-func or[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
+	return append(problems, tc.Check(o)...), notes
 }
 
 func hostPort(ip string) string {
@@ -260,36 +141,4 @@ func hostPort(ip string) string {
 		return "[" + ip + "]:40000"
 	}
 	return ip + ":40000"
-}
-
-// sortedPairs turns a header map into lower-case pairs in a stable order.
-func sortedPairs(m map[string]string) [][2]string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([][2]string, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, [2]string{strings.ToLower(k), m[k]})
-	}
-	return out
-}
-
-// pairValue returns the values of name joined with commas, "" when absent.
-func pairValue(pairs [][2]string, name string) string {
-	var vals []string
-	for _, kv := range pairs {
-		if strings.EqualFold(kv[0], name) {
-			vals = append(vals, kv[1])
-		}
-	}
-	return strings.Join(vals, ",")
-}
-
-func abbreviate(s string) string {
-	if len(s) > 120 {
-		return s[:117] + "..."
-	}
-	return s
 }

@@ -72,6 +72,8 @@ type Params struct {
 	// cache, the plugin, the key rbac checks and the JWK set jwt_authn uses.
 	Native, JWTCache, Plugin bool
 	APIKey, JWKS             string
+	// VMConfig is the VM configuration (a JSON object), when not empty.
+	VMConfig string
 	// BehindProxy renders use_remote_address: false, for the plugin's
 	// clientIp.xffTrustedHops mode: Envoy then leaves X-Forwarded-For as
 	// received.

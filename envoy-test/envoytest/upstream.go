@@ -22,6 +22,17 @@ type Upstream struct {
 	ln   net.Listener
 	mu   sync.Mutex
 	reqs []Received
+	// status and headers, when set, replace the default answer.
+	status  int
+	headers map[string]string
+}
+
+// Answer makes the upstream answer with status and headers (and its JSON
+// echo as the body) from now on; status 0 restores the default 200.
+func (u *Upstream) Answer(status int, headers map[string]string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.status, u.headers = status, headers
 }
 
 // StartUpstream listens on addr ("127.0.0.1:0" for any free port).
@@ -40,8 +51,15 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	u.mu.Lock()
 	u.reqs = append(u.reqs, Received{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: string(body)})
+	status, headers := u.status, u.headers
 	u.mu.Unlock()
 	w.Header().Set("content-type", "application/json")
+	for k, v := range headers {
+		w.Header().Set(k, v)
+	}
+	if status != 0 {
+		w.WriteHeader(status)
+	}
 	json.NewEncoder(w).Encode(map[string]string{"upstream": "ok", "method": r.Method, "path": r.URL.RequestURI()})
 }
 

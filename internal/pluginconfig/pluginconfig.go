@@ -26,10 +26,8 @@ type Config struct {
 	// XFFTrustedHops > 0: the client is the XFFTrustedHops-th address from
 	// the right of X-Forwarded-For instead of the downstream address.
 	XFFTrustedHops int
-	// Upstreams maps the lower-case host (or host:port) of an outgoing
-	// call's URL to an Envoy cluster.
-	Upstreams    map[string]string
-	Certificates map[string]string
+	Upstreams      Upstreams
+	Certificates   map[string]string
 	// TokenCache is how many verified tokens each validate-jwt keeps
 	// (0: the default, -1: off).
 	TokenCache int
@@ -91,7 +89,7 @@ func Parse(data []byte) (*Config, error) {
 		case "upstreams":
 			var m map[string]string
 			if m, err = stringMap("upstreams", v); err == nil {
-				c.Upstreams = map[string]string{}
+				c.Upstreams = Upstreams{}
 				for host, cluster := range m {
 					if host == "" || cluster == "" || strings.ContainsAny(host, "/ ") {
 						err = fmt.Errorf("plugin configuration: upstreams[%q] = %q: want a host or host:port mapped to a cluster name", host, cluster)
@@ -290,4 +288,31 @@ func (c *Config) Compile(keys policy.KeyStore, now func() time.Time, offload pol
 			return os.LookupEnv(name)
 		},
 	})
+}
+
+// Upstreams maps the host (or host:port) of an outgoing call's URL to the
+// Envoy cluster that reaches it.
+type Upstreams map[string]string
+
+// Cluster picks the cluster for authority. An unmapped host gets Istio's
+// naming, outbound|PORT||HOST, so a mesh needs no mapping at all.
+func (u Upstreams) Cluster(authority, scheme string) string {
+	authority = strings.ToLower(authority)
+	if c, ok := u[authority]; ok {
+		return c
+	}
+	host, port := authority, ""
+	if i := strings.LastIndexByte(authority, ':'); i >= 0 && !strings.HasSuffix(authority, "]") {
+		host, port = authority[:i], authority[i+1:]
+	}
+	if c, ok := u[host]; ok {
+		return c
+	}
+	if port == "" {
+		port = "80"
+		if scheme == "https" {
+			port = "443"
+		}
+	}
+	return "outbound|" + port + "||" + strings.Trim(host, "[]")
 }

@@ -1,0 +1,167 @@
+package e2e
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/apimguard/apimguard/envoy-test/envoytest"
+	"github.com/apimguard/apimguard/internal/corpus"
+)
+
+// TestCorpus_throughEnvoy replays every case file of the corpus
+// (examples/*/*.yaml) through a real Envoy: one Envoy per file, the
+// services the module calls as local servers answering from the file's
+// callouts, the file's fixed time as the VM's testClock. A case's clientIp
+// reaches the plugin as Envoy's downstream address: Envoy runs with
+// use_remote_address: false and the client sends it as X-Forwarded-For.
+// The engine (policy.TestCorpus_engine) and the module under wazero
+// (cmd/apimguard) replay the same files.
+func TestCorpus_throughEnvoy(t *testing.T) {
+	files, err := corpus.Files(envoytest.Root())
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no case files under examples/ (%v)", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			s, err := corpus.Load(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			replay(t, s)
+		})
+	}
+}
+
+// replay runs one suite's cases through one Envoy.
+func replay(t *testing.T, s *corpus.Suite) {
+	var mu sync.Mutex
+	var current corpus.Case
+	p := envoytest.Params{PluginConfig: s.Config}
+	if s.Time != "" {
+		p.VMConfig = `{"testClock": "` + s.Time + `"}`
+	}
+	for _, cluster := range clustersOf(s) {
+		cluster := cluster
+		port := serveCallouts(t, func(path string) (corpus.Callout, bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			return s.Callout(current, cluster, path)
+		})
+		p.Clusters = append(p.Clusters, envoytest.Cluster{Name: cluster, Port: port})
+	}
+	for _, tc := range s.Cases {
+		if tc.Request.ClientIP != "" {
+			p.BehindProxy = true
+		}
+	}
+	st := startStack(t, p)
+	for _, tc := range s.Cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			mu.Lock()
+			current = tc
+			mu.Unlock()
+			st.upstream.Answer(tc.Upstream.Status, tc.Upstream.Headers)
+			if problems := tc.Check(exchange(t, st, tc)); len(problems) > 0 {
+				t.Error(strings.Join(problems, "\n"))
+			}
+		})
+	}
+}
+
+// exchange sends a case's request through Envoy and returns what the client
+// and the upstream saw.
+func exchange(t *testing.T, st *stack, tc corpus.Case) corpus.Outcome {
+	r := tc.Request
+	req, err := http.NewRequest(corpus.Or(r.Method, "GET"), st.envoy.URL(corpus.Or(r.Path, "/")), strings.NewReader(r.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = corpus.Or(r.Authority, "api.example.com")
+	for k, v := range r.Headers {
+		req.Header.Set(k, v)
+	}
+	if r.ClientIP != "" {
+		req.Header.Set("X-Forwarded-For", r.ClientIP)
+	}
+	before := len(st.upstream.Requests())
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	o := corpus.Outcome{Status: resp.StatusCode, Headers: pairs(resp.Header), Body: string(body)}
+	if got := st.upstream.Requests()[before:]; len(got) > 0 {
+		o.Reached, o.UpstreamHeaders = true, pairs(got[len(got)-1].Header)
+	}
+	return o
+}
+
+// pairs turns Go's header map into lower-case pairs.
+func pairs(h http.Header) [][2]string {
+	var out [][2]string
+	for k, vs := range h {
+		for _, v := range vs {
+			out = append(out, [2]string{strings.ToLower(k), v})
+		}
+	}
+	return out
+}
+
+// clustersOf lists the clusters a suite's callouts name.
+func clustersOf(s *corpus.Suite) []string {
+	seen := map[string]bool{}
+	for _, c := range s.Callouts {
+		seen[c.Cluster] = true
+	}
+	for _, tc := range s.Cases {
+		for _, c := range tc.Callouts {
+			seen[c.Cluster] = true
+		}
+	}
+	var out []string
+	for c := range seen {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// serveCallouts starts a local server answering with answer(path): the
+// callout's status, headers and body; a callout with fail: true, or none,
+// drops the connection without an answer.
+func serveCallouts(t *testing.T, answer func(path string) (corpus.Callout, bool)) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		a, ok := answer(r.RequestURI)
+		if !ok || a.Fail {
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					conn.Close()
+				}
+			}
+			return
+		}
+		for k, v := range a.Headers {
+			w.Header().Set(k, v)
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(a.Body)))
+		w.WriteHeader(corpus.Or(a.Status, 200))
+		io.WriteString(w, a.Body)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().(*net.TCPAddr).Port
+}

@@ -1,0 +1,177 @@
+package corpus
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apimguard/apimguard/internal/pluginconfig"
+	"github.com/apimguard/apimguard/policy"
+	"github.com/apimguard/apimguard/policy/jwt"
+)
+
+// RunEngine replays one case against the engine, natively and without a
+// host: the configuration read as the plugin reads it, a request built from
+// the case, calls and key fetches answered from the suite's callouts, and
+// the effects carried out as the filter carries them out. Signatures are
+// verified in Go (no Envoy to offload to).
+func RunEngine(s *Suite, tc Case) (Outcome, error) {
+	cfg, err := pluginconfig.Parse([]byte(s.Config))
+	if err != nil {
+		return Outcome{}, err
+	}
+	now := time.Now
+	if s.Time != "" {
+		at := s.Clock()
+		now = func() time.Time { return at }
+	}
+	keys := &calloutKeys{s: s, tc: tc, upstreams: cfg.Upstreams, sets: map[string]*jwt.KeySet{}}
+	gw, err := cfg.Compile(keys, now, nil)
+	if err != nil {
+		return Outcome{}, err
+	}
+	r := tc.Request
+	req := &fakeRequest{pairs: append([][2]string{
+		{":method", Or(r.Method, "GET")}, {":path", Or(r.Path, "/")}, {":authority", Or(r.Authority, "api.example.com")}, {":scheme", "https"},
+	}, Pairs(r.Headers)...)}
+	req.ip = r.ClientIP
+	if cfg.XFFTrustedHops > 0 {
+		xff, _ := req.Header("x-forwarded-for")
+		req.ip = policy.ClientFromXFF(xff, cfg.XFFTrustedHops)
+	}
+	auth, _ := req.Header(":authority")
+	method, _ := req.Header(":method")
+	path, _ := req.Header(":path")
+	prog, params := gw.Route(auth, method, path)
+	x := prog.NewExec(req, params)
+	res, err := settle(s, tc, cfg.Upstreams, x, x.Inbound())
+	if err != nil {
+		return Outcome{}, err
+	}
+	if res.Action == policy.Respond {
+		return Outcome{Status: res.Status, Headers: res.Headers, Body: res.Body}, nil
+	}
+	o := Outcome{Reached: true, UpstreamHeaders: apply(req.pairs, res.Edits)}
+	resp := fakeRequest{pairs: append([][2]string{{":status", strconv.Itoa(Or(tc.Upstream.Status, 200))}}, Pairs(tc.Upstream.Headers)...)}
+	if res, err = settle(s, tc, cfg.Upstreams, x, x.Outbound(&resp)); err != nil {
+		return Outcome{}, err
+	}
+	if res.Action == policy.Respond {
+		o.Status, o.Headers, o.Body = res.Status, res.Headers, res.Body
+		return o, nil
+	}
+	o.Headers = apply(resp.pairs, res.Edits)
+	o.Status, _ = strconv.Atoi(Value(o.Headers, ":status"))
+	if res.Status != 0 {
+		o.Status = res.Status
+	}
+	return o, nil
+}
+
+// settle answers the calls and key waits of r until the engine decides to
+// continue or to respond.
+func settle(s *Suite, tc Case, ups pluginconfig.Upstreams, x *policy.Exec, r policy.Result) (policy.Result, error) {
+	for round := 0; r.Action == policy.Call || r.Action == policy.WaitKeys; round++ {
+		if round == 20 {
+			return r, fmt.Errorf("more than 20 calls: the evaluation does not settle")
+		}
+		if r.Action == policy.WaitKeys {
+			r = x.Resume(nil, nil) // the key store fetches on demand
+			continue
+		}
+		c := r.Call
+		scheme := "http"
+		if strings.HasPrefix(strings.ToLower(c.URL), "https://") {
+			scheme = "https"
+		}
+		cluster := ups.Cluster(c.Authority, scheme)
+		a, ok := s.Callout(tc, cluster, c.Path)
+		if !ok {
+			return r, fmt.Errorf("unanswered call to cluster %q path %q: add it to callouts", cluster, c.Path)
+		}
+		if a.Fail {
+			r = x.Resume(nil, policy.ErrCallFailed)
+			continue
+		}
+		r = x.Resume(&policy.CallResponse{StatusCode: Or(a.Status, 200), Headers: Pairs(a.Headers), Body: []byte(a.Body)}, nil)
+	}
+	return r, nil
+}
+
+// apply carries out header edits on a header list, as the filter does on
+// Envoy's header map.
+func apply(pairs [][2]string, edits []policy.HeaderEdit) [][2]string {
+	out := append([][2]string(nil), pairs...)
+	for _, e := range edits {
+		if e.Values == nil || !e.Append {
+			kept := out[:0]
+			for _, kv := range out {
+				if kv[0] != e.Name {
+					kept = append(kept, kv)
+				}
+			}
+			out = kept
+		}
+		for _, v := range e.Values {
+			out = append(out, [2]string{e.Name, v})
+		}
+	}
+	return out
+}
+
+// fakeRequest is a request (or the upstream's response) as a header list.
+type fakeRequest struct {
+	pairs [][2]string
+	ip    string
+}
+
+func (r *fakeRequest) Header(name string) (string, bool) { return policy.JoinHeader(r.pairs, name) }
+func (r *fakeRequest) ClientIP() string                  { return r.ip }
+func (r *fakeRequest) Headers() [][2]string              { return r.pairs }
+
+// calloutKeys is a KeyStore that fetches discovery documents and key sets
+// from the suite's callouts the first time a source is asked for.
+type calloutKeys struct {
+	s         *Suite
+	tc        Case
+	upstreams pluginconfig.Upstreams
+	sets      map[string]*jwt.KeySet
+}
+
+func (k *calloutKeys) KeySet(source string) *jwt.KeySet {
+	if set, ok := k.sets[source]; ok {
+		return set
+	}
+	var set *jwt.KeySet
+	if doc, ok := k.get(source); ok {
+		if issuer, jwksURI, err := jwt.ParseDiscovery(doc); err == nil {
+			if body, ok := k.get(jwksURI); ok {
+				if keys, err := jwt.ParseJWKS(body); err == nil {
+					set = &jwt.KeySet{Issuer: issuer, Keys: keys}
+				}
+			}
+		}
+	}
+	k.sets[source] = set
+	return set
+}
+
+// get answers a GET of rawURL from the callouts, as the plugin's key
+// fetches reach them: through the cluster upstreams names.
+func (k *calloutKeys) get(rawURL string) ([]byte, bool) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, false
+	}
+	path := u.EscapedPath()
+	if u.RawQuery != "" {
+		path += "?" + u.RawQuery
+	}
+	a, ok := k.s.Callout(k.tc, k.upstreams.Cluster(u.Host, u.Scheme), path)
+	if !ok || a.Fail || Or(a.Status, 200) != 200 {
+		return nil, false
+	}
+	return []byte(a.Body), true
+}
