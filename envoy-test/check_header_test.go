@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"github.com/apimguard/apimguard/internal/corpus"
 	"strings"
 	"testing"
 	"time"
@@ -8,16 +9,10 @@ import (
 	"github.com/apimguard/apimguard/envoy-test/envoytest"
 )
 
-// seedCheckHeader is the seed's check-header example verbatim; allowedKey is
-// set from a named value.
-const seedCheckHeader = `<policies>
-  <inbound>
-    <set-variable name="allowedKey" value="{{api-key}}" />
-<check-header name="x-api-key" failed-check-httpcode="403">
-<value>{{context.Variables["allowedKey"]}}</value>
-</check-header>
-  </inbound>
-</policies>`
+// seedCheckHeader is the seed's check-header example verbatim (from the
+// corpus's copy of the seed); allowedKey is set from a named value.
+var seedCheckHeader = "<policies>\n  <inbound>\n    <set-variable name=\"allowedKey\" value=\"{{api-key}}\" />\n" +
+	corpus.MustSeedBlock(envoytest.Root(), "check-header") + "\n  </inbound>\n</policies>"
 
 const apiKey = "k-7c41e09b2d"
 

@@ -1,25 +1,14 @@
 package e2e
 
 import (
+	"github.com/apimguard/apimguard/internal/corpus"
 	"testing"
 
 	"github.com/apimguard/apimguard/envoy-test/envoytest"
 )
 
 // seedCORS is the seed's cors example, verbatim.
-const seedCORS = `<cors>
-<allowed-origins>
-<origin>https://myapp.com</origin>
-</allowed-origins>
-<allowed-methods>
-<method>GET</method>
-<method>POST</method>
-</allowed-methods>
-<allowed-headers>
-<header>content-type</header>
-<header>authorization</header>
-</allowed-headers>
-</cors>`
+var seedCORS = corpus.MustSeedBlock(envoytest.Root(), "cors")
 
 func TestCORS_seedThroughEnvoy(t *testing.T) {
 	policy := "<policies>\n<inbound>\n" + seedCORS + `

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"github.com/apimguard/apimguard/internal/corpus"
 	"net"
 	"net/http"
 	"strings"
@@ -112,14 +113,7 @@ func (p *idp) keySetHits() int {
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 // seedValidateJWT is the seed's validate-jwt example, verbatim.
-const seedValidateJWT = `<validate-jwt header-name="Authorization"
-failed-validation-httpcode="401"
-failed-validation-error-message="Unauthorized">
-<openid-config url="https://login.microsoftonline.com/{tenant}/v2.0/.well-known/openid-configuration"/>
-<required-claims>
-<claim name="aud" match="my-api-audience"/>
-</required-claims>
-</validate-jwt>`
+var seedValidateJWT = corpus.MustSeedBlock(envoytest.Root(), "validate-jwt")
 
 func jwtConfig(p *idp) envoytest.Params {
 	policy := "<policies>\n<inbound>\n" + seedValidateJWT + "\n</inbound>\n</policies>"

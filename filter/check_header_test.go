@@ -3,22 +3,17 @@
 package main
 
 import (
+	"github.com/apimguard/apimguard/internal/corpus"
 	"strings"
 	"testing"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
 
-// seedCheckHeader is the seed's <check-header> block, verbatim, with
-// allowedKey set from a named value.
-const seedCheckHeader = `<policies>
-  <inbound>
-    <set-variable name="allowedKey" value="{{api-key}}" />
-<check-header name="x-api-key" failed-check-httpcode="403">
-<value>{{context.Variables["allowedKey"]}}</value>
-</check-header>
-  </inbound>
-</policies>`
+// seedCheckHeader is the seed's <check-header> block, verbatim (from the
+// corpus's copy of the seed), with allowedKey set from a named value.
+var seedCheckHeader = "<policies>\n  <inbound>\n    <set-variable name=\"allowedKey\" value=\"{{api-key}}\" />\n" +
+	corpus.MustSeedBlock("..", "check-header") + "\n  </inbound>\n</policies>"
 
 const goodKey = "k-3f9a1c7e"
 

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"github.com/apimguard/apimguard/internal/corpus"
 	"testing"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
@@ -11,7 +12,7 @@ import (
 // The seed's check-ip through the plugin: the caller is Envoy's downstream
 // address by default, the trusted X-Forwarded-For entry with xffTrustedHops.
 func TestCheckIP_clientAddress(t *testing.T) {
-	const seedCheckIP = "<policies><inbound>\n<check-ip addresses=\"203.0.113.0/24, 198.51.100.23\">\n<action>allow</action>\n</check-ip>\n</inbound></policies>"
+	seedCheckIP := "<policies><inbound>\n" + corpus.MustSeedBlock("..", "check-ip") + "\n</inbound></policies>"
 	eachVM(t, func(t *testing.T, vm types.VMContext) {
 		t.Run("downstream address", func(t *testing.T) {
 			p := mustStart(t, vm, seedCheckIP)

@@ -5,11 +5,6 @@ import (
 	"testing"
 )
 
-// The seed's block, verbatim, after a set-variable from a named value.
-const seedCheckHeader = `<check-header name="x-api-key" failed-check-httpcode="403">
-<value>{{context.Variables["allowedKey"]}}</value>
-</check-header>`
-
 func TestCheckHeader(t *testing.T) {
 	const denied403 = `{"statusCode":403,"message":"Access denied."}`
 	tests := []struct {

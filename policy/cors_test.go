@@ -19,7 +19,7 @@ func preflight(origin, method, headers string) headers {
 }
 
 func TestCORS_seedPreflight(t *testing.T) {
-	p := mustCompile(t, corsDoc(seedBlock(t, "cors")), nil)
+	p := mustCompile(t, corsDoc(seedBlock("cors")), nil)
 	tests := []struct {
 		name string
 		req  headers
@@ -53,7 +53,7 @@ func TestCORS_seedPreflight(t *testing.T) {
 }
 
 func TestCORS_actualRequests(t *testing.T) {
-	p := mustCompile(t, corsDoc(seedBlock(t, "cors")), nil)
+	p := mustCompile(t, corsDoc(seedBlock("cors")), nil)
 	grant := [][2]string{{"access-control-allow-origin", "https://myapp.com"}, {"vary", "Origin"}}
 
 	// Allowed origin, request passes: the grant is added to the upstream's response.
@@ -71,7 +71,7 @@ func TestCORS_actualRequests(t *testing.T) {
 	}
 
 	// A Vary an outbound policy set is merged in place.
-	p2 := mustCompile(t, `<policies><inbound>`+seedBlock(t, "cors")+`</inbound><outbound><set-header name="Vary" exists-action="override"><value>Accept</value></set-header></outbound></policies>`, nil)
+	p2 := mustCompile(t, `<policies><inbound>`+seedBlock("cors")+`</inbound><outbound><set-header name="Vary" exists-action="override"><value>Accept</value></set-header></outbound></policies>`, nil)
 	x = p2.NewExec(get(map[string]string{"origin": "https://myapp.com"}), nil)
 	x.Inbound()
 	r = x.Outbound(resp{":status": "200"})

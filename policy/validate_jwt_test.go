@@ -59,7 +59,7 @@ func compileJWT(t testing.TB, policy string, keys keyStore, cache int) *Program 
 
 // The seed's validate-jwt block, verbatim from the seed file.
 func TestValidateJWT_seed(t *testing.T) {
-	block := seedBlock(t, "validate-jwt")
+	block := seedBlock("validate-jwt")
 	keys := keyStore{seedOpenID: idpSet(t, "k1", idpKey)}
 	p := compileJWT(t, block, keys, 0)
 	tests := []struct {

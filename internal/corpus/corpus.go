@@ -248,3 +248,42 @@ func abbreviate(s string) string {
 	}
 	return s
 }
+
+// SeedFile is the seed document the project comes from, byte for byte
+// (shared/seed), under the repository root: the one copy of its examples.
+const SeedFile = "examples/seed/seed.txt"
+
+// SeedBlock returns the first <element ...>...</element> block of the seed
+// document under root, byte for byte: tests and tools that need a seed
+// example read it here instead of keeping a copy.
+func SeedBlock(root, element string) (string, error) {
+	seed, err := os.ReadFile(filepath.Join(root, SeedFile))
+	if err != nil {
+		return "", err
+	}
+	open := "<" + element
+	for i := 0; ; {
+		j := strings.Index(string(seed[i:]), open)
+		if j < 0 {
+			return "", fmt.Errorf("no <%s> block in %s", element, SeedFile)
+		}
+		start := i + j
+		if next := start + len(open); next < len(seed) && (seed[next] == ' ' || seed[next] == '>' || seed[next] == '\n') {
+			end := strings.Index(string(seed[start:]), "</"+element+">")
+			if end < 0 {
+				return "", fmt.Errorf("<%s> is not closed in %s", element, SeedFile)
+			}
+			return string(seed[start : start+end+len("</"+element+">")]), nil
+		}
+		i = start + len(open)
+	}
+}
+
+// MustSeedBlock is SeedBlock for test fixtures: it panics on an error.
+func MustSeedBlock(root, element string) string {
+	b, err := SeedBlock(root, element)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

@@ -1,9 +1,11 @@
 package corpus
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -53,5 +55,31 @@ cases:
 	}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("problems = %q\nwant %q", got, want)
+	}
+}
+
+// Every seed suite holds its seed example verbatim: the corpus and the seed
+// cannot drift apart.
+func TestSeedSuites_holdTheSeedVerbatim(t *testing.T) {
+	for file, element := range map[string]string{"check-header.yaml": "check-header", "check-ip.yaml": "check-ip", "cors.yaml": "cors", "validate-jwt.yaml": "validate-jwt"} {
+		block, err := SeedBlock("../..", element)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Load(filepath.Join("../../examples/seed", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		config := s.Config
+		if strings.HasPrefix(strings.TrimSpace(config), "{") {
+			var c struct{ Policy string }
+			if err := json.Unmarshal([]byte(config), &c); err != nil {
+				t.Fatal(err)
+			}
+			config = c.Policy
+		}
+		if !strings.Contains(config, block) {
+			t.Errorf("%s does not hold the seed's <%s> verbatim:\n%s", file, element, block)
+		}
 	}
 }

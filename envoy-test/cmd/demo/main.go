@@ -11,18 +11,19 @@ import (
 	"syscall"
 
 	"github.com/apimguard/apimguard/envoy-test/envoytest"
+	"github.com/apimguard/apimguard/internal/corpus"
 )
 
-// policy is the seed's check-header example; the key comes from the named
-// value API_KEY, which Envoy hands to the VM from its own environment.
-const policy = `<policies>
-  <inbound>
-    <set-variable name="allowedKey" value="{{API_KEY}}" />
-    <check-header name="x-api-key" failed-check-httpcode="403">
-      <value>{{context.Variables["allowedKey"]}}</value>
-    </check-header>
-  </inbound>
-</policies>`
+// seedPolicy is the seed's check-header example, verbatim from the corpus's
+// copy of the seed; the key comes from the named value API_KEY, which Envoy
+// hands to the VM from its own environment.
+func seedPolicy() (string, error) {
+	block, err := corpus.SeedBlock(envoytest.Root(), "check-header")
+	if err != nil {
+		return "", err
+	}
+	return "<policies>\n  <inbound>\n    <set-variable name=\"allowedKey\" value=\"{{API_KEY}}\" />\n" + block + "\n  </inbound>\n</policies>", nil
+}
 
 func main() {
 	port := flag.Int("port", 10000, "Envoy listener port")
@@ -38,6 +39,10 @@ func main() {
 
 func run(port, admin, upPort int, key string) error {
 	envoyBin, wasm, err := envoytest.Paths()
+	if err != nil {
+		return err
+	}
+	policy, err := seedPolicy()
 	if err != nil {
 		return err
 	}
