@@ -522,3 +522,26 @@ func (c *compiler) itemConstants(n *Node, item string, listAttrs ...string) ([]s
 	}
 	return out, nil
 }
+
+// methodText reads an element whose text is an HTTP method: set-method, as
+// a policy or inside send-request.
+func (c *compiler) methodText(n *Node) (string, error) {
+	if err := c.attrs(n); err != nil {
+		return "", err
+	}
+	if len(n.Children) > 0 {
+		return "", c.errf(n, n.Children[0].Pos, "unexpected element <%s>", n.Children[0].Name)
+	}
+	v, err := c.value(n, n.Text, n.TextPos)
+	if err != nil {
+		return "", err
+	}
+	if !v.IsConst() {
+		return "", c.errf(n, n.TextPos, "the method must be a constant or a named value")
+	}
+	m := strings.ToUpper(strings.TrimSpace(v.Const()))
+	if !validHeaderName(m) {
+		return "", c.errf(n, n.Pos, "set-method needs an HTTP method, not %q", abbreviate(n.Text))
+	}
+	return m, nil
+}

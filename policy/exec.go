@@ -494,7 +494,8 @@ func (x *Exec) ResponseHeader(name string) (string, bool) {
 }
 
 // Method implements expr.Env.
-func (x *Exec) Method() string { v, _ := x.req.Header(":method"); return v }
+// After a set-method it is the new method.
+func (x *Exec) Method() string { v, _ := x.RequestHeader(":method"); return v }
 
 // URL implements expr.Env.
 func (x *Exec) URL() *expr.URL {

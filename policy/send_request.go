@@ -96,15 +96,9 @@ func compileSendRequest(c *compiler, n *Node) (statement, error) {
 			}
 			s.url = &u
 		case "set-method":
-			if err := c.attrs(ch); err != nil {
+			m, err := c.methodText(ch)
+			if err != nil {
 				return nil, err
-			}
-			if len(ch.Children) > 0 {
-				return nil, c.errf(ch, ch.Children[0].Pos, "unexpected element <%s>", ch.Children[0].Name)
-			}
-			m := strings.ToUpper(strings.TrimSpace(ch.Text))
-			if !validHeaderName(m) {
-				return nil, c.errf(ch, ch.Pos, "set-method needs an HTTP method, not %q", abbreviate(ch.Text))
 			}
 			s.method = m
 		case "set-header":
