@@ -99,7 +99,9 @@ func exchange(t *testing.T, st *stack, tc corpus.Case) corpus.Outcome {
 	body, _ := io.ReadAll(resp.Body)
 	o := corpus.Outcome{Status: resp.StatusCode, Headers: pairs(resp.Header), Body: string(body)}
 	if got := st.upstream.Requests()[before:]; len(got) > 0 {
-		o.Reached, o.UpstreamHeaders = true, pairs(got[len(got)-1].Header)
+		last := got[len(got)-1]
+		o.Reached = true
+		o.UpstreamHeaders = append([][2]string{{":method", last.Method}, {":path", last.Path}}, pairs(last.Header)...)
 	}
 	return o
 }
