@@ -302,6 +302,8 @@ func elements(name string) (element, bool) {
 		return element{sections: onError, compile: compileSetBody}, true
 	case "set-header":
 		return element{sections: anySection, compile: compileSetHeader}, true
+	case "set-method":
+		return element{sections: inbound | backend, compile: compileSetMethod}, true
 	case "set-status":
 		return element{sections: outbound | onError, compile: compileSetStatus}, true
 	case "set-variable":
