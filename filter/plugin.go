@@ -21,9 +21,9 @@ type vmContext struct {
 
 // defaultGCPercent is the module's GOGC. The heap the Go collector lets
 // grow before a cycle is 4 MB × GOGC/100 and the live heap is small, so
-// GOGC sets the VM's linear memory: at 80 it stays near 150 pages (about
-// 9.5 MiB) where the default 100 takes 164, for about 2 µs of CPU per
-// request (BENCHMARKS.md). The VM configuration may change it.
+// GOGC sets the VM's linear memory; 80 trades a little CPU per request for
+// fewer pages than the default 100 (BENCHMARKS.md has the figures). The VM
+// configuration may change it.
 const defaultGCPercent = 80
 
 // OnVMStart implements types.VMContext: it reads the VM configuration:

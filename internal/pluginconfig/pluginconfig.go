@@ -1,6 +1,6 @@
 // Package pluginconfig reads apimguard's plugin configuration (Envoy's
 // configuration, Istio's pluginConfig): a bare <policies> document or the
-// JSON object of README.md's configuration contract, and compiles it into
+// JSON object of docs/configuration.md's configuration contract, and compiles it into
 // the engine's gateway. It is a pure function of the bytes: the filter, the
 // corpus replayers and the fuzz target share it. It must not import
 // proxy-wasm.
@@ -18,7 +18,7 @@ import (
 )
 
 // Config is the plugin configuration: either a bare <policies> document or
-// a JSON object with the keys documented in README.md.
+// a JSON object with the keys documented in docs/configuration.md.
 type Config struct {
 	Policy      string
 	APIs        []policy.API
