@@ -15,7 +15,7 @@ import (
 
 	"github.com/apimguard/apimguard/internal/testjwt"
 
-	"github.com/apimguard/apimguard/envoy-test/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
 )
 
 // The attacks of issue #14, each against the README's kind of

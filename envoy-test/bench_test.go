@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/apimguard/apimguard/envoy-test/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
 )
 
 // BenchmarkCallout measures what one send-request round trip adds to a

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apimguard/apimguard/envoy-test/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
 )
 
 // chromiumPath is Debian's Chromium, installed by make browser.

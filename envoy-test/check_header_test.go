@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apimguard/apimguard/envoy-test/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
 )
 
 // seedCheckHeader is the seed's check-header example verbatim (from the

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/apimguard/apimguard/envoy-test/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
 	"github.com/apimguard/apimguard/internal/corpus"
 )
 

@@ -4,7 +4,7 @@ import (
 	"github.com/apimguard/apimguard/internal/corpus"
 	"testing"
 
-	"github.com/apimguard/apimguard/envoy-test/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
 )
 
 // seedCORS is the seed's cors example, verbatim.

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/apimguard/apimguard/envoy-test/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
 )
 
 // Real source addresses: envoytest.Envoy's downstream address is the caller.

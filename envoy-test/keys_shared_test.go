@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/apimguard/apimguard/envoy-test/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
 )
 
 // TestKeySharing_twoWorkersThroughEnvoy runs envoytest.Envoy with two worker threads,

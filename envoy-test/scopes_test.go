@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apimguard/apimguard/envoy-test/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
 )
 
 // A failure in outbound replaces the upstream's response with on-error's.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apimguard/apimguard/envoy-test/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
 )
 
 // introspectionPolicy is APIM's token introspection pattern.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apimguard/apimguard/envoy-test/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
 )
 
 // stack is a running envoytest.Envoy with apimguard in front of a recording upstream.

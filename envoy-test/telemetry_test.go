@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apimguard/apimguard/envoy-test/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
 )
 
 // prometheus reads envoytest.Envoy's /stats/prometheus into "name{labels}" → value.

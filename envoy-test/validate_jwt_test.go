@@ -16,7 +16,7 @@ import (
 
 	"github.com/apimguard/apimguard/internal/testjwt"
 
-	"github.com/apimguard/apimguard/envoy-test/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
 )
 
 // idp is a local OpenID provider: discovery and JWKS on loopback. It can be

@@ -5,7 +5,7 @@ import (
 )
 
 // Metric names. Envoy exposes them as wasmcustom.<name>; the stats_tags of
-// envoy-test/envoytest/configs/apimguard.yaml turn the policy, reason and outcome
+// envoy-test/configs/apimguard.yaml turn the policy, reason and outcome
 // segments into labels, so /stats/prometheus shows for example
 // apimguard_denied{policy="check-header",reason="HeaderNotFound"}.
 const (

@@ -26,7 +26,7 @@ import (
 
 	"github.com/apimguard/apimguard/internal/testjwt"
 
-	"github.com/apimguard/apimguard/envoy-test/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
 )
 
 const apiKey = "bench-key-7f3a"

@@ -3,13 +3,13 @@
 // talks to it over HTTP on loopback. It knows nothing of the policy or
 // filter packages: what it checks is what a client sees.
 //
-// The configs under configs/ are Go templates; they double as copy-paste
-// examples of how to load the module.
+// The configs under envoy-test/configs/ are Go templates; they double as
+// copy-paste examples of how to load the module. It is internal: the tests,
+// make run and make bench are its only users.
 package envoytest
 
 import (
 	"bytes"
-	"embed"
 	"errors"
 	"fmt"
 	"io"
@@ -24,15 +24,25 @@ import (
 	"syscall"
 	"text/template"
 	"time"
+
+	"github.com/apimguard/apimguard/envoy-test/configs"
 )
 
-//go:embed configs/*.yaml
-var configs embed.FS
-
-// Root is the repository root, found from this file's location.
+// Root is the repository root: the nearest directory above this file that
+// holds go.mod.
 func Root() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+	dir := filepath.Dir(file)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return filepath.Dir(file)
+		}
+		dir = parent
+	}
 }
 
 // Paths returns the Envoy binary and the module, or an error that says how to
@@ -86,9 +96,9 @@ type Cluster struct {
 	Port int
 }
 
-// Render fills the template configs/name with p.
+// Render fills the template envoy-test/configs/name with p.
 func Render(name string, p Params) (string, error) {
-	src, err := configs.ReadFile("configs/" + name)
+	src, err := configs.FS.ReadFile(name)
 	if err != nil {
 		return "", err
 	}
