@@ -36,12 +36,12 @@ type idp struct {
 }
 
 func newIDP(t testing.TB) *idp {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Reserved through FreePort: the provider may start late, and no Envoy
+	// of this process may take its port meanwhile.
+	port, err := envoytest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	return &idp{t: t, port: port, issuer: "https://login.microsoftonline.com/{tenant}/v2.0", keys: map[string]*rsa.PrivateKey{}}
 }
 
