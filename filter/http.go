@@ -75,6 +75,16 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		path, _ := h.Header(":path")
 		prog, params = gw.Route(authority, method, path)
 	}
+	if gw.HasTLSFloor() {
+		// Only with a TLS floor: one more host call per request.
+		v, err := proxywasm.GetProperty([]string{"connection", "tls_version"})
+		if err != nil && err != types.ErrorStatusNotFound {
+			v = []byte("unknown") // fail closed: refused as an unknown version
+		}
+		if refuse := gw.CheckTLS(string(v)); refuse != nil {
+			prog, params = refuse, nil
+		}
+	}
 	h.prog = prog
 	prog.InitExec(&h.exec, h, params)
 	h.x = &h.exec

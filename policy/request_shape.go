@@ -16,11 +16,16 @@ import (
 type rejectRequest struct {
 	stmtMeta
 	reason, message string
+	status          int    // 0: 400
+	body            string // "": {"statusCode":400,"message":"Bad request."}
 }
 
 func (r *rejectRequest) run(*Exec) error {
-	return &Failure{Source: r.element, Reason: r.reason, Status: 400, Body: errorBody(400, "Bad request."),
-		Message: r.message, scope: r.scope}
+	status, body := r.status, r.body
+	if status == 0 {
+		status, body = 400, errorBody(400, "Bad request.")
+	}
+	return &Failure{Source: r.element, Reason: r.reason, Status: status, Body: body, Message: r.message, scope: r.scope}
 }
 
 // badPathProgram answers a request whose path does not settle under

@@ -10,6 +10,8 @@ import (
 type Config struct {
 	Policy string // global <policies>; may be empty
 	APIs   []API
+	// TLS is the lowest TLS version requests may arrive over (none: any).
+	TLS TLSFloor
 }
 
 // API is an API scope: requests for one of Hosts (any host when empty) whose
@@ -36,6 +38,7 @@ type Operation struct {
 type Gateway struct {
 	global *Program
 	router *router
+	tls    tlsFloor
 	// keySources are the openid-config URLs the host must fetch keys for.
 	keySources []string
 	warnings   []string
@@ -89,6 +92,9 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 	globalEff := effective(global, nil)
 	g := &Gateway{}
 	var err error
+	if g.tls, err = compileTLSFloor(cfg.TLS); err != nil {
+		return nil, err
+	}
 	if g.global, err = c.program(globalEff); err != nil {
 		return nil, err
 	}

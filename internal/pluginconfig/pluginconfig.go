@@ -38,6 +38,8 @@ type Config struct {
 	EventsPerSecond int
 	// NoNativeCrypto keeps signature verification in the module.
 	NoNativeCrypto bool
+	// TLS is the TLS floor ("tls": {"minVersion": "1.2", "allowPlainText": false}).
+	TLS policy.TLSFloor
 }
 
 // MaxSize bounds the whole plugin configuration; each policy document
@@ -114,6 +116,22 @@ func Parse(data []byte) (*Config, error) {
 				err = fmt.Errorf("plugin configuration: tokenCache must be a whole number from -1 (off) to 1000000, got %s", v.Raw)
 			}
 			c.TokenCache = int(n)
+		case "tls":
+			err = object("tls", v, map[string]gjson.Type{"minVersion": gjson.String, "allowPlainText": gjson.True}, func(key string, f gjson.Result) error {
+				switch key {
+				case "minVersion":
+					if f.Str != "1.2" && f.Str != "1.3" {
+						return fmt.Errorf("plugin configuration: tls.minVersion must be \"1.2\" or \"1.3\", got %s", f.Raw)
+					}
+					c.TLS.MinVersion = f.Str
+				case "allowPlainText":
+					c.TLS.AllowPlainText = f.Type == gjson.True
+				}
+				return nil
+			})
+			if err == nil && c.TLS.MinVersion == "" {
+				err = fmt.Errorf("plugin configuration: tls.minVersion is required (\"1.2\" or \"1.3\")")
+			}
 		case "eventsPerSecond":
 			n := v.Int()
 			if v.Type != gjson.Number || float64(n) != v.Num || n < -1 || n == 0 || n > 1_000_000 {
@@ -132,7 +150,7 @@ func Parse(data []byte) (*Config, error) {
 				return nil
 			})
 		default:
-			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, certificates, clientIp, tokenCache, telemetry, eventsPerSecond, nativeCrypto)", key)
+			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, certificates, clientIp, tokenCache, telemetry, eventsPerSecond, nativeCrypto, tls)", key)
 		}
 		return err == nil
 	})
@@ -145,7 +163,9 @@ func Parse(data []byte) (*Config, error) {
 	return c, nil
 }
 
-// object visits the keys of a JSON object, refusing keys not in fields.
+// object visits the keys of a JSON object, refusing keys not in fields and
+// values of another type (gjson.JSON: an array or object; gjson.True: a
+// bool).
 func object(where string, v gjson.Result, fields map[string]gjson.Type, visit func(key string, v gjson.Result) error) error {
 	if !v.IsObject() {
 		return fmt.Errorf("plugin configuration: %s must be an object", where)
@@ -160,7 +180,7 @@ func object(where string, v gjson.Result, fields map[string]gjson.Type, visit fu
 			err = fmt.Errorf("plugin configuration: %s: unknown key %q", where, key)
 		case seen[key]:
 			err = fmt.Errorf("plugin configuration: %s: duplicate key %q", where, key)
-		case val.Type != want && !(want == gjson.JSON && (val.IsArray() || val.IsObject())):
+		case val.Type != want && !(want == gjson.JSON && (val.IsArray() || val.IsObject())) && !(want == gjson.True && val.Type == gjson.False):
 			err = fmt.Errorf("plugin configuration: %s.%s has the wrong type", where, key)
 		default:
 			seen[key] = true
@@ -274,7 +294,7 @@ func (c *Config) Compile(keys policy.KeyStore, now func() time.Time, offload pol
 	if c.NoNativeCrypto {
 		offload = nil
 	}
-	return policy.CompileGateway(policy.Config{Policy: c.Policy, APIs: c.APIs}, policy.Options{
+	return policy.CompileGateway(policy.Config{Policy: c.Policy, APIs: c.APIs, TLS: c.TLS}, policy.Options{
 		Keys:         keys,
 		Certificates: c.Certificates,
 		TokenCache:   c.TokenCache,

@@ -20,6 +20,11 @@ func TestParseConfig(t *testing.T) {
 		{name: "clientIp hops fraction", in: `{"policy":"<policies/>","clientIp":{"xffTrustedHops":1.5}}`, wantErr: `plugin configuration: clientIp.xffTrustedHops must be a whole number from 1 to 16, got 1.5`},
 		{name: "clientIp hops string", in: `{"policy":"<policies/>","clientIp":{"xffTrustedHops":"1"}}`, wantErr: `plugin configuration: clientIp.xffTrustedHops has the wrong type`},
 		{name: "clientIp unknown key", in: `{"policy":"<policies/>","clientIp":{"header":"x-real-ip"}}`, wantErr: `plugin configuration: clientIp: unknown key "header"`},
+		{name: "tls floor", in: `{"policy":"<policies/>","tls":{"minVersion":"1.2","allowPlainText":false}}`, wantPolicy: "<policies/>"},
+		{name: "tls version", in: `{"policy":"<policies/>","tls":{"minVersion":"1.1"}}`, wantErr: `plugin configuration: tls.minVersion must be "1.2" or "1.3", got "1.1"`},
+		{name: "tls without a version", in: `{"policy":"<policies/>","tls":{"allowPlainText":true}}`, wantErr: `plugin configuration: tls.minVersion is required ("1.2" or "1.3")`},
+		{name: "tls plain text not a bool", in: `{"policy":"<policies/>","tls":{"minVersion":"1.2","allowPlainText":"no"}}`, wantErr: `plugin configuration: tls.allowPlainText has the wrong type`},
+		{name: "tls unknown key", in: `{"policy":"<policies/>","tls":{"minVersion":"1.2","require":true}}`, wantErr: `plugin configuration: tls: unknown key "require"`},
 		{name: "yaml", in: `policy: x`, wantErr: `plugin configuration: want a <policies> document or a JSON object, got "policy:"`},
 	}
 	for _, tc := range tests {

@@ -82,6 +82,8 @@ type Params struct {
 	// cache, the plugin, the key rbac checks and the JWK set jwt_authn uses.
 	Native, JWTCache, Plugin bool
 	APIKey, JWKS             string
+	// TLS, when set, makes the listener terminate TLS.
+	TLS *TLSListener
 	// VMConfig is the VM configuration (a JSON object), when not empty.
 	VMConfig string
 	// BehindProxy renders use_remote_address: false, for the plugin's
@@ -94,6 +96,16 @@ type Params struct {
 type Cluster struct {
 	Name string
 	Port int
+	// CAFile, when set, makes Envoy speak TLS (1.2 or higher) to the
+	// cluster, trusting the PEM CA in CAFile for the name SNI.
+	CAFile, SNI string
+}
+
+// TLSListener makes the listener terminate TLS.
+type TLSListener struct {
+	CertFile, KeyFile string // PEM
+	// MinVersion is Envoy's tls_minimum_protocol_version (TLSv1_2, ...).
+	MinVersion string
 }
 
 // Render fills the template envoy-test/configs/name with p.

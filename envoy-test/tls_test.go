@@ -1,0 +1,255 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/internal/testjwt"
+)
+
+// testCA is a certificate authority made for one test.
+type testCA struct {
+	t    *testing.T
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	dir  string
+}
+
+func newTestCA(t *testing.T) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "apimguard test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &testCA{t: t, cert: cert, key: key, dir: t.TempDir()}
+}
+
+// file writes PEM blocks to a file in the CA's directory and returns its path.
+func (ca *testCA) file(name string, blocks ...*pem.Block) string {
+	path := filepath.Join(ca.dir, name)
+	var b []byte
+	for _, bl := range blocks {
+		b = append(b, pem.EncodeToMemory(bl)...)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		ca.t.Fatal(err)
+	}
+	return path
+}
+
+// caFile is the CA certificate as a PEM file.
+func (ca *testCA) caFile() string {
+	return ca.file("ca.pem", &pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})
+}
+
+// pool trusts the CA.
+func (ca *testCA) pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.cert)
+	return p
+}
+
+// leaf issues a server certificate for names (DNS) and 127.0.0.1.
+func (ca *testCA) leaf(name string, dnsNames ...string) (tls.Certificate, string, string) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		ca.t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: dnsNames[0]},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		DNSNames: dnsNames, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		ca.t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	certFile := ca.file(name+".pem", &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyFile := ca.file(name+"-key.pem", &pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		ca.t.Fatal(err)
+	}
+	return pair, certFile, keyFile
+}
+
+// tlsGet sends GET path to Envoy's TLS listener with the client offering
+// only TLS versions min..max; err is a failed handshake.
+func tlsGet(st *stack, ca *testCA, path string, min, max uint16) (int, string, error) {
+	cfg := &tls.Config{RootCAs: ca.pool(), ServerName: "api.example.com", MinVersion: min, MaxVersion: max}
+	if max < tls.VersionTLS12 {
+		// Offer every suite TLS 1.0 and 1.1 have: the refusal must come from
+		// the version, not from the suites.
+		cfg.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA}
+	}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+	resp, err := c.Get("https://127.0.0.1:" + itoa(st.envoy.Port) + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), nil
+}
+
+// The shipped edge configuration terminates TLS 1.2 and 1.3 and refuses
+// 1.0 and 1.1 in the handshake; the plugin's floor at 1.3 then refuses a
+// TLS 1.2 request that the listener accepted.
+func TestTLS_edgeListenerThroughEnvoy(t *testing.T) {
+	ca := newTestCA(t)
+	_, certFile, keyFile := ca.leaf("edge", "api.example.com")
+	cfg := `{"policy": "<policies/>", "tls": {"minVersion": "1.3"}}`
+	st := startStack(t, envoytest.Params{PluginConfig: cfg, TLS: &envoytest.TLSListener{CertFile: certFile, KeyFile: keyFile, MinVersion: "TLSv1_2"}})
+	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11} {
+		// The listener refuses the version itself (a protocol_version
+		// alert), not some other part of the handshake.
+		if status, _, err := tlsGet(st, ca, "/", v, v); err == nil || !strings.Contains(err.Error(), "protocol version not supported") {
+			t.Errorf("%s: status %d, err %v; want the handshake refused for its version", tls.VersionName(v), status, err)
+		}
+	}
+	if status, body, err := tlsGet(st, ca, "/", tls.VersionTLS12, tls.VersionTLS12); err != nil || status != 403 || body != `{"statusCode":403,"message":"TLS 1.3 or higher is required."}` {
+		t.Errorf("TLS 1.2 under a 1.3 floor: %d %q %v", status, body, err)
+	}
+	if status, _, err := tlsGet(st, ca, "/", tls.VersionTLS13, tls.VersionTLS13); err != nil || status != 200 {
+		t.Errorf("TLS 1.3: %d %v", status, err)
+	}
+	if !strings.Contains(st.envoy.Log(), `"policy":"tls","reason":"TlsVersionNotAllowed"`) {
+		t.Error("no security event for the refused TLS 1.2 request")
+	}
+}
+
+// A listener misconfigured to serve plain HTTP: the plugin's floor refuses
+// what the listener lets through, unless plain text is allowed explicitly.
+// (Older TLS under the floor: TLS 1.2 under a 1.3 floor, above. Envoy 1.40
+// did not complete a TLS 1.0 or 1.1 handshake with Go's client even with
+// tls_minimum_protocol_version: TLSv1_0.)
+func TestTLS_floorBehindPlainListenerThroughEnvoy(t *testing.T) {
+	floor := `{"policy": "<policies/>", "tls": {"minVersion": "1.2"}}`
+	t.Run("plain HTTP", func(t *testing.T) {
+		st := startStack(t, envoytest.Params{PluginConfig: floor})
+		if r := st.do(t, "GET", "/", nil, ""); r.status != 403 || r.body != `{"statusCode":403,"message":"TLS 1.2 or higher is required."}` {
+			t.Errorf("plain text: %d %q", r.status, r.body)
+		}
+		if !strings.Contains(st.envoy.Log(), `"policy":"tls","reason":"TlsRequired"`) {
+			t.Error("no security event for the plain-text request")
+		}
+	})
+	t.Run("plain HTTP allowed", func(t *testing.T) {
+		st := startStack(t, envoytest.Params{PluginConfig: `{"policy": "<policies/>", "tls": {"minVersion": "1.2", "allowPlainText": true}}`})
+		if r := st.do(t, "GET", "/", nil, ""); r.status != 200 {
+			t.Errorf("plain text allowed: %d %q", r.status, r.body)
+		}
+	})
+}
+
+// httpsIDP is an OpenID provider over TLS for host, with one RS256 key.
+type httpsIDP struct {
+	host string
+	key  *rsa.PrivateKey
+	port int
+}
+
+func startHTTPSIDP(t *testing.T, host string, cert tls.Certificate, maxVersion uint16) *httpsIDP {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &httpsIDP{host: host, key: key}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS10, MaxVersion: maxVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.port = ln.Addr().(*net.TCPAddr).Port
+	srv := &http.Server{ErrorLog: nil, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/.well-known/openid-configuration":
+			json.NewEncoder(w).Encode(map[string]string{"issuer": "https://" + host + "/", "jwks_uri": "https://" + host + "/keys"})
+		case "/keys":
+			json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+		default:
+			http.NotFound(w, r)
+		}
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return p
+}
+
+func (p *httpsIDP) token(t *testing.T) string {
+	return testjwt.Sign(t, jose.RS256, p.key, testjwt.KID("k1"), map[string]any{"iss": "https://" + p.host + "/", "exp": time.Now().Unix() + 600})
+}
+
+// Discovery and key sets over TLS: a provider with a certificate from the
+// trusted CA works; one that speaks only TLS 1.1, or presents a certificate
+// from another CA, gets no keys loaded, so its tokens are refused.
+func TestTLS_identityProvidersThroughEnvoy(t *testing.T) {
+	ca, rogue := newTestCA(t), newTestCA(t)
+	goodCert, _, _ := ca.leaf("good", "good.idp.example")
+	oldCert, _, _ := ca.leaf("old", "old.idp.example")
+	rogueCert, _, _ := rogue.leaf("rogue", "rogue.idp.example")
+	idps := map[string]*httpsIDP{
+		"good":  startHTTPSIDP(t, "good.idp.example", goodCert, tls.VersionTLS13),
+		"old":   startHTTPSIDP(t, "old.idp.example", oldCert, tls.VersionTLS11),
+		"rogue": startHTTPSIDP(t, "rogue.idp.example", rogueCert, tls.VersionTLS13),
+	}
+	caFile := ca.caFile()
+	var apis []any
+	upstreams := map[string]string{}
+	p := envoytest.Params{}
+	for name, idp := range idps {
+		apis = append(apis, map[string]any{"name": name, "pathPrefix": "/" + name, "policy": `<policies><inbound><validate-jwt header-name="Authorization">` +
+			`<openid-config url="https://` + idp.host + `/.well-known/openid-configuration"/></validate-jwt></inbound></policies>`})
+		upstreams[idp.host] = "idp-" + name
+		p.Clusters = append(p.Clusters, envoytest.Cluster{Name: "idp-" + name, Port: idp.port, CAFile: caFile, SNI: idp.host})
+	}
+	cfg, _ := json.Marshal(map[string]any{"apis": apis, "upstreams": upstreams})
+	p.PluginConfig = string(cfg)
+	st := startStack(t, p)
+	deadline := time.Now().Add(15 * time.Second)
+	for st.do(t, "GET", "/good", bearer(idps["good"].token(t)), "").status != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("the provider over TLS never served its keys")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, name := range []string{"old", "rogue"} {
+		if r := st.do(t, "GET", "/"+name, bearer(idps[name].token(t)), ""); r.status != 401 {
+			t.Errorf("%s provider: status %d, want 401", name, r.status)
+		}
+	}
+	log := st.envoy.Log()
+	for _, host := range []string{"old.idp.example", "rogue.idp.example"} {
+		if !strings.Contains(log, "key fetch from https://"+host+"/.well-known/openid-configuration failed") {
+			t.Errorf("no failed key fetch logged for %s", host)
+		}
+	}
+}
