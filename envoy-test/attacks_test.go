@@ -221,6 +221,8 @@ func TestAttacks_throughEnvoy(t *testing.T) {
 			"/admin%3bx/y":          403,
 			"/admin%2fx":            400, // path_with_escaped_slashes_action: REJECT_REQUEST
 			"/pub%2f..%2fadmin/x":   400,
+			"/pub%5cadmin/x":        400,
+			"/pub\\admin/x":         200, // normalize_path makes it /pub/admin/x, and that is what the upstream gets
 			"/pub/x":                200,
 		} {
 			r := s.raw(t, "GET "+path+" HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n")

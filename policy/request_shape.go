@@ -69,25 +69,31 @@ var authorityByte = func() (t [256]bool) {
 // routePath is the path the router matches: the request path with each
 // segment's path parameters (from ';', or its escape %3B, to the end of
 // the segment) removed, escapes of unreserved characters decoded and dot
-// segments resolved, as Envoy's normalize_path does; escaped slashes and
-// backslashes (%2F, %5C, \) separate segments, as some upstreams decode
-// them. Whichever way an upstream reads such a path, the router errs
-// towards the more specific policy. The request goes to the upstream
-// unchanged; only the choice of policy uses this form. Paths without '%',
-// ';', '\' or "/." are returned as they are, without allocating.
+// segments resolved, as Envoy's normalize_path does. The request goes to
+// the upstream unchanged; only the choice of policy uses this form. Paths
+// without '%', ';', '\' or "/." are returned as they are, without
+// allocating.
 //
 // The form is a fixed point: decoding can make a new escape ("%6%31" is
 // "%61" after one pass, "a" after two) or a new dot segment, and an
 // upstream or a proxy in front of it may decode again, so the steps repeat
-// until nothing changes. A path still changing after maxNormalize passes
-// is built to cost the router time (each pass is linear, and a crafted path
-// could need one pass per three bytes): ok is then false and the request
-// is refused with 400.
+// until nothing changes. ok is false, and the request is refused with 400,
+// for a path whose segments the router cannot know the upstream's reading
+// of: one with a backslash or an escaped slash or backslash (%2F, %5C) —
+// one upstream takes "/a%2Fb" as one segment, another as two, and either
+// choice lets a request run a weaker operation's policy than the upstream
+// serves (Envoy's path_with_escaped_slashes_action: REJECT_REQUEST does
+// the same) — and one still changing after maxNormalize passes, built to
+// cost the router time (each pass is linear, and a crafted path could
+// need one pass per three bytes).
 func routePath(path string) (normal string, ok bool) {
 	if plainPath(path) {
 		return path, true
 	}
 	for i := 0; i < maxNormalize; i++ {
+		if ambiguousSlash(path) {
+			return "", false
+		}
 		next := normalizeOnce(path)
 		if next == path {
 			return path, true
@@ -95,6 +101,12 @@ func routePath(path string) (normal string, ok bool) {
 		path = next
 	}
 	return "", false
+}
+
+// ambiguousSlash reports whether path holds a backslash or an escaped
+// slash or backslash.
+func ambiguousSlash(path string) bool {
+	return strings.IndexByte(path, '\\') >= 0 || indexFold(path, "%2f") >= 0 || indexFold(path, "%5c") >= 0
 }
 
 // maxNormalize is how many normalisation passes a path may need; real paths
@@ -120,7 +132,6 @@ func plainPath(path string) bool {
 
 // normalizeOnce is one pass of routePath's steps.
 func normalizeOnce(path string) string {
-	path = slashes.Replace(path)
 	var out []string
 	for _, seg := range strings.Split(path, "/") {
 		if i := strings.IndexByte(seg, ';'); i >= 0 {
@@ -142,8 +153,6 @@ func normalizeOnce(path string) string {
 	}
 	return "/" + strings.Join(out, "/")
 }
-
-var slashes = strings.NewReplacer("%2f", "/", "%2F", "/", "%5c", "/", "%5C", "/", "\\", "/")
 
 // indexFold is strings.Index for an ASCII lower-case needle, ignoring case.
 func indexFold(s, lower string) int {
