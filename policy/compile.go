@@ -175,6 +175,8 @@ type compiler struct {
 	keySources []string
 	// warnings are load-time remarks that do not stop the plugin.
 	warnings []string
+	// certs is the compiled clientCertificates setting.
+	certs *clientCerts
 }
 
 type memoKey struct {
@@ -192,7 +194,7 @@ func (c *compiler) errf(n *Node, pos Pos, format string, args ...any) error {
 
 // program compiles the effective sections of one route.
 func (c *compiler) program(effective map[section][]*Node) (*Program, error) {
-	p := &Program{}
+	p := &Program{certs: c.certs, now: c.opt.Now}
 	for _, e := range sectionOrder {
 		c.section = e.s
 		body, err := c.statements(effective[e.s])
@@ -312,6 +314,8 @@ func elements(name string) (element, bool) {
 		return element{sections: inbound, compile: compileValidateJWT}, true
 	case "validate-azure-ad-token":
 		return element{sections: inbound, compile: compileValidateAzureADToken}, true
+	case "validate-client-certificate":
+		return element{sections: inbound, compile: compileValidateClientCertificate}, true
 	}
 	return element{}, false
 }

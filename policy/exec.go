@@ -4,7 +4,9 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/apimguard/apimguard/policy/clientcert"
 	"github.com/apimguard/apimguard/policy/expr"
 )
 
@@ -21,6 +23,10 @@ type Program struct {
 	first firstResponder
 	// API and Operation name the route ("" for the global scope).
 	API, Operation string
+	// certs is where client certificates come from (nil: the default);
+	// now is the gateway's clock.
+	certs *clientCerts
+	now   func() time.Time
 }
 
 // statement is one compiled policy element.
@@ -106,6 +112,11 @@ type Exec struct {
 	always      [][2]string
 	alwaysAdded bool
 	once        onceFlag
+
+	// The client certificate, read at its first use (client_certificate.go).
+	certRead    bool
+	cert        *clientcert.Certificate
+	certProblem string
 }
 
 // frame is a statement list being executed and the index of the next one.

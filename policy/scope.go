@@ -12,6 +12,9 @@ type Config struct {
 	APIs   []API
 	// TLS is the lowest TLS version requests may arrive over (none: any).
 	TLS TLSFloor
+	// ClientCertificates is where client certificates come from and what
+	// validate-client-certificate trusts.
+	ClientCertificates ClientCertificates
 }
 
 // API is an API scope: requests for one of Hosts (any host when empty) whose
@@ -82,16 +85,18 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 		opt.Doc = "policy"
 	}
 	c := &compiler{opt: opt, memo: map[memoKey]statement{}}
+	var err error
+	if c.certs, err = compileClientCerts(cfg.ClientCertificates, opt.Certificates, opt.Now); err != nil {
+		return nil, err
+	}
 	var global *document
 	if strings.TrimSpace(cfg.Policy) != "" {
-		var err error
 		if global, err = c.parseDocument(cfg.Policy, opt.Doc, "global"); err != nil {
 			return nil, err
 		}
 	}
 	globalEff := effective(global, nil)
 	g := &Gateway{}
-	var err error
 	if g.tls, err = compileTLSFloor(cfg.TLS); err != nil {
 		return nil, err
 	}

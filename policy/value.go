@@ -167,7 +167,7 @@ func (c *compiler) value(n *Node, raw string, pos Pos) (Value, error) {
 	if !hasVar {
 		s := lit.String()
 		if isExpression(s) {
-			prog, err := expr.Compile(s)
+			prog, err := expr.CompileWith(s, expr.Options{MeshCertificate: c.certs != nil && c.certs.source == sourceMesh})
 			if err != nil {
 				return Value{}, c.exprError(n, pos, s, err)
 			}

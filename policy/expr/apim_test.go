@@ -101,9 +101,12 @@ func TestCompile_errors(t *testing.T) {
 		want    string
 	}{
 		{`@(context.Request.Body.As<string>())`, 18, `unsupported member "Body" of context.Request`},
-		{`@(context.Request.Certificate == null)`, 18, `unsupported member "Certificate" of context.Request`},
+		{`@(context.Request.Certificate.PublicKey)`, 30, `unsupported member "PublicKey" of context.Request.Certificate`},
+		{`@(context.Request.Certificate.NotAfter + 1)`, 39, `unsupported operator + between DateTime and int`},
+		{`@(context.Request.Certificate.NotAfter.ToString("yyyy"))`, 48, `unsupported DateTime format "yyyy" (supported: "o", "s", "u")`},
+		{`@(context.Request.Certificate.NotAfter == null)`, 39, `cannot compare DateTime with null`},
 		{`@(context.User.Email)`, 10, `unsupported member "User" of context`},
-		{`@(DateTime.UtcNow)`, 2, `unknown name "DateTime"`},
+		{`@(DateTime.Today)`, 11, `unsupported member DateTime.Today`},
 		{`@(context.Variables["x"].Length)`, 25, `cannot read "Length" of an object: cast it first, for example (string) or (Jwt)`},
 		{`@(context.Variables["x"].ToString())`, 25, `cannot call ToString on an object: cast it first, for example (string) or (Jwt)`},
 		{`@("a".Foo())`, 6, `unsupported method Foo of string`},

@@ -19,6 +19,8 @@ const (
 	ResponseType // IResponse
 	JTokenType
 	BasicType
+	CertificateType // X509Certificate2: context.Request.Certificate
+	DateTimeType    // DateTime, always UTC
 	// Types that exist only as receivers of members.
 	contextType
 	requestType
@@ -35,11 +37,17 @@ const (
 	comparerType
 	lambdaType
 	staticType // a class name such as Array, String, StringComparison
+	x500NameType
 )
+
+// lastValueType is the last type an expression may produce or a variable
+// may hold; the types after it exist only as receivers.
+const lastValueType = DateTimeType
 
 var typeText = map[Type]string{
 	Object: "object", Null: "null", String: "string", Bool: "bool", Int: "int", StringArray: "string[]",
 	JwtType: "Jwt", ResponseType: "IResponse", JTokenType: "JToken", BasicType: "BasicAuthCredentials",
+	CertificateType: "X509Certificate2", DateTimeType: "DateTime", x500NameType: "X500DistinguishedName",
 	contextType: "context", requestType: "IRequest", ctxResponseType: "IResponse", headersType: "headers",
 	urlType: "IUrl", queryType: "query", variablesType: "context.Variables", lastErrorType: "LastError",
 	paramsType: "MatchedParameters", claimsType: "claims", bodyType: "IMessageBody",
@@ -80,6 +88,7 @@ type local struct {
 }
 
 type compiler struct {
+	opt     Options
 	scopes  [][]local
 	nlocals int
 	depth   int // of c.expr calls: the tree depth so far
@@ -196,7 +205,7 @@ func (c *compiler) stringable(n node, v value) error {
 
 var staticClasses = map[string]bool{
 	"Array": true, "string": true, "String": true, "StringComparison": true, "StringComparer": true,
-	"ExpressionSyntaxExtensions": true,
+	"ExpressionSyntaxExtensions": true, "DateTime": true,
 }
 
 func (c *compiler) ident(n *identNode) (value, error) {

@@ -4,6 +4,9 @@ import (
 	"encoding/base64"
 	"reflect"
 	"testing"
+	"time"
+
+	"github.com/apimguard/apimguard/policy/clientcert"
 )
 
 // env is a fixed request for expression tests.
@@ -12,6 +15,8 @@ type env struct {
 	vars                         map[string]any
 	lastErr                      *LastError
 	status                       int
+	cert                         *clientcert.Certificate
+	verified                     map[bool]bool // revocation -> result
 }
 
 func (e *env) RequestHeader(n string) (string, bool)  { v, ok := e.headers[n]; return v, ok }
@@ -27,6 +32,11 @@ func (e *env) Variable(n string) (any, bool)            { v, ok := e.vars[n]; re
 func (e *env) ResponseStatus() (int, string)            { return e.status, "Unauthorized" }
 func (e *env) LastError() *LastError                    { return e.lastErr }
 func (e *env) RequestID() string                        { return "req-1" }
+func (e *env) Now() time.Time                           { return time.Date(2026, 12, 2, 19, 15, 40, 0, time.UTC) }
+func (e *env) ClientCertificate() *clientcert.Certificate {
+	return e.cert
+}
+func (e *env) VerifyClientCertificate(revocation bool) bool { return e.verified[revocation] }
 
 // unsignedJWT builds an unsigned compact JWT with the given JSON payload.
 func unsignedJWT(payload string) string {

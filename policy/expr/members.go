@@ -113,7 +113,7 @@ var props = map[Type]map[string]prop{
 // valueReceivers are the receiver types whose runtime value can be null.
 func nullable(t Type) bool {
 	switch t {
-	case contextType, requestType, ctxResponseType, variablesType, paramsType, staticType, headersType, urlType, queryType:
+	case contextType, requestType, ctxResponseType, variablesType, paramsType, staticType, headersType, urlType, queryType, DateTimeType, x500NameType:
 		return false
 	}
 	return true
@@ -129,6 +129,9 @@ func (c *compiler) member(n *memberNode) (value, error) {
 	}
 	if x.typ == Object {
 		return value{}, errAt(n, "cannot read %q of an object: cast it first, for example (string) or (Jwt)", n.name)
+	}
+	if err := c.meshCheck(n, x.typ, n.name); err != nil {
+		return value{}, err
 	}
 	p, ok := props[x.typ][n.name]
 	if !ok {
@@ -195,6 +198,8 @@ func (c *compiler) staticMember(n *memberNode, class string) (value, error) {
 		return constant(comparerType, ignore), nil
 	case (class == "string" || class == "String") && n.name == "Empty":
 		return constant(String, ""), nil
+	case class == "DateTime":
+		return dateTimeStatic(n)
 	}
 	return value{}, errAt(n, "unsupported member %s.%s", class, n.name)
 }

@@ -127,6 +127,7 @@ func nonNull(args []any, i int) (string, error) {
 }
 
 func init() {
+	defer certificateMembers()
 	str1 := []Type{String}
 	str1cmp := []Type{String, comparisonType}
 	methods = map[Type]map[string]method{
@@ -443,6 +444,9 @@ func (c *compiler) call(n *callNode) (value, error) {
 	}
 	if recv.typ == Object {
 		return value{}, errAt(n, "cannot call %s on an object: cast it first, for example (string) or (Jwt)", m.name)
+	}
+	if err := c.meshCheck(n, recv.typ, m.name); err != nil {
+		return value{}, err
 	}
 	impl, ok := methods[recv.typ][m.name]
 	if !ok {

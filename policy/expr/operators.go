@@ -2,7 +2,12 @@ package expr
 
 // Operators: unary, binary, comparison and the conditional.
 
-import "strings"
+import (
+	"strings"
+	"time"
+
+	"github.com/apimguard/apimguard/policy/clientcert"
+)
 
 func (c *compiler) unary(n *unaryNode) (value, error) {
 	x, err := c.expr(n.x)
@@ -170,6 +175,9 @@ func (c *compiler) binary(n *binaryNode) (value, error) {
 		}
 		fallthrough
 	case "-", "*", "/", "%", "<", ">", "<=", ">=":
+		if x.typ == DateTimeType || y.typ == DateTimeType {
+			return c.compareTimes(n, x, y)
+		}
 		xi, err := c.asInt(n.x, x)
 		if err != nil {
 			return value{}, err
@@ -223,14 +231,14 @@ func (c *compiler) binary(n *binaryNode) (value, error) {
 
 func comparable(a, b Type) bool {
 	if a == b || a == Object || b == Object {
-		return a <= BasicType && b <= BasicType
+		return a <= lastValueType && b <= lastValueType
 	}
 	if a == Null || b == Null {
 		other := a
 		if a == Null {
 			other = b
 		}
-		return other != Bool && other != Int && other <= BasicType
+		return other != Bool && other != Int && other != DateTimeType && other <= lastValueType
 	}
 	// A JToken compares with the primitive it holds.
 	if a == JTokenType || b == JTokenType {
@@ -272,6 +280,12 @@ func equal(a, b any) bool {
 		return ok && av == bv
 	case *Basic:
 		bv, ok := b.(*Basic)
+		return ok && av == bv
+	case time.Time:
+		bv, ok := b.(time.Time)
+		return ok && av.Equal(bv)
+	case *clientcert.Certificate:
+		bv, ok := b.(*clientcert.Certificate)
 		return ok && av == bv
 	}
 	return false

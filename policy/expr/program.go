@@ -11,19 +11,31 @@ type Program struct {
 // Compile parses and type-checks src, which is "@(expression)" or
 // "@{ statements }". Errors are *SyntaxError or *CompileError with a byte
 // offset into src.
-func Compile(src string) (*Program, error) {
+func Compile(src string) (*Program, error) { return CompileWith(src, Options{}) }
+
+// Options tune the compilation of expressions.
+type Options struct {
+	// MeshCertificate: client certificates come from a mesh connection,
+	// which reports only the peer's subject, SANs and SHA-256 digest;
+	// members of context.Request.Certificate that need the certificate
+	// itself are refused.
+	MeshCertificate bool
+}
+
+// CompileWith is Compile with options.
+func CompileWith(src string, opt Options) (*Program, error) {
 	x, stmts, err := parse(src)
 	if err != nil {
 		return nil, err
 	}
-	c := &compiler{scopes: [][]local{nil}}
+	c := &compiler{opt: opt, scopes: [][]local{nil}}
 	p := &Program{src: src}
 	if x != nil {
 		v, err := c.expr(x)
 		if err != nil {
 			return nil, err
 		}
-		if v.typ > BasicType {
+		if v.typ > lastValueType {
 			return nil, errAt(x, "an expression cannot produce a %s", v.typ)
 		}
 		p.typ, p.eval = v.typ, v.eval
@@ -124,7 +136,7 @@ func (c *compiler) statements(stmts []stmt) (runFn, Type, error) {
 					}
 				}
 				t = want
-			} else if t == Null || t > BasicType {
+			} else if t == Null || t > lastValueType {
 				return nil, 0, errAt(st, "cannot infer the type of %s", st.name)
 			}
 			l := c.declare(st.name, t)
@@ -161,7 +173,7 @@ func (c *compiler) statements(stmts []stmt) (runFn, Type, error) {
 			if err != nil {
 				return nil, 0, err
 			}
-			if v.typ > BasicType {
+			if v.typ > lastValueType {
 				return nil, 0, errAt(st, "cannot return a %s", v.typ)
 			}
 			unify(v.typ)

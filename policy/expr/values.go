@@ -11,8 +11,11 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/apimguard/apimguard/policy/clientcert"
 
 	"github.com/apimguard/apimguard/internal/jsonlimit"
 )
@@ -32,6 +35,14 @@ type Env interface {
 	ResponseStatus() (code int, reason string)
 	LastError() *LastError // nil when no policy has failed
 	RequestID() string
+	// Now is the gateway's clock (DateTime.UtcNow).
+	Now() time.Time
+	// ClientCertificate is context.Request.Certificate: nil without one.
+	ClientCertificate() *clientcert.Certificate
+	// VerifyClientCertificate is Certificate.Verify() (revocation true)
+	// and VerifyNoRevocation(): the chain to the configured trust, the
+	// validity dates and, with revocation, the configured CRLs.
+	VerifyClientCertificate(revocation bool) bool
 }
 
 // LastError is context.LastError.
@@ -239,6 +250,10 @@ func ToString(v any) string {
 		return "System.String[]"
 	case *Jwt:
 		return "Jwt"
+	case time.Time:
+		return formatTime(t, "")
+	case *clientcert.Certificate:
+		return "[Subject]\r\n  " + t.Subject + "\r\n\r\n[Issuer]\r\n  " + t.Issuer + "\r\n\r\n[Serial Number]\r\n  " + t.SerialNumber + "\r\n\r\n[Thumbprint]\r\n  " + t.Thumbprint + "\r\n"
 	}
 	return fmt.Sprint(v)
 }

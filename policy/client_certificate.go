@@ -1,0 +1,403 @@
+package policy
+
+// Where a request's client certificate comes from, and what it is checked
+// against. docs/deployment.md, "Client certificates", shows the Envoy and
+// Istio configuration of each source.
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apimguard/apimguard/policy/clientcert"
+)
+
+// ClientCertificates is the plugin's "clientCertificates" setting.
+type ClientCertificates struct {
+	// Source is where the certificate comes from:
+	//   - "edge" (the default): Envoy terminates TLS and puts the client's
+	//     certificate into x-forwarded-client-cert (SANITIZE_SET with
+	//     cert and chain); the plugin checks that the header's certificate
+	//     is the one the connection itself presented.
+	//   - "proxy": a TLS-terminating proxy in front sets the header and
+	//     Envoy forwards it (FORWARD_ONLY); the header is believed only on a
+	//     connection whose own client certificate is one of TrustedProxies.
+	//   - "mesh": an Istio sidecar terminated mutual TLS; the connection
+	//     reports the peer's subject, first URI and DNS SANs and digest.
+	Source string
+	// Trust names the CA certificates (ids in Options.Certificates) that
+	// validate-trust builds chains to.
+	Trust []string
+	// CRLs are PEM X509 CRLs of those CAs, for validate-revocation.
+	CRLs []string
+	// TrustedProxies are the SHA-256 digests (hex) of the proxies' client
+	// certificates, for Source "proxy".
+	TrustedProxies []string
+}
+
+type certSource uint8
+
+const (
+	sourceEdge certSource = iota
+	sourceProxy
+	sourceMesh
+)
+
+// xfccHeader is Envoy's x-forwarded-client-cert.
+const xfccHeader = "x-forwarded-client-cert"
+
+// Peer is what the connection itself reports about the client's
+// certificate (Envoy's connection.* attributes).
+type Peer struct {
+	SHA256  string // connection.sha256_peer_certificate_digest; "" without a client certificate
+	Subject string // connection.subject_peer_certificate (RFC 2253)
+	URISAN  string // connection.uri_san_peer_certificate (the first)
+	DNSSAN  string // connection.dns_san_peer_certificate (the first)
+}
+
+// PeerReporter is implemented by a Request whose host can report the
+// connection's client certificate. Without it a request has none.
+type PeerReporter interface {
+	Peer() Peer
+}
+
+// clientCerts is a compiled ClientCertificates.
+type clientCerts struct {
+	source  certSource
+	roots   *x509.CertPool
+	anchors []*x509.Certificate // the Trust certificates
+	known   []*x509.Certificate // every certificate of the configuration
+	byID    map[string]*x509.Certificate
+	crls    map[string]*crl // by the issuer's raw subject
+	proxies map[string]bool
+	now     func() time.Time
+}
+
+type crl struct {
+	next    time.Time
+	revoked map[string]bool // serial numbers, big-endian bytes
+}
+
+var defaultClientCerts = &clientCerts{now: time.Now}
+
+func compileClientCerts(cfg ClientCertificates, certs map[string]string, now func() time.Time) (*clientCerts, error) {
+	if now == nil {
+		now = time.Now
+	}
+	bad := func(format string, args ...any) error {
+		return &ConfigError{Doc: "clientCertificates", Pos: Pos{1, 1}, Msg: fmt.Sprintf(format, args...)}
+	}
+	cc := &clientCerts{now: now, byID: map[string]*x509.Certificate{}}
+	switch cfg.Source {
+	case "", "edge":
+	case "proxy":
+		cc.source = sourceProxy
+	case "mesh":
+		cc.source = sourceMesh
+	default:
+		return nil, bad("source must be \"edge\", \"proxy\" or \"mesh\", not %q", abbreviate(cfg.Source))
+	}
+	for id, text := range certs {
+		b, _ := pem.Decode([]byte(text))
+		if b == nil || b.Type != "CERTIFICATE" {
+			continue // a key for <key certificate-id> may be another PEM type
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+			cc.byID[id] = c
+			cc.known = append(cc.known, c)
+		}
+	}
+	if len(cfg.Trust) > 0 {
+		if cc.source == sourceMesh {
+			return nil, bad("trust does not apply to source \"mesh\": the sidecar validates the chain against the mesh's root")
+		}
+		cc.roots = x509.NewCertPool()
+	}
+	for _, id := range cfg.Trust {
+		c, ok := cc.byID[id]
+		if !ok {
+			return nil, bad("trust names %q, which is not a PEM certificate in \"certificates\"", abbreviate(id))
+		}
+		cc.roots.AddCert(c)
+		cc.anchors = append(cc.anchors, c)
+	}
+	if len(cfg.CRLs) > 0 && cc.source == sourceMesh {
+		return nil, bad("crls do not apply to source \"mesh\": the connection does not report the certificate's issuer and serial number")
+	}
+	cc.crls = map[string]*crl{}
+	for i, text := range cfg.CRLs {
+		b, _ := pem.Decode([]byte(text))
+		if b == nil || b.Type != "X509 CRL" {
+			return nil, bad("crls[%d] is not a PEM X509 CRL", i)
+		}
+		l, err := x509.ParseRevocationList(b.Bytes)
+		if err != nil {
+			return nil, bad("crls[%d] does not parse: %v", i, err)
+		}
+		var issuer *x509.Certificate
+		for _, c := range cc.known {
+			if bytes.Equal(c.RawSubject, l.RawIssuer) && l.CheckSignatureFrom(c) == nil {
+				issuer = c
+				break
+			}
+		}
+		if issuer == nil {
+			return nil, bad("crls[%d]: no certificate in \"certificates\" issued it (add its CA's certificate)", i)
+		}
+		key := string(l.RawIssuer)
+		if cc.crls[key] != nil {
+			return nil, bad("crls[%d]: a second CRL of the same CA", i)
+		}
+		entry := &crl{next: l.NextUpdate, revoked: map[string]bool{}}
+		for _, r := range l.RevokedCertificateEntries {
+			entry.revoked[string(r.SerialNumber.Bytes())] = true
+		}
+		cc.crls[key] = entry
+	}
+	for i, d := range cfg.TrustedProxies {
+		if cc.source != sourceProxy {
+			return nil, bad("trustedProxies applies only to source \"proxy\"")
+		}
+		d = strings.ToLower(strings.ReplaceAll(d, ":", ""))
+		if _, err := hex.DecodeString(d); err != nil || len(d) != 64 {
+			return nil, bad("trustedProxies[%d] must be a SHA-256 digest in hex (64 digits)", i)
+		}
+		if cc.proxies == nil {
+			cc.proxies = map[string]bool{}
+		}
+		cc.proxies[d] = true
+	}
+	if cc.source == sourceProxy && len(cc.proxies) == 0 {
+		return nil, bad("source \"proxy\" needs trustedProxies: the digests of the proxies' client certificates")
+	}
+	return cc, nil
+}
+
+// Reasons a request's client certificate could not be believed; they are
+// the failure reasons of validate-client-certificate and security events.
+const (
+	reasonHeaderUntrusted = "ClientCertificateHeaderNotTrusted" // the header came without a connection that vouches for it
+	reasonHeaderMismatch  = "ClientCertificateHeaderMismatch"   // the header's certificate is not the connection's
+	reasonHeaderMissing   = "ClientCertificateHeaderMissing"    // a certificate on the connection, but not in the header
+	reasonHeaderInvalid   = "ClientCertificateHeaderInvalid"    // the header or its certificate does not parse
+)
+
+// fromRequest reads the request's client certificate. It returns nil
+// without one; a non-empty reason says why a presented one is not
+// believed.
+func (cc *clientCerts) fromRequest(req Request) (*clientcert.Certificate, string) {
+	var p Peer
+	if r, ok := req.(PeerReporter); ok {
+		p = r.Peer()
+	}
+	digest := strings.ToLower(p.SHA256)
+	h, hasHeader := req.Header(xfccHeader)
+	switch cc.source {
+	case sourceMesh:
+		if digest == "" {
+			return nil, ""
+		}
+		return meshCertificate(p, digest), ""
+	case sourceProxy:
+		if digest == "" || !cc.proxies[digest] {
+			if hasHeader {
+				return nil, reasonHeaderUntrusted
+			}
+			return nil, ""
+		}
+		if !hasHeader {
+			return nil, ""
+		}
+		return fromXFCC(h, "")
+	}
+	if digest == "" {
+		if hasHeader {
+			return nil, reasonHeaderUntrusted
+		}
+		return nil, ""
+	}
+	if !hasHeader {
+		return nil, reasonHeaderMissing
+	}
+	return fromXFCC(h, digest)
+}
+
+// fromXFCC reads the one element of an x-forwarded-client-cert header;
+// want, when set, is the digest the certificate must have.
+func fromXFCC(h, want string) (*clientcert.Certificate, string) {
+	els, err := clientcert.ParseXFCC(h)
+	if err != nil {
+		return nil, reasonHeaderInvalid
+	}
+	if len(els) != 1 {
+		return nil, reasonHeaderMismatch
+	}
+	el := els[0]
+	if el.Cert == "" {
+		return nil, reasonHeaderMissing
+	}
+	c, err := clientcert.ParsePEM(el.Cert, "")
+	if err != nil {
+		return nil, reasonHeaderInvalid
+	}
+	if (want != "" && (c.SHA256 != want || el.Hash != want)) || (el.Hash != "" && el.Hash != c.SHA256) {
+		return nil, reasonHeaderMismatch
+	}
+	chain, err := clientcert.ParseChain(el.Chain)
+	if err != nil {
+		return nil, reasonHeaderInvalid
+	}
+	for _, ch := range chain {
+		if !bytes.Equal(ch.Raw, c.Leaf.Raw) {
+			c.Chain = append(c.Chain, ch)
+		}
+	}
+	return c, ""
+}
+
+// meshCertificate is what a mesh connection tells of the peer.
+func meshCertificate(p Peer, digest string) *clientcert.Certificate {
+	c := &clientcert.Certificate{SHA256: digest}
+	if attrs, err := clientcert.ParseName(p.Subject); err == nil {
+		c.Subject = clientcert.FormatAttrs(attrs)
+	}
+	if p.DNSSAN != "" {
+		c.DNSNames = []string{p.DNSSAN}
+	}
+	if p.URISAN != "" {
+		c.URIs = []string{p.URISAN}
+	}
+	return c
+}
+
+// Failure reasons of the checks of a certificate.
+const (
+	reasonMissing           = "ClientCertificateMissing"
+	reasonNotYetValid       = "ClientCertificateNotYetValid"
+	reasonExpired           = "ClientCertificateExpired"
+	reasonNotTrusted        = "ClientCertificateNotTrusted"
+	reasonRevoked           = "ClientCertificateRevoked"
+	reasonRevocationUnknown = "ClientCertificateRevocationUnknown"
+	reasonIdentity          = "ClientCertificateIdentityMismatch"
+)
+
+// certChecks are validate-client-certificate's top-level rules.
+type certChecks struct {
+	notBefore, notAfter, trust, revocation bool
+}
+
+// verify applies the checks to c and returns the failure reason, or "".
+// A mesh certificate passed the sidecar's handshake, which checked its
+// chain and dates; revocation is refused at load time in that mode.
+func (cc *clientCerts) verify(c *clientcert.Certificate, k certChecks) string {
+	if c.Leaf == nil {
+		return ""
+	}
+	now := cc.now()
+	if k.notBefore && now.Before(c.NotBefore) {
+		return reasonNotYetValid
+	}
+	if k.notAfter && now.After(c.NotAfter) {
+		return reasonExpired
+	}
+	var chain []*x509.Certificate
+	if k.trust {
+		if cc.roots == nil {
+			return reasonNotTrusted
+		}
+		// With a date check turned off, the chain is built at a time the
+		// leaf is valid.
+		at := now
+		if !k.notBefore && at.Before(c.NotBefore) {
+			at = c.NotBefore
+		}
+		if !k.notAfter && at.After(c.NotAfter) {
+			at = c.NotAfter
+		}
+		inter := x509.NewCertPool()
+		for _, ch := range c.Chain {
+			inter.AddCert(ch)
+		}
+		chains, err := c.Leaf.Verify(x509.VerifyOptions{Roots: cc.roots, Intermediates: inter, CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+		if err != nil || len(chains) == 0 {
+			return reasonNotTrusted
+		}
+		chain = chains[0]
+	}
+	if k.revocation {
+		if chain == nil {
+			chain = []*x509.Certificate{c.Leaf, nil} // the leaf only: its issuer's CRL
+		}
+		for _, ch := range chain[:len(chain)-1] {
+			l := cc.crls[string(ch.RawIssuer)]
+			if l == nil || (!l.next.IsZero() && now.After(l.next)) {
+				return reasonRevocationUnknown
+			}
+			if l.revoked[string(ch.SerialNumber.Bytes())] {
+				return reasonRevoked
+			}
+		}
+	}
+	return ""
+}
+
+// issuerOf finds the certificate that signed c among its chain and the
+// configuration's certificates, or nil.
+func (cc *clientCerts) issuerOf(c *clientcert.Certificate) *x509.Certificate {
+	for _, list := range [][]*x509.Certificate{c.Chain, cc.anchors, cc.known} {
+		for _, cand := range list {
+			if bytes.Equal(cand.RawSubject, c.Leaf.RawIssuer) && c.Leaf.CheckSignatureFrom(cand) == nil {
+				return cand
+			}
+		}
+	}
+	return nil
+}
+
+// clientCertificate is the request's client certificate, read once, and
+// the reason a presented one is not believed.
+func (x *Exec) clientCertificate() (*clientcert.Certificate, string) {
+	if !x.certRead {
+		x.certRead = true
+		cc := x.prog.certs
+		if cc == nil {
+			cc = defaultClientCerts
+		}
+		x.cert, x.certProblem = cc.fromRequest(x.req)
+	}
+	return x.cert, x.certProblem
+}
+
+// ClientCertificate implements expr.Env: a certificate that is not
+// believed is no certificate.
+func (x *Exec) ClientCertificate() *clientcert.Certificate {
+	c, _ := x.clientCertificate()
+	return c
+}
+
+// VerifyClientCertificate implements expr.Env (Certificate.Verify and
+// VerifyNoRevocation): the chain to the configured trust and the dates,
+// and with revocation the configured CRLs.
+func (x *Exec) VerifyClientCertificate(revocation bool) bool {
+	c, _ := x.clientCertificate()
+	if c == nil {
+		return false
+	}
+	cc := x.prog.certs
+	if cc == nil {
+		cc = defaultClientCerts
+	}
+	return cc.verify(c, certChecks{notBefore: true, notAfter: true, trust: true, revocation: revocation}) == ""
+}
+
+// Now implements expr.Env: the gateway's clock (Options.Now).
+func (x *Exec) Now() time.Time {
+	if x.prog.now != nil {
+		return x.prog.now()
+	}
+	return time.Now()
+}
