@@ -149,3 +149,16 @@ func (s *stack) admin(t testing.TB, path string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// logged reports whether Envoy's log holds s, waiting up to five seconds:
+// the log reaches the test through a pipe, after the response.
+func (s *stack) logged(sub string) bool {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(s.envoy.Log(), sub) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}

@@ -1,17 +1,13 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -24,81 +20,47 @@ import (
 
 	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
 	"github.com/apimguard/apimguard/internal/testjwt"
+	"github.com/apimguard/apimguard/internal/testpki"
 )
 
-// testCA is a certificate authority made for one test.
+// testCA is a certificate authority made for one test, with a directory
+// for the PEM files Envoy reads.
 type testCA struct {
-	t    *testing.T
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	dir  string
+	*testpki.CA
+	t   *testing.T
+	dir string
 }
 
 func newTestCA(t *testing.T) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "apimguard test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{t: t, cert: cert, key: key, dir: t.TempDir()}
+	return &testCA{CA: testpki.NewCA(t, "apimguard test CA"), t: t, dir: t.TempDir()}
 }
 
-// file writes PEM blocks to a file in the CA's directory and returns its path.
-func (ca *testCA) file(name string, blocks ...*pem.Block) string {
+// file writes PEM text to a file in the CA's directory and returns its path.
+func (ca *testCA) file(name string, pemText ...string) string {
 	path := filepath.Join(ca.dir, name)
-	var b []byte
-	for _, bl := range blocks {
-		b = append(b, pem.EncodeToMemory(bl)...)
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(strings.Join(pemText, "")), 0o600); err != nil {
 		ca.t.Fatal(err)
 	}
 	return path
 }
 
 // caFile is the CA certificate as a PEM file.
-func (ca *testCA) caFile() string {
-	return ca.file("ca.pem", &pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})
-}
+func (ca *testCA) caFile() string { return ca.file("ca.pem", testpki.PEM(ca.Cert)) }
 
 // pool trusts the CA.
 func (ca *testCA) pool() *x509.CertPool {
 	p := x509.NewCertPool()
-	p.AddCert(ca.cert)
+	p.AddCert(ca.Cert)
 	return p
 }
 
-// leaf issues a server certificate for names (DNS) and 127.0.0.1.
+// leaf issues a server certificate for names (DNS) and 127.0.0.1, and
+// writes it and its key to files.
 func (ca *testCA) leaf(name string, dnsNames ...string) (tls.Certificate, string, string) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: dnsNames[0]},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		DNSNames: dnsNames, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	certFile := ca.file(name+".pem", &pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyFile := ca.file(name+"-key.pem", &pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	return pair, certFile, keyFile
+	ca.t.Helper()
+	issued := ca.Issue(testpki.Leaf{Subject: pkix.Name{CommonName: dnsNames[0]}, DNSNames: dnsNames, IPs: []net.IP{net.ParseIP("127.0.0.1")}, Server: true})
+	return issued.TLS(), ca.file(name+".pem", testpki.PEM(issued.Cert)), ca.file(name+"-key.pem", issued.KeyPEM())
 }
 
 // tlsGet sends GET path to Envoy's TLS listener with the client offering

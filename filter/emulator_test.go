@@ -54,7 +54,19 @@ type plugin struct {
 // the second start waits forever.
 func startPlugin(t testing.TB, vm types.VMContext, configuration string) (*plugin, types.OnPluginStartStatus) {
 	t.Helper()
+	return startPluginVM(t, vm, "", configuration)
+}
+
+// startPluginVM is startPlugin with a VM configuration (testClock: the
+// emulated module's wall clock is wazero's fake one, years behind).
+func startPluginVM(t testing.TB, vm types.VMContext, vmConfiguration, configuration string) (*plugin, types.OnPluginStartStatus) {
+	t.Helper()
+	saved := clock
+	t.Cleanup(func() { clock = saved }) // the native VM's OnVMStart sets the package's clock
 	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration([]byte(configuration))
+	if vmConfiguration != "" {
+		opt = opt.WithVMConfiguration([]byte(vmConfiguration))
+	}
 	host, reset := proxytest.NewHostEmulator(opt)
 	t.Cleanup(reset)
 	// Envoy's verify_signature, which the emulator lacks.

@@ -229,6 +229,30 @@ func (h *httpContext) ClientIP() string {
 	return *h.clientIP
 }
 
+// Peer implements policy.PeerReporter: what Envoy's connection attributes
+// say of the client's certificate. The engine asks once per request, and
+// only when a policy reads the certificate. A failed read is an empty
+// answer: no certificate, which every check refuses.
+func (h *httpContext) Peer() policy.Peer {
+	read := func(name string) string {
+		v, err := proxywasm.GetProperty([]string{"connection", name})
+		if err != nil {
+			if err != types.ErrorStatusNotFound {
+				proxywasm.LogWarnf("apimguard: cannot read connection.%s: %v", name, err)
+			}
+			return ""
+		}
+		return string(v)
+	}
+	p := policy.Peer{SHA256: read("sha256_peer_certificate_digest")}
+	if p.SHA256 != "" {
+		p.Subject = read("subject_peer_certificate")
+		p.URISAN = read("uri_san_peer_certificate")
+		p.DNSSAN = read("dns_san_peer_certificate")
+	}
+	return p
+}
+
 // responseView is the upstream response as the engine reads it.
 type responseView struct{ h *httpContext }
 

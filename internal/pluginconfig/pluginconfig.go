@@ -40,6 +40,9 @@ type Config struct {
 	NoNativeCrypto bool
 	// TLS is the TLS floor ("tls": {"minVersion": "1.2", "allowPlainText": false}).
 	TLS policy.TLSFloor
+	// ClientCertificates is where client certificates come from and what
+	// they are checked against ("clientCertificates").
+	ClientCertificates policy.ClientCertificates
 }
 
 // MaxSize bounds the whole plugin configuration; each policy document
@@ -140,6 +143,8 @@ func Parse(data []byte) (*Config, error) {
 			c.EventsPerSecond = int(n)
 		case "certificates":
 			c.Certificates, err = stringMap("certificates", v)
+		case "clientCertificates":
+			err = parseClientCertificates(&c.ClientCertificates, v)
 		case "clientIp":
 			err = object("clientIp", v, map[string]gjson.Type{"xffTrustedHops": gjson.Number}, func(_ string, n gjson.Result) error {
 				hops := n.Int()
@@ -150,7 +155,7 @@ func Parse(data []byte) (*Config, error) {
 				return nil
 			})
 		default:
-			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, certificates, clientIp, tokenCache, telemetry, eventsPerSecond, nativeCrypto, tls)", key)
+			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, certificates, clientCertificates, clientIp, tokenCache, telemetry, eventsPerSecond, nativeCrypto, tls)", key)
 		}
 		return err == nil
 	})
@@ -257,6 +262,43 @@ func parseOperation(where string, o gjson.Result) (policy.Operation, error) {
 	return op, err
 }
 
+// parseClientCertificates reads "clientCertificates": {"source", "trust",
+// "crls", "trustedProxies"}.
+func parseClientCertificates(cc *policy.ClientCertificates, v gjson.Result) error {
+	return object("clientCertificates", v, map[string]gjson.Type{"source": gjson.String, "trust": gjson.JSON, "crls": gjson.JSON, "trustedProxies": gjson.JSON},
+		func(key string, f gjson.Result) error {
+			if key == "source" {
+				cc.Source = f.Str
+				return nil
+			}
+			list, err := stringList("clientCertificates."+key, f)
+			switch key {
+			case "trust":
+				cc.Trust = list
+			case "crls":
+				cc.CRLs = list
+			case "trustedProxies":
+				cc.TrustedProxies = list
+			}
+			return err
+		})
+}
+
+// stringList reads an array of strings.
+func stringList(where string, v gjson.Result) ([]string, error) {
+	if !v.IsArray() {
+		return nil, fmt.Errorf("plugin configuration: %s must be an array of strings", where)
+	}
+	var out []string
+	for _, e := range v.Array() {
+		if e.Type != gjson.String {
+			return nil, fmt.Errorf("plugin configuration: %s must be an array of strings", where)
+		}
+		out = append(out, e.Str)
+	}
+	return out, nil
+}
+
 func stringMap(key string, v gjson.Result) (map[string]string, error) {
 	if !v.IsObject() {
 		return nil, fmt.Errorf("plugin configuration: %q must be an object of strings", key)
@@ -294,7 +336,7 @@ func (c *Config) Compile(keys policy.KeyStore, now func() time.Time, offload pol
 	if c.NoNativeCrypto {
 		offload = nil
 	}
-	return policy.CompileGateway(policy.Config{Policy: c.Policy, APIs: c.APIs, TLS: c.TLS}, policy.Options{
+	return policy.CompileGateway(policy.Config{Policy: c.Policy, APIs: c.APIs, TLS: c.TLS, ClientCertificates: c.ClientCertificates}, policy.Options{
 		Keys:         keys,
 		Certificates: c.Certificates,
 		TokenCache:   c.TokenCache,

@@ -24,6 +24,10 @@ func TestParseConfig(t *testing.T) {
 		{name: "tls version", in: `{"policy":"<policies/>","tls":{"minVersion":"1.1"}}`, wantErr: `plugin configuration: tls.minVersion must be "1.2" or "1.3", got "1.1"`},
 		{name: "tls without a version", in: `{"policy":"<policies/>","tls":{"allowPlainText":true}}`, wantErr: `plugin configuration: tls.minVersion is required ("1.2" or "1.3")`},
 		{name: "tls plain text not a bool", in: `{"policy":"<policies/>","tls":{"minVersion":"1.2","allowPlainText":"no"}}`, wantErr: `plugin configuration: tls.allowPlainText has the wrong type`},
+		{name: "client certificates", in: `{"policy":"<policies/>","clientCertificates":{"source":"proxy","trust":[],"crls":[],"trustedProxies":["ab"]}}`, wantPolicy: "<policies/>"},
+		{name: "client certificates trust not strings", in: `{"policy":"<policies/>","clientCertificates":{"trust":[1]}}`, wantErr: `plugin configuration: clientCertificates.trust must be an array of strings`},
+		{name: "client certificates source not a string", in: `{"policy":"<policies/>","clientCertificates":{"source":true}}`, wantErr: `plugin configuration: clientCertificates.source has the wrong type`},
+		{name: "client certificates unknown key", in: `{"policy":"<policies/>","clientCertificates":{"ca":"x"}}`, wantErr: `plugin configuration: clientCertificates: unknown key "ca"`},
 		{name: "tls unknown key", in: `{"policy":"<policies/>","tls":{"minVersion":"1.2","require":true}}`, wantErr: `plugin configuration: tls: unknown key "require"`},
 		{name: "yaml", in: `policy: x`, wantErr: `plugin configuration: want a <policies> document or a JSON object, got "policy:"`},
 	}

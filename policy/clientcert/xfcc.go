@@ -116,10 +116,13 @@ func quoteKey(k string) string {
 
 // FormatXFCC writes a one-element x-forwarded-client-cert value as Envoy
 // does with set_current_client_cert_details cert and chain: the digest,
-// the URL-encoded PEM certificate and chain (apimguard test builds the
+// (when known) the URL-encoded PEM certificate and chain (apimguard test builds the
 // header of a case's certificate with it).
 func FormatXFCC(sha256Hex, certPEM, chainPEM string) string {
-	v := "Hash=" + sha256Hex + `;Cert="` + url.PathEscape(certPEM) + `"`
+	v := `Cert="` + url.PathEscape(certPEM) + `"`
+	if sha256Hex != "" {
+		v = "Hash=" + sha256Hex + ";" + v
+	}
 	if chainPEM != "" {
 		v += `;Chain="` + url.PathEscape(chainPEM) + `"`
 	}

@@ -90,6 +90,10 @@ type Params struct {
 	// clientIp.xffTrustedHops mode: Envoy then leaves X-Forwarded-For as
 	// received.
 	BehindProxy bool
+	// XFCC is the listener's forward_client_cert_details (SANITIZE_SET
+	// also sets the current certificate's details: cert, chain, subject,
+	// URI, DNS); "" leaves Envoy's default (SANITIZE).
+	XFCC string
 }
 
 // Cluster is an Envoy cluster on a loopback port.
@@ -106,6 +110,14 @@ type TLSListener struct {
 	CertFile, KeyFile string // PEM
 	// MinVersion is Envoy's tls_minimum_protocol_version (TLSv1_2, ...).
 	MinVersion string
+	// ClientCAFile, when set, makes the listener ask for a client
+	// certificate and validate it against this PEM CA;
+	// RequireClientCert refuses a handshake without one; AcceptUntrusted
+	// lets a certificate that fails validation through, for the plugin's
+	// validate-client-certificate to refuse with APIM's answer.
+	ClientCAFile      string
+	RequireClientCert bool
+	AcceptUntrusted   bool
 }
 
 // Render fills the template envoy-test/configs/name with p.
