@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
 	"github.com/apimguard/apimguard/internal/corpus"
@@ -56,9 +58,19 @@ func replay(t *testing.T, s *corpus.Suite) {
 		})
 		p.Clusters = append(p.Clusters, envoytest.Cluster{Name: cluster, Port: port})
 	}
+	var ca *testCA
 	for _, tc := range s.Cases {
 		if tc.Request.ClientIP != "" {
 			p.BehindProxy = true
+		}
+		if tc.Request.Certificate != "" && ca == nil {
+			// Client certificates: TLS at the edge as shipped, asking for
+			// one and handing it to the plugin (SANITIZE_SET); the plugin
+			// checks trust, so the listener lets any through.
+			ca = newTestCA(t)
+			_, cert, key := ca.leaf("edge", "api.example.com")
+			p.TLS = &envoytest.TLSListener{CertFile: cert, KeyFile: key, MinVersion: "TLSv1_2", ClientCAFile: ca.caFile(), AcceptUntrusted: true}
+			p.XFCC = "SANITIZE_SET"
 		}
 	}
 	st := startStack(t, p)
@@ -68,7 +80,7 @@ func replay(t *testing.T, s *corpus.Suite) {
 			current = tc
 			mu.Unlock()
 			st.upstream.Answer(tc.Upstream.Status, tc.Upstream.Headers)
-			if problems := tc.Check(exchange(t, st, tc)); len(problems) > 0 {
+			if problems := tc.Check(exchange(t, st, ca, tc)); len(problems) > 0 {
 				t.Error(strings.Join(problems, "\n"))
 			}
 		})
@@ -76,10 +88,31 @@ func replay(t *testing.T, s *corpus.Suite) {
 }
 
 // exchange sends a case's request through Envoy and returns what the client
-// and the upstream saw.
-func exchange(t *testing.T, st *stack, tc corpus.Case) corpus.Outcome {
+// and the upstream saw. With ca set, the listener speaks TLS and the
+// client presents the case's certificate.
+func exchange(t *testing.T, st *stack, ca *testCA, tc corpus.Case) corpus.Outcome {
 	r := tc.Request
-	req, err := http.NewRequest(corpus.Or(r.Method, "GET"), st.envoy.URL(corpus.Or(r.Path, "/")), strings.NewReader(r.Body))
+	url, c := st.envoy.URL(corpus.Or(r.Path, "/")), client
+	if ca != nil {
+		url = "https://127.0.0.1:" + itoa(st.envoy.Port) + corpus.Or(r.Path, "/")
+		var cert *tls.Certificate
+		if r.Certificate != "" {
+			pair, err := tls.X509KeyPair([]byte(r.Certificate), []byte(r.Key))
+			if err != nil {
+				t.Fatalf("request.certificate and request.key: %v (the Envoy tier presents the certificate in a real handshake and needs its key)", err)
+			}
+			cert = &pair
+		}
+		c = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+			RootCAs: ca.pool(), ServerName: "api.example.com", MinVersion: tls.VersionTLS12,
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				if cert == nil {
+					return &tls.Certificate{}, nil
+				}
+				return cert, nil
+			}}}}
+	}
+	req, err := http.NewRequest(corpus.Or(r.Method, "GET"), url, strings.NewReader(r.Body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +124,7 @@ func exchange(t *testing.T, st *stack, tc corpus.Case) corpus.Outcome {
 		req.Header.Set("X-Forwarded-For", r.ClientIP)
 	}
 	before := len(st.upstream.Requests())
-	resp, err := client.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

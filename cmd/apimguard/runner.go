@@ -64,6 +64,16 @@ func (r *runner) runCase(vm proxytest.WasmVMContext, s *corpus.Suite, tc corpus.
 	if tc.Request.ClientIP != "" {
 		opt = opt.WithProperty([]string{"source", "address"}, []byte(hostPort(tc.Request.ClientIP)))
 	}
+	conn, err := tc.Request.Connection()
+	if err != nil {
+		return []string{err.Error()}, nil
+	}
+	for name, v := range map[string]string{"sha256_peer_certificate_digest": conn.Peer.SHA256, "subject_peer_certificate": conn.Peer.Subject,
+		"uri_san_peer_certificate": conn.Peer.URISAN, "dns_san_peer_certificate": conn.Peer.DNSSAN} {
+		if v != "" {
+			opt = opt.WithProperty([]string{"connection", name}, []byte(v))
+		}
+	}
 	host, reset := proxytest.NewHostEmulator(opt)
 	defer reset()
 	host.RegisterForeignFunction("verify_signature", hostfake.VerifySignature)
@@ -81,7 +91,7 @@ func (r *runner) runCase(vm proxytest.WasmVMContext, s *corpus.Suite, tc corpus.
 
 	req := tc.Request
 	headers := [][2]string{{":method", corpus.Or(req.Method, "GET")}, {":path", corpus.Or(req.Path, "/")}, {":authority", corpus.Or(req.Authority, "api.example.com")}, {":scheme", "https"}}
-	headers = append(headers, corpus.Pairs(req.Headers)...)
+	headers = append(headers, req.HeadersWith(conn)...)
 	id := host.InitializeHttpContext()
 	host.CallOnRequestHeaders(id, headers, req.Body == "")
 	if req.Body != "" {

@@ -69,6 +69,14 @@ type Request struct {
 	// address).
 	ClientIP string `yaml:"clientIp"`
 	Body     string `yaml:"body"`
+	// Certificate is the client certificate the connection presents (PEM:
+	// the certificate, then the intermediates it sends). The module sees
+	// it as at Envoy's edge with forward_client_cert_details SANITIZE_SET:
+	// in the connection's attributes and in x-forwarded-client-cert, which
+	// replaces any the case sends. Key is its private key (PEM), which only
+	// the Envoy tier needs, for the handshake.
+	Certificate string `yaml:"certificate"`
+	Key         string `yaml:"key"`
 }
 
 // Upstream is what the protected API answers when a request reaches it.

@@ -33,9 +33,13 @@ func RunEngine(s *Suite, tc Case) (Outcome, error) {
 		return Outcome{}, err
 	}
 	r := tc.Request
+	conn, err := r.Connection()
+	if err != nil {
+		return Outcome{}, err
+	}
 	req := &fakeRequest{pairs: append([][2]string{
 		{":method", Or(r.Method, "GET")}, {":path", Or(r.Path, "/")}, {":authority", Or(r.Authority, "api.example.com")}, {":scheme", "https"},
-	}, Pairs(r.Headers)...)}
+	}, r.HeadersWith(conn)...), peer: conn.Peer}
 	req.ip = r.ClientIP
 	if cfg.XFFTrustedHops > 0 {
 		xff, _ := req.Header("x-forwarded-for")
@@ -125,11 +129,13 @@ func apply(pairs [][2]string, edits []policy.HeaderEdit) [][2]string {
 type fakeRequest struct {
 	pairs [][2]string
 	ip    string
+	peer  policy.Peer
 }
 
 func (r *fakeRequest) Header(name string) (string, bool) { return policy.JoinHeader(r.pairs, name) }
 func (r *fakeRequest) ClientIP() string                  { return r.ip }
 func (r *fakeRequest) Headers() [][2]string              { return r.pairs }
+func (r *fakeRequest) Peer() policy.Peer                 { return r.peer }
 
 // calloutKeys is a KeyStore that fetches discovery documents and key sets
 // from the suite's callouts the first time a source is asked for.

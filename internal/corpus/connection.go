@@ -1,0 +1,58 @@
+package corpus
+
+import (
+	"encoding/pem"
+	"fmt"
+	"strings"
+
+	"github.com/apimguard/apimguard/policy"
+	"github.com/apimguard/apimguard/policy/clientcert"
+)
+
+// Connection is what the module learns of a case's connection: the peer
+// certificate's attributes and the x-forwarded-client-cert header Envoy
+// sets from it ("" without a certificate).
+type Connection struct {
+	Peer policy.Peer
+	XFCC string
+}
+
+// Connection reads the case's certificate.
+func (r Request) Connection() (Connection, error) {
+	if strings.TrimSpace(r.Certificate) == "" {
+		return Connection{}, nil
+	}
+	chain, err := clientcert.ParseChain(r.Certificate)
+	if err != nil || len(chain) == 0 {
+		return Connection{}, fmt.Errorf("request.certificate: want PEM certificates (the client's first): %v", err)
+	}
+	c, err := clientcert.Parse(chain[0].Raw, chain[1:])
+	if err != nil {
+		return Connection{}, fmt.Errorf("request.certificate: %v", err)
+	}
+	conn := Connection{Peer: policy.Peer{SHA256: c.SHA256, Subject: c.Subject}}
+	if len(c.URIs) > 0 {
+		conn.Peer.URISAN = c.URIs[0]
+	}
+	if len(c.DNSNames) > 0 {
+		conn.Peer.DNSSAN = c.DNSNames[0]
+	}
+	leaf := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: chain[0].Raw}))
+	conn.XFCC = clientcert.FormatXFCC(c.SHA256, leaf, r.Certificate)
+	return conn, nil
+}
+
+// HeadersWith are the case's request headers as they reach the module: with
+// x-forwarded-client-cert replaced (SANITIZE_SET) by the connection's.
+func (r Request) HeadersWith(conn Connection) [][2]string {
+	var out [][2]string
+	for _, kv := range Pairs(r.Headers) {
+		if kv[0] != "x-forwarded-client-cert" {
+			out = append(out, kv)
+		}
+	}
+	if conn.XFCC != "" {
+		out = append(out, [2]string{"x-forwarded-client-cert", conn.XFCC})
+	}
+	return out
+}
