@@ -79,7 +79,9 @@ FUZZ_TARGETS := \
 	FuzzVerify:./policy/jwt \
 	FuzzParseKeyDocuments:./policy/jwt \
 	FuzzParseConfig:./internal/pluginconfig \
-	FuzzClientAddress:./policy
+	FuzzClientAddress:./policy \
+	FuzzParseXFCC:./policy/clientcert \
+	FuzzParseName:./policy/clientcert
 
 test.fuzz:
 	@for t in $(FUZZ_TARGETS); do \

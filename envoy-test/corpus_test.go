@@ -49,38 +49,46 @@ func replay(t *testing.T, s *corpus.Suite) {
 	if s.Time != "" {
 		p.VMConfig = `{"testClock": "` + s.Time + `"}`
 	}
+	// The services the module calls speak TLS, as in production: Envoy
+	// checks their certificate (from the test CA, for the host the
+	// cluster stands for) and speaks nothing below TLS 1.2.
+	ca := newTestCA(t)
+	caFile := ca.caFile()
 	for _, cluster := range clustersOf(s) {
 		cluster := cluster
-		port := serveCallouts(t, func(path string) (corpus.Callout, bool) {
+		host := clusterHost(cluster)
+		cert, _, _ := ca.leaf("callout-"+strconv.Itoa(len(p.Clusters)), host)
+		port := serveCallouts(t, cert, func(path string) (corpus.Callout, bool) {
 			mu.Lock()
 			defer mu.Unlock()
 			return s.Callout(current, cluster, path)
 		})
-		p.Clusters = append(p.Clusters, envoytest.Cluster{Name: cluster, Port: port})
+		p.Clusters = append(p.Clusters, envoytest.Cluster{Name: cluster, Port: port, CAFile: caFile, SNI: host})
 	}
-	var ca *testCA
+	listenerTLS := false
 	for _, tc := range s.Cases {
 		if tc.Request.ClientIP != "" {
 			p.BehindProxy = true
 		}
-		if tc.Request.Certificate != "" && ca == nil {
+		if tc.Request.Certificate != "" && !listenerTLS {
+			listenerTLS = true
 			// Client certificates: TLS at the edge as shipped, asking for
 			// one and handing it to the plugin (SANITIZE_SET); the plugin
 			// checks trust, so the listener lets any through.
-			ca = newTestCA(t)
 			_, cert, key := ca.leaf("edge", "api.example.com")
 			p.TLS = &envoytest.TLSListener{CertFile: cert, KeyFile: key, MinVersion: "TLSv1_2", ClientCAFile: ca.caFile(), AcceptUntrusted: true}
 			p.XFCC = "SANITIZE_SET"
 		}
 	}
 	st := startStack(t, p)
+	edge := map[bool]*testCA{true: ca}[listenerTLS]
 	for _, tc := range s.Cases {
 		t.Run(tc.Name, func(t *testing.T) {
 			mu.Lock()
 			current = tc
 			mu.Unlock()
 			st.upstream.Answer(tc.Upstream.Status, tc.Upstream.Headers)
-			if problems := tc.Check(exchange(t, st, ca, tc)); len(problems) > 0 {
+			if problems := tc.Check(exchange(t, st, edge, tc)); len(problems) > 0 {
 				t.Error(strings.Join(problems, "\n"))
 			}
 		})
@@ -169,12 +177,21 @@ func clustersOf(s *corpus.Suite) []string {
 	return out
 }
 
-// serveCallouts starts a local server answering with answer(path): the
-// callout's status, headers and body; a callout with fail: true, or none,
-// drops the connection without an answer.
-func serveCallouts(t *testing.T, answer func(path string) (corpus.Callout, bool)) int {
+// clusterHost is the host name a cluster stands for: HOST in Istio's
+// outbound|PORT||HOST, else the cluster's name.
+func clusterHost(cluster string) string {
+	if parts := strings.Split(cluster, "|"); len(parts) == 4 && parts[3] != "" {
+		return parts[3]
+	}
+	return cluster
+}
+
+// serveCallouts starts a local HTTPS server with cert answering with
+// answer(path): the callout's status, headers and body; a callout with
+// fail: true, or none, drops the connection without an answer.
+func serveCallouts(t *testing.T, cert tls.Certificate, answer func(path string) (corpus.Callout, bool)) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,21 +50,6 @@ const (
 // xfccHeader is Envoy's x-forwarded-client-cert.
 const xfccHeader = "x-forwarded-client-cert"
 
-// Peer is what the connection itself reports about the client's
-// certificate (Envoy's connection.* attributes).
-type Peer struct {
-	SHA256  string // connection.sha256_peer_certificate_digest; "" without a client certificate
-	Subject string // connection.subject_peer_certificate (RFC 2253)
-	URISAN  string // connection.uri_san_peer_certificate (the first)
-	DNSSAN  string // connection.dns_san_peer_certificate (the first)
-}
-
-// PeerReporter is implemented by a Request whose host can report the
-// connection's client certificate. Without it a request has none.
-type PeerReporter interface {
-	Peer() Peer
-}
-
 // clientCerts is a compiled ClientCertificates.
 type clientCerts struct {
 	source  certSource
@@ -184,6 +169,7 @@ const (
 	reasonHeaderMismatch  = "ClientCertificateHeaderMismatch"   // the header's certificate is not the connection's
 	reasonHeaderMissing   = "ClientCertificateHeaderMissing"    // a certificate on the connection, but not in the header
 	reasonHeaderInvalid   = "ClientCertificateHeaderInvalid"    // the header or its certificate does not parse
+	reasonChainTooLong    = "ClientCertificateChainTooLong"     // more intermediates than clientcert.MaxIntermediates
 )
 
 // fromRequest reads the request's client certificate. It returns nil
@@ -252,9 +238,13 @@ func fromXFCC(h, want string) (*clientcert.Certificate, string) {
 		return nil, reasonHeaderInvalid
 	}
 	for _, ch := range chain {
-		if !bytes.Equal(ch.Raw, c.Leaf.Raw) {
-			c.Chain = append(c.Chain, ch)
+		if bytes.Equal(ch.Raw, c.Leaf.Raw) || !ch.IsCA || !ch.BasicConstraintsValid {
+			continue // only CA certificates can be intermediates
 		}
+		if len(c.Chain) == clientcert.MaxIntermediates {
+			return nil, reasonChainTooLong
+		}
+		c.Chain = append(c.Chain, ch)
 	}
 	return c, ""
 }

@@ -42,6 +42,21 @@ type HeaderLister interface {
 	Headers() [][2]string
 }
 
+// Peer is what the connection itself reports about the client's
+// certificate (Envoy's connection.* attributes).
+type Peer struct {
+	SHA256  string // connection.sha256_peer_certificate_digest; "" without a client certificate
+	Subject string // connection.subject_peer_certificate (RFC 2253)
+	URISAN  string // connection.uri_san_peer_certificate (the first)
+	DNSSAN  string // connection.dns_san_peer_certificate (the first)
+}
+
+// PeerReporter is implemented by a Request whose host can report the
+// connection's client certificate. Without it a request has none.
+type PeerReporter interface {
+	Peer() Peer
+}
+
 // KeyStore holds the key sets the host fetched for openid-config sources.
 type KeyStore interface {
 	// KeySet returns the current keys of an openid-config URL, or nil while

@@ -75,6 +75,7 @@ var clientCertificateMessages = map[string]string{
 	reasonHeaderMismatch:    "The x-forwarded-client-cert header does not match the connection's certificate.",
 	reasonHeaderMissing:     "The connection has a client certificate but x-forwarded-client-cert does not carry it.",
 	reasonHeaderInvalid:     "The x-forwarded-client-cert header or its certificate does not parse.",
+	reasonChainTooLong:      "The client certificate chain has more than 3 intermediate certificates.",
 }
 
 func compileValidateClientCertificate(c *compiler, n *Node) (statement, error) {

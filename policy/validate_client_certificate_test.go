@@ -101,6 +101,12 @@ func TestValidateClientCertificate_rules(t *testing.T) {
 	delete(noHeader.headers, xfccHeader)
 	garbage := presented(p.client.Cert, p.inter.Cert)
 	garbage.headers[xfccHeader] = `Hash=` + garbage.peer.SHA256 + `;Cert="-----BEGIN%20CERTIFICATE-----%0AAAAA%0A-----END%20CERTIFICATE-----"`
+	// Four intermediates with the same name, each signed by the root: a
+	// chain builder could try every order.
+	var same []*x509.Certificate
+	for i := 0; i < 4; i++ {
+		same = append(same, p.root.Intermediate("Contoso Issuing CA").Cert)
+	}
 	twice := presented(p.client.Cert, p.inter.Cert)
 	twice.headers[xfccHeader] += "," + twice.headers[xfccHeader]
 	tests := []struct {
@@ -120,6 +126,8 @@ func TestValidateClientCertificate_rules(t *testing.T) {
 		{"certificate on the connection, none in the header", noHeader, reasonHeaderMissing},
 		{"header that does not parse", garbage, reasonHeaderInvalid},
 		{"two elements", twice, reasonHeaderMismatch},
+		{"four intermediates", presented(p.client.Cert, same...), reasonChainTooLong},
+		{"three intermediates, one of them the issuer", presented(p.client.Cert, append(same[:2:2], p.inter.Cert)...), ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

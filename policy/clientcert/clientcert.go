@@ -28,9 +28,13 @@ const (
 	MaxHeader = 64 << 10
 	// MaxElements bounds the elements of x-forwarded-client-cert.
 	MaxElements = 8
-	// MaxChain bounds the certificates of a presented chain (the leaf's
-	// intermediates).
+	// MaxChain bounds the certificates of a presented chain, leaf
+	// included.
 	MaxChain = 8
+	// MaxIntermediates bounds the intermediates a chain is built through:
+	// each can make chain building try more paths, each path costs
+	// signature checks with keys the client chose.
+	MaxIntermediates = 3
 )
 
 // Certificate is a client certificate. From a full certificate (edge and
