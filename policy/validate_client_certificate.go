@@ -173,11 +173,7 @@ func (c *compiler) certIdentity(n *Node, mesh bool) (certIdentity, error) {
 			if _, err := hex.DecodeString(t); err != nil || (len(t) != 40 && len(t) != 64) {
 				return id, c.errf(n, a.Pos, "attribute %q must be a SHA-1 (40 hex digits) or SHA-256 (64) thumbprint", a.Name)
 			}
-			if a.Name == "thumbprint" {
-				id.thumbprint = t
-			} else {
-				id.issuerThumbprint = t
-			}
+			*map[string]*string{"thumbprint": &id.thumbprint, "issuer-thumbprint": &id.issuerThumbprint}[a.Name] = t
 		case "serial-number":
 			s, ok := new(big.Int).SetString(strings.TrimPrefix(strings.ReplaceAll(v, " ", ""), "0x"), 16)
 			if !ok {
@@ -195,11 +191,7 @@ func (c *compiler) certIdentity(n *Node, mesh bool) (certIdentity, error) {
 			if err != nil || len(attrs) == 0 {
 				return id, c.errf(n, a.Pos, "attribute %q is not a distinguished name such as \"CN=client, O=Contoso\"", a.Name)
 			}
-			if a.Name == "subject" {
-				id.subject = attrs
-			} else {
-				id.issuerSubject = attrs
-			}
+			*map[string]*[]clientcert.NameAttr{"subject": &id.subject, "issuer-subject": &id.issuerSubject}[a.Name] = attrs
 		case "issuer-certificate-id":
 			cert := c.certs.byID[v]
 			if cert == nil {
