@@ -26,6 +26,9 @@ type Options struct {
 	TokenCache int
 	// Offload, when set, verifies RS* and ES* signatures outside Go.
 	Offload Offload
+	// Tokens serves authentication-managed-identity's tokens; without it
+	// that element does not compile.
+	Tokens TokenStore
 }
 
 // Compile parses and compiles one <policies> document at global scope.
@@ -284,6 +287,8 @@ func elements(name string) (element, bool) {
 	switch name {
 	case "base":
 		return element{sections: anySection, compile: compileBase}, true
+	case "authentication-managed-identity":
+		return element{sections: inbound, compile: compileManagedIdentity}, true
 	case "check-header":
 		return element{sections: inbound, compile: compileCheckHeader}, true
 	case "check-ip":

@@ -186,6 +186,10 @@ func (x *Exec) Resume(resp *expr.Response, err error) Result {
 		return x.finish(x.respondInternalError())
 	}
 	if err := next(resp, err); err != nil {
+		if err == errYield {
+			// The statement needs another round (a token, then its call).
+			return x.result
+		}
 		if r, done := x.handle(err); done {
 			return x.finish(r)
 		}

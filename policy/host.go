@@ -57,6 +57,20 @@ type PeerReporter interface {
 	Peer() Peer
 }
 
+// TokenRequest names a managed-identity token: the resource (audience)
+// and the user-assigned identity's client id ("" for the system-assigned
+// one).
+type TokenRequest struct {
+	Resource, ClientID string
+}
+
+// TokenStore serves the managed-identity tokens the host fetched.
+type TokenStore interface {
+	// Token returns the current token for r, or "" while the host has
+	// none that is still valid.
+	Token(r TokenRequest) string
+}
+
 // KeyStore holds the key sets the host fetched for openid-config sources.
 type KeyStore interface {
 	// KeySet returns the current keys of an openid-config URL, or nil while
@@ -84,6 +98,9 @@ const (
 	// may, and to call Exec.Resume(nil, nil) once that is done or when it
 	// may not fetch now.
 	WaitKeys
+	// WaitToken asks the host for the managed-identity token of Token and
+	// to call Exec.Resume(nil, nil) once it has one or has given up.
+	WaitToken
 )
 
 func (a Action) String() string {
@@ -94,6 +111,8 @@ func (a Action) String() string {
 		return "Call"
 	case WaitKeys:
 		return "WaitKeys"
+	case WaitToken:
+		return "WaitToken"
 	}
 	return "Continue"
 }
@@ -122,6 +141,8 @@ type Result struct {
 	Call *OutgoingCall
 	// WaitKeys: the openid-config URLs whose keys are needed.
 	KeySources []string
+	// WaitToken: the token needed.
+	Token *TokenRequest
 	// Preflight marks the answer to a CORS preflight.
 	Preflight bool
 }

@@ -22,9 +22,11 @@ import (
 //     which stores null in the variable and goes on.
 //   - mode="copy" copies the request's method, URL and headers, not its body
 //     (the body has not arrived when inbound runs).
-//   - authentication-certificate, authentication-managed-identity and proxy
-//     are refused: TLS, credentials and proxies belong to the Envoy cluster
-//     the URL maps to (the plugin's "upstreams" option).
+//   - authentication-managed-identity sends the managed identity's token
+//     on the call (managed_identity.go), after the set-header children.
+//   - authentication-certificate and proxy are refused: TLS and proxies
+//     belong to the Envoy cluster the URL maps to (the plugin's
+//     "upstreams" option).
 type sendRequest struct {
 	stmtMeta
 	copy        bool
@@ -35,6 +37,7 @@ type sendRequest struct {
 	method      string // "": the request's method (copy), else GET
 	headers     []*setHeader
 	body        *Value
+	identity    *managedIdentity // authentication-managed-identity, when present
 }
 
 const defaultSendTimeoutSeconds = 60
@@ -113,8 +116,17 @@ func compileSendRequest(c *compiler, n *Node) (statement, error) {
 				return nil, err
 			}
 			s.body = &b.(*setBody).body
-		case "authentication-certificate", "authentication-managed-identity", "proxy":
-			return nil, c.errf(ch, ch.Pos, "not supported: configure TLS, credentials and proxies on the Envoy cluster that \"upstreams\" maps the URL's host to")
+		case "authentication-managed-identity":
+			if s.identity != nil {
+				return nil, c.errf(ch, ch.Pos, "only one <authentication-managed-identity>")
+			}
+			m, err := compileManagedIdentity(c, ch)
+			if err != nil {
+				return nil, err
+			}
+			s.identity = m.(*managedIdentity)
+		case "authentication-certificate", "proxy":
+			return nil, c.errf(ch, ch.Pos, "not supported: configure TLS, client certificates and proxies on the Envoy cluster that \"upstreams\" maps the URL's host to")
 		default:
 			return nil, c.errf(n, ch.Pos, "unexpected element <%s>", ch.Name)
 		}
@@ -144,6 +156,19 @@ func parseCallURL(raw string) (*url.URL, error) {
 }
 
 func (s *sendRequest) run(x *Exec) error {
+	if s.identity == nil {
+		return s.call(x, "")
+	}
+	req, err := s.identity.request(x)
+	if err != nil {
+		return err
+	}
+	return s.identity.withToken(x, req, func(token string) error { return s.call(x, token) })
+}
+
+// call builds the call and yields it; token, when set, is the managed
+// identity's.
+func (s *sendRequest) call(x *Exec, token string) error {
 	call := &OutgoingCall{Method: s.method, TimeoutMS: s.timeoutMS}
 	store := &localResponse{}
 	if s.copy {
@@ -186,6 +211,9 @@ func (s *sendRequest) run(x *Exec) error {
 		if err := h.apply(x, store); err != nil {
 			return err
 		}
+	}
+	if s.identity != nil {
+		s.identity.deliver(x, token, store.set)
 	}
 	call.Headers = store.headers
 	if s.body != nil {

@@ -176,9 +176,9 @@ func TestSendRequest_errors(t *testing.T) {
 		{"bad timeout", `<send-request response-variable-name="r" timeout="0"><set-url>http://a/</set-url></send-request>`, `policy:3:42: send-request: attribute "timeout" must be whole seconds from 1 to 3600, not "0"`},
 		{"bad mode", `<send-request response-variable-name="r" mode="clone"><set-url>http://a/</set-url></send-request>`, `policy:3:42: send-request: attribute "mode" must be new or copy, not "clone"`},
 		{"certificate", `<send-request response-variable-name="r"><set-url>http://a/</set-url><authentication-certificate thumbprint="x"/></send-request>`,
-			`policy:3:70: authentication-certificate: not supported: configure TLS, credentials and proxies on the Envoy cluster that "upstreams" maps the URL's host to`},
+			`policy:3:70: authentication-certificate: not supported: configure TLS, client certificates and proxies on the Envoy cluster that "upstreams" maps the URL's host to`},
 		{"proxy", `<send-request response-variable-name="r"><set-url>http://a/</set-url><proxy url="http://p:8080"/></send-request>`,
-			`policy:3:70: proxy: not supported: configure TLS, credentials and proxies on the Envoy cluster that "upstreams" maps the URL's host to`},
+			`policy:3:70: proxy: not supported: configure TLS, client certificates and proxies on the Envoy cluster that "upstreams" maps the URL's host to`},
 		{"unknown child", `<send-request response-variable-name="r"><set-url>http://a/</set-url><set-query-parameter/></send-request>`, `policy:3:70: send-request: unexpected element <set-query-parameter>`},
 	}
 	for _, tc := range tests {
