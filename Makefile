@@ -81,7 +81,8 @@ FUZZ_TARGETS := \
 	FuzzParseConfig:./internal/pluginconfig \
 	FuzzClientAddress:./policy \
 	FuzzParseXFCC:./policy/clientcert \
-	FuzzParseName:./policy/clientcert
+	FuzzParseName:./policy/clientcert \
+	FuzzParse:./internal/identity
 
 test.fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -165,12 +165,12 @@ func (h *httpContext) OnHttpResponseBody(int, bool) types.Action {
 	return types.ActionContinue
 }
 
-// keysReady resumes a request that waited for signing keys.
-func (h *httpContext) keysReady() {
-	if h.done || !h.waitingKeys {
+// hostReady resumes a request that waited for signing keys or a token.
+func (h *httpContext) hostReady() {
+	if h.done || !h.waitingHost {
 		return
 	}
-	h.pending, h.waitingKeys = false, false
+	h.pending, h.waitingHost = false, false
 	var action types.Action
 	defer h.recoverTo(&action)
 	action = h.resume(h.x.Resume(nil, nil), h.dir, true)
@@ -182,5 +182,8 @@ func (h *httpContext) OnHttpStreamDone() {
 	h.done = true
 	if h.plugin != nil {
 		h.plugin.keys.cancel(h.id)
+		if h.plugin.tokens != nil {
+			h.plugin.tokens.cancel(h.id)
+		}
 	}
 }

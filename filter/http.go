@@ -29,7 +29,7 @@ type httpContext struct {
 	// pending is set while an outgoing call (or a key fetch) for the
 	// stream in dir is in flight; done once the stream has ended.
 	pending, done bool
-	waitingKeys   bool
+	waitingHost   bool
 	dir           direction
 }
 
@@ -122,8 +122,14 @@ func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 	case policy.Call:
 		return h.dispatch(r.Call, dir)
 	case policy.WaitKeys:
-		if h.plugin.keys.wait(r.KeySources, h.id, h.keysReady) {
-			h.pending, h.waitingKeys, h.dir = true, true, dir
+		if h.plugin.keys.wait(r.KeySources, h.id, h.hostReady) {
+			h.pending, h.waitingHost, h.dir = true, true, dir
+			return types.ActionPause
+		}
+		return h.apply(h.x.Resume(nil, nil), dir)
+	case policy.WaitToken:
+		if h.plugin.tokens.source != nil && h.plugin.tokens.wait(*r.Token, h.id, h.hostReady) {
+			h.pending, h.waitingHost, h.dir = true, true, dir
 			return types.ActionPause
 		}
 		return h.apply(h.x.Resume(nil, nil), dir)

@@ -73,6 +73,7 @@ type pluginContext struct {
 	xffTrustedHops int
 	upstreams      pluginconfig.Upstreams
 	keys           *keyManager
+	tokens         *tokenManager
 	telemetry      bool
 	events         *eventLimiter
 	counters       counters
@@ -95,8 +96,14 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 	p.counters = counters{}
 	p.keys = newKeyManager()
 	p.keys.rootID, p.keys.counters = p.id, p.counters
-	cfg, gw, err := load(p.keys)
+	p.tokens = newTokenManager()
+	p.tokens.rootID, p.tokens.counters = p.id, p.counters
+	cfg, gw, err := load(p.keys, p.tokens)
 	if err != nil {
+		proxywasm.LogCriticalf("apimguard: refusing to start: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	if p.tokens.source, err = cfg.TokenSource(); err != nil {
 		proxywasm.LogCriticalf("apimguard: refusing to start: %v", err)
 		return types.OnPluginStartStatusFailed
 	}
@@ -107,9 +114,10 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 	}
 	p.events = newEventLimiter(perSecond)
 	p.keys.configure(gw.KeySources(), p.upstreams)
-	// The tick fetches signing keys and hands the batched metrics to the
-	// host.
-	if len(gw.KeySources()) > 0 || p.telemetry {
+	p.tokens.upstreams = p.upstreams
+	// The tick fetches signing keys and tokens and hands the batched
+	// metrics to the host.
+	if len(gw.KeySources()) > 0 || p.telemetry || p.tokens.source != nil {
 		if err := proxywasm.SetTickPeriodMilliSeconds(tickMS); err != nil {
 			proxywasm.LogCriticalf("apimguard: refusing to start: cannot set a tick to fetch signing keys and flush metrics: %v", err)
 			return types.OnPluginStartStatusFailed
@@ -135,6 +143,9 @@ func (p *pluginContext) OnTick() {
 	p.counters.flush()
 	p.events.tick()
 	p.keys.tick()
+	if p.tokens.source != nil {
+		p.tokens.tick()
+	}
 }
 
 // OnPluginDone implements types.PluginContext: it flushes the metrics and
@@ -148,7 +159,7 @@ func (p *pluginContext) OnPluginDone() bool {
 
 // load reads the plugin configuration from the host and compiles it, with
 // the plugin's clock and Envoy's signature verification.
-func load(keys policy.KeyStore) (*pluginconfig.Config, *policy.Gateway, error) {
+func load(keys policy.KeyStore, tokens policy.TokenStore) (*pluginconfig.Config, *policy.Gateway, error) {
 	data, err := proxywasm.GetPluginConfiguration()
 	if err != nil && err != types.ErrorStatusNotFound {
 		return nil, nil, fmt.Errorf("plugin configuration: cannot read it from the host: %v", err)
@@ -157,7 +168,7 @@ func load(keys policy.KeyStore) (*pluginconfig.Config, *policy.Gateway, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	gw, err := cfg.Compile(keys, clock, verifySignature)
+	gw, err := cfg.Compile(keys, tokens, clock, verifySignature)
 	return cfg, gw, err
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apimguard/apimguard/internal/identity"
 	"github.com/apimguard/apimguard/internal/pluginconfig"
 	"github.com/apimguard/apimguard/policy"
 	"github.com/apimguard/apimguard/policy/jwt"
@@ -28,7 +29,12 @@ func RunEngine(s *Suite, tc Case) (Outcome, error) {
 		now = func() time.Time { return at }
 	}
 	keys := &calloutKeys{s: s, tc: tc, upstreams: cfg.Upstreams, sets: map[string]*jwt.KeySet{}}
-	gw, err := cfg.Compile(keys, now, nil)
+	source, err := cfg.TokenSource()
+	if err != nil {
+		return Outcome{}, err
+	}
+	tokens := &calloutTokens{keys: keys, source: source, now: now, tokens: map[policy.TokenRequest]string{}}
+	gw, err := cfg.Compile(keys, tokens, now, nil)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -77,12 +83,12 @@ func RunEngine(s *Suite, tc Case) (Outcome, error) {
 // settle answers the calls and key waits of r until the engine decides to
 // continue or to respond.
 func settle(s *Suite, tc Case, ups pluginconfig.Upstreams, x *policy.Exec, r policy.Result) (policy.Result, error) {
-	for round := 0; r.Action == policy.Call || r.Action == policy.WaitKeys; round++ {
+	for round := 0; r.Action == policy.Call || r.Action == policy.WaitKeys || r.Action == policy.WaitToken; round++ {
 		if round == 20 {
 			return r, fmt.Errorf("more than 20 calls: the evaluation does not settle")
 		}
-		if r.Action == policy.WaitKeys {
-			r = x.Resume(nil, nil) // the key store fetches on demand
+		if r.Action == policy.WaitKeys || r.Action == policy.WaitToken {
+			r = x.Resume(nil, nil) // the key and token stores fetch on demand
 			continue
 		}
 		c := r.Call
@@ -164,8 +170,32 @@ func (k *calloutKeys) KeySet(source string) *jwt.KeySet {
 	return set
 }
 
-// get answers a GET of rawURL from the callouts, as the plugin's key
-// fetches reach them: through the cluster upstreams names.
+// calloutTokens is a TokenStore that fetches managed-identity tokens from
+// the suite's callouts, as the plugin's token source reaches them.
+type calloutTokens struct {
+	keys   *calloutKeys
+	source *identity.Source
+	now    func() time.Time
+	tokens map[policy.TokenRequest]string
+}
+
+func (t *calloutTokens) Token(r policy.TokenRequest) string {
+	if tok, ok := t.tokens[r]; ok || t.source == nil {
+		return tok
+	}
+	tok := ""
+	if body, ok := t.keys.get(t.source.Request(r).URL); ok {
+		if parsed, err := identity.Parse(body, t.now()); err == nil {
+			tok = parsed.Value
+		}
+	}
+	t.tokens[r] = tok
+	return tok
+}
+
+// get answers a GET of rawURL (or a POST to it) from the callouts, as the
+// plugin's key and token fetches reach them: through the cluster upstreams
+// names.
 func (k *calloutKeys) get(rawURL string) ([]byte, bool) {
 	u, err := url.Parse(rawURL)
 	if err != nil {

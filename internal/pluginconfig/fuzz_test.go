@@ -30,6 +30,6 @@ func FuzzParseConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		_, _ = cfg.Compile(noKeys{}, time.Now, nil)
+		_, _ = cfg.Compile(noKeys{}, nil, time.Now, nil)
 	})
 }

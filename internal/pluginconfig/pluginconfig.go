@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apimguard/apimguard/internal/identity"
 	"github.com/apimguard/apimguard/internal/jsonlimit"
 	"github.com/apimguard/apimguard/policy"
 	"github.com/tidwall/gjson"
@@ -43,6 +44,10 @@ type Config struct {
 	// ClientCertificates is where client certificates come from and what
 	// they are checked against ("clientCertificates").
 	ClientCertificates policy.ClientCertificates
+	// ManagedIdentity is the token source of authentication-managed-identity
+	// ("managedIdentity"), as written: {{name}} references are resolved by
+	// TokenSource.
+	ManagedIdentity *identity.Source
 }
 
 // MaxSize bounds the whole plugin configuration; each policy document
@@ -145,6 +150,14 @@ func Parse(data []byte) (*Config, error) {
 			c.Certificates, err = stringMap("certificates", v)
 		case "clientCertificates":
 			err = parseClientCertificates(&c.ClientCertificates, v)
+		case "managedIdentity":
+			c.ManagedIdentity = &identity.Source{}
+			err = object("managedIdentity", v, map[string]gjson.Type{"source": gjson.String, "endpoint": gjson.String, "identityHeader": gjson.String,
+				"clientId": gjson.String, "clientSecret": gjson.String, "scope": gjson.String}, func(key string, f gjson.Result) error {
+				*map[string]*string{"source": &c.ManagedIdentity.Kind, "endpoint": &c.ManagedIdentity.Endpoint, "identityHeader": &c.ManagedIdentity.IdentityHeader,
+					"clientId": &c.ManagedIdentity.ClientID, "clientSecret": &c.ManagedIdentity.ClientSecret, "scope": &c.ManagedIdentity.Scope}[key] = f.Str
+				return nil
+			})
 		case "clientIp":
 			err = object("clientIp", v, map[string]gjson.Type{"xffTrustedHops": gjson.Number}, func(_ string, n gjson.Result) error {
 				hops := n.Int()
@@ -155,7 +168,7 @@ func Parse(data []byte) (*Config, error) {
 				return nil
 			})
 		default:
-			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, certificates, clientCertificates, clientIp, tokenCache, telemetry, eventsPerSecond, nativeCrypto, tls)", key)
+			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, certificates, clientCertificates, managedIdentity, clientIp, tokenCache, telemetry, eventsPerSecond, nativeCrypto, tls)", key)
 		}
 		return err == nil
 	})
@@ -330,26 +343,83 @@ func firstWord(s string) string {
 // come from the configuration first, then from the process's environment
 // variables (in the module: Envoy's vm_config.environment_variables), so
 // secrets can stay out of the config. keys serves openid-config key sets,
-// now is the clock of token checks, offload (nil: none) verifies RS*/ES*
+// tokens managed-identity tokens (used only with "managedIdentity"), now
+// is the clock of token checks, offload (nil: none) verifies RS*/ES*
 // signatures outside Go unless NoNativeCrypto is set.
-func (c *Config) Compile(keys policy.KeyStore, now func() time.Time, offload policy.Offload) (*policy.Gateway, error) {
+func (c *Config) Compile(keys policy.KeyStore, tokens policy.TokenStore, now func() time.Time, offload policy.Offload) (*policy.Gateway, error) {
 	if c.NoNativeCrypto {
 		offload = nil
 	}
+	if c.ManagedIdentity == nil {
+		tokens = nil
+	}
 	return policy.CompileGateway(policy.Config{Policy: c.Policy, APIs: c.APIs, TLS: c.TLS, ClientCertificates: c.ClientCertificates}, policy.Options{
 		Keys:         keys,
+		Tokens:       tokens,
 		Certificates: c.Certificates,
 		TokenCache:   c.TokenCache,
 		Now:          now,
 		Offload:      offload,
 		Doc:          "policy",
-		NamedValue: func(name string) (string, bool) {
-			if v, ok := c.NamedValues[name]; ok {
-				return v, true
-			}
-			return os.LookupEnv(name)
-		},
+		NamedValue:   c.namedValue,
 	})
+}
+
+// namedValue resolves {{name}}: namedValues first, then the environment.
+func (c *Config) namedValue(name string) (string, bool) {
+	if v, ok := c.NamedValues[name]; ok {
+		return v, true
+	}
+	return os.LookupEnv(name)
+}
+
+// TokenSource is the managed-identity token source with its {{name}}
+// references resolved and checked; nil without "managedIdentity". An App
+// Service source takes its endpoint from IDENTITY_ENDPOINT when none is
+// given.
+func (c *Config) TokenSource() (*identity.Source, error) {
+	if c.ManagedIdentity == nil {
+		return nil, nil
+	}
+	s := *c.ManagedIdentity
+	if s.Kind == identity.AppService && s.Endpoint == "" {
+		s.Endpoint = "{{IDENTITY_ENDPOINT}}"
+	}
+	for _, f := range []*string{&s.Endpoint, &s.IdentityHeader, &s.ClientID, &s.ClientSecret, &s.Scope} {
+		v, err := c.resolve(*f)
+		if err != nil {
+			return nil, err
+		}
+		*f = v
+	}
+	if err := s.Check(); err != nil {
+		return nil, fmt.Errorf("plugin configuration: %v", err)
+	}
+	return &s, nil
+}
+
+// resolve replaces the {{name}} references of a configuration string.
+func (c *Config) resolve(s string) (string, error) {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "{{")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String(), nil
+		}
+		j := strings.Index(s[i:], "}}")
+		if j < 0 {
+			return "", fmt.Errorf("plugin configuration: managedIdentity: unclosed {{")
+		}
+		name := strings.TrimSpace(s[i+2 : i+j])
+		v, ok := c.namedValue(name)
+		if !ok {
+			return "", fmt.Errorf("plugin configuration: managedIdentity: named value %q is not defined (set it in namedValues or as a VM environment variable)", firstWord(name))
+		}
+		b.WriteString(s[:i])
+		b.WriteString(v)
+		s = s[i+j+2:]
+	}
 }
 
 // Upstreams maps the host (or host:port) of an outgoing call's URL to the

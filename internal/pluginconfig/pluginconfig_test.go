@@ -1,6 +1,9 @@
 package pluginconfig
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseConfig(t *testing.T) {
 	tests := []struct {
@@ -28,6 +31,9 @@ func TestParseConfig(t *testing.T) {
 		{name: "client certificates trust not strings", in: `{"policy":"<policies/>","clientCertificates":{"trust":[1]}}`, wantErr: `plugin configuration: clientCertificates.trust must be an array of strings`},
 		{name: "client certificates source not a string", in: `{"policy":"<policies/>","clientCertificates":{"source":true}}`, wantErr: `plugin configuration: clientCertificates.source has the wrong type`},
 		{name: "client certificates unknown key", in: `{"policy":"<policies/>","clientCertificates":{"ca":"x"}}`, wantErr: `plugin configuration: clientCertificates: unknown key "ca"`},
+		{name: "managed identity", in: `{"policy":"<policies/>","managedIdentity":{"source":"imds","endpoint":"http://169.254.169.254/x","clientId":"c"}}`, wantPolicy: "<policies/>"},
+		{name: "managed identity unknown key", in: `{"policy":"<policies/>","managedIdentity":{"source":"imds","secret":"x"}}`, wantErr: `plugin configuration: managedIdentity: unknown key "secret"`},
+		{name: "managed identity wrong type", in: `{"policy":"<policies/>","managedIdentity":{"source":1}}`, wantErr: `plugin configuration: managedIdentity.source has the wrong type`},
 		{name: "tls unknown key", in: `{"policy":"<policies/>","tls":{"minVersion":"1.2","require":true}}`, wantErr: `plugin configuration: tls: unknown key "require"`},
 		{name: "yaml", in: `policy: x`, wantErr: `plugin configuration: want a <policies> document or a JSON object, got "policy:"`},
 	}
@@ -50,5 +56,38 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("namedValues = %v, want %v", c.NamedValues, tc.wantNV)
 			}
 		})
+	}
+}
+
+// The token source's {{name}} references resolve like named values, and an
+// App Service source takes its endpoint from IDENTITY_ENDPOINT.
+func TestTokenSource(t *testing.T) {
+	t.Setenv("IDENTITY_ENDPOINT", "http://localhost:42356/msi/token")
+	t.Setenv("IDENTITY_HEADER", "hdr-secret")
+	c, err := Parse([]byte(`{"policy":"<policies/>","managedIdentity":{"source":"appService","identityHeader":"{{IDENTITY_HEADER}}"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.TokenSource()
+	if err != nil || s.Endpoint != "http://localhost:42356/msi/token" || s.IdentityHeader != "hdr-secret" {
+		t.Fatalf("%+v %v", s, err)
+	}
+	c, _ = Parse([]byte(`{"policy":"<policies/>","namedValues":{"cs":"v"},"managedIdentity":{"source":"clientCredentials","endpoint":"https://idp/token","clientId":"app","clientSecret":"{{cs}}"}}`))
+	if s, err := c.TokenSource(); err != nil || s.ClientSecret != "v" || s.Scope != "{resource}/.default" {
+		t.Fatalf("%+v %v", s, err)
+	}
+	for in, want := range map[string]string{
+		`{"policy":"<policies/>","managedIdentity":{"source":"clientCredentials","endpoint":"https://idp/token","clientId":"app","clientSecret":"{{missing}}"}}`: `named value "missing" is not defined`,
+		`{"policy":"<policies/>","managedIdentity":{"source":"clientCredentials","endpoint":"https://idp/token","clientId":"app"}}`:                           `needs clientId and clientSecret`,
+		`{"policy":"<policies/>","managedIdentity":{"source":"msi"}}`:                                                                                        `source must be "imds", "appService" or "clientCredentials", not "msi"`,
+		`{"policy":"<policies/>","managedIdentity":{"source":"imds","endpoint":"{{x"}}`:                                                                      `unclosed {{`,
+	} {
+		c, err := Parse([]byte(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.TokenSource(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", in, err, want)
+		}
 	}
 }

@@ -1,0 +1,328 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/apimguard/apimguard/internal/identity"
+	"github.com/apimguard/apimguard/internal/jsonlimit"
+	"github.com/apimguard/apimguard/internal/pluginconfig"
+	"github.com/apimguard/apimguard/policy"
+)
+
+// Managed-identity token timing and bounds. A request waits at most
+// tokenWait for a token; a failed fetch is retried after coldRetry; a
+// worker's fetch lease (so that one worker fetches for all) lasts
+// tokenLease.
+const (
+	tokenWait  = 10 * time.Second
+	tokenLease = 15 * time.Second
+	// maxTokens bounds the distinct (resource, client id) pairs cached: a
+	// resource can come from an expression.
+	maxTokens = 64
+)
+
+// tokenEntry is the token of one (resource, client id).
+type tokenEntry struct {
+	req          policy.TokenRequest
+	key          string
+	token        identity.Token
+	fetched      time.Time
+	refreshAt    time.Time
+	fetching     bool
+	fetchStarted time.Time
+	lastAttempt  time.Time
+	failed       bool // the last attempt failed
+	used         bool // asked for since the last fetch: keep it fresh
+	waiters      []uint32
+}
+
+// tokenWaiter is a request waiting for a token.
+type tokenWaiter struct {
+	resume   func()
+	deadline time.Time
+}
+
+// tokenManager fetches, caches, shares and refreshes managed-identity
+// tokens. Fetches are dispatched from the plugin context on ticks, and one
+// worker fetches for all: a lease in shared data says who.
+type tokenManager struct {
+	rootID    uint32
+	counters  counters
+	source    *identity.Source
+	upstreams pluginconfig.Upstreams
+	entries   map[string]*tokenEntry
+	order     []string
+	waiting   map[uint32]tokenWaiter
+	vm        string // this VM's lease owner id
+}
+
+func newTokenManager() *tokenManager {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return &tokenManager{entries: map[string]*tokenEntry{}, waiting: map[uint32]tokenWaiter{}, vm: hex.EncodeToString(b[:])}
+}
+
+func (m *tokenManager) entryKey(r policy.TokenRequest) string {
+	return m.source.Kind + "|" + r.Resource + "|" + r.ClientID
+}
+
+// Token implements policy.TokenStore.
+func (m *tokenManager) Token(r policy.TokenRequest) string {
+	e := m.entries[m.entryKey(r)]
+	if e == nil {
+		return ""
+	}
+	e.used = true
+	if e.token.Usable(now()) {
+		return e.token.Value
+	}
+	return ""
+}
+
+// wait registers the HTTP context id as waiting for r's token and reports
+// whether it must wait; if not (too many distinct tokens, or a fetch just
+// failed), the policy goes on without one. resume is called, with id as
+// the effective context, when a token arrives, a fetch fails or the wait
+// times out.
+func (m *tokenManager) wait(r policy.TokenRequest, id uint32, resume func()) bool {
+	key := m.entryKey(r)
+	e := m.entries[key]
+	if e == nil {
+		if len(m.entries) >= maxTokens {
+			proxywasm.LogWarnf("apimguard: managed identity: more than %d distinct resources; not fetching a token for another", maxTokens)
+			return false
+		}
+		e = &tokenEntry{req: r, key: key}
+		m.entries[key] = e
+		m.order = append(m.order, key)
+	}
+	t := now()
+	if e.failed && !e.fetching && t.Sub(e.lastAttempt) < coldRetry {
+		return false
+	}
+	e.used = true
+	e.waiters = append(e.waiters, id)
+	m.waiting[id] = tokenWaiter{resume: resume, deadline: t.Add(tokenWait)}
+	return true
+}
+
+// cancel forgets a context that ended while it waited.
+func (m *tokenManager) cancel(id uint32) { delete(m.waiting, id) }
+
+// tick expires waits, takes tokens other workers fetched, and starts the
+// fetches that are due.
+func (m *tokenManager) tick() {
+	t := now()
+	for id, w := range m.waiting {
+		if t.After(w.deadline) {
+			delete(m.waiting, id)
+			m.resumeOne(id, w)
+		}
+	}
+	for _, key := range m.order {
+		e := m.entries[key]
+		if e.fetching && t.Sub(e.fetchStarted) > fetchStuck {
+			m.failed(e, "no answer")
+		}
+		if e.fetching {
+			continue
+		}
+		waited := len(e.waiters) > 0 && !e.token.Usable(t)
+		due := waited || (e.used && e.token.Value != "" && !t.Before(e.refreshAt))
+		if !due || (e.failed && t.Sub(e.lastAttempt) < coldRetry) {
+			continue
+		}
+		if m.loadShared(e, t) {
+			m.done(e)
+			continue
+		}
+		if !m.lease(e, t) {
+			continue // another worker is fetching: its token arrives through shared data
+		}
+		m.fetch(e, t)
+	}
+}
+
+// fetch asks the token source for e's token.
+func (m *tokenManager) fetch(e *tokenEntry, t time.Time) {
+	e.fetching, e.fetchStarted, e.lastAttempt = true, t, t
+	req := m.source.Request(e.req)
+	u, err := url.Parse(req.URL)
+	if err != nil {
+		m.failed(e, "bad endpoint")
+		return
+	}
+	path := u.EscapedPath()
+	if u.RawQuery != "" {
+		path += "?" + u.RawQuery
+	}
+	cluster := m.upstreams.Cluster(u.Host, u.Scheme)
+	headers := callHeaders(req.Method, path, u.Host, u.Scheme, req.Headers...)
+	_, err = proxywasm.DispatchHttpCall(cluster, headers, req.Body, nil, fetchTimeoutMS, func(numHeaders, bodySize, _ int) {
+		defer func() {
+			if r := recover(); r != nil {
+				recovered("token fetch", r)
+				m.failed(e, "internal error")
+			}
+		}()
+		testPanic("token fetch")
+		if numHeaders == 0 {
+			m.failed(e, "no answer")
+			return
+		}
+		resp, err := callResponse(bodySize)
+		if err != nil || resp.StatusCode != 200 {
+			status := 0
+			if resp != nil {
+				status = resp.StatusCode
+			}
+			// The answer's body is not logged: a token endpoint's error
+			// can echo what was sent.
+			m.failed(e, "status "+strconv.Itoa(status))
+			return
+		}
+		tok, err := identity.Parse(resp.Body, now())
+		if err != nil {
+			m.failed(e, err.Error())
+			return
+		}
+		at := now()
+		e.token, e.fetched, e.refreshAt, e.failed, e.used = tok, at, tok.RefreshAt(at), false, false
+		m.counters.count(outcomeMetric("success", "token_fetches"))
+		proxywasm.LogInfof("apimguard: managed identity: token for %s fetched, valid until %s", abbreviateURL(e.req.Resource), tok.Expires.UTC().Format(time.RFC3339))
+		m.storeShared(e)
+		m.release(e)
+		m.done(e)
+	})
+	if err != nil {
+		m.failed(e, "cannot call cluster "+strconv.Quote(cluster)+": "+err.Error())
+	}
+}
+
+// failed ends a fetch without a token; a token still valid stays in use.
+func (m *tokenManager) failed(e *tokenEntry, why string) {
+	proxywasm.LogWarnf("apimguard: managed identity: token fetch for %s failed: %s", abbreviateURL(e.req.Resource), why)
+	m.counters.count(outcomeMetric("failure", "token_fetches"))
+	e.failed = true
+	m.release(e)
+	m.done(e)
+}
+
+// done ends a fetch (or a wait) and resumes the requests waiting for e.
+func (m *tokenManager) done(e *tokenEntry) {
+	e.fetching = false
+	waiters := e.waiters
+	e.waiters = nil
+	if len(waiters) > 0 {
+		defer proxywasm.SetEffectiveContext(m.rootID)
+	}
+	for _, id := range waiters {
+		w, ok := m.waiting[id]
+		if !ok {
+			continue
+		}
+		delete(m.waiting, id)
+		m.resumeOne(id, w)
+	}
+}
+
+func (m *tokenManager) resumeOne(id uint32, w tokenWaiter) {
+	if err := proxywasm.SetEffectiveContext(id); err != nil {
+		return
+	}
+	w.resume()
+	_ = proxywasm.SetEffectiveContext(m.rootID)
+}
+
+// sharedToken is a fetched token as the workers share it.
+type sharedToken struct {
+	Token   string `json:"token"`
+	Expires int64  `json:"expires"` // unix seconds
+	Fetched int64  `json:"fetched"` // unix nanoseconds
+}
+
+func (m *tokenManager) sharedKey(e *tokenEntry) string { return "apimguard.mi." + e.key }
+
+// storeShared publishes a token to the other workers' VMs (Envoy's
+// process memory; never a log or a header).
+func (m *tokenManager) storeShared(e *tokenEntry) {
+	data, err := json.Marshal(sharedToken{Token: e.token.Value, Expires: e.token.Expires.Unix(), Fetched: e.fetched.UnixNano()})
+	if err == nil {
+		err = proxywasm.SetSharedData(m.sharedKey(e), data, 0)
+	}
+	if err != nil {
+		proxywasm.LogWarnf("apimguard: managed identity: cannot share a token with other workers: %v", err)
+	}
+}
+
+// loadShared takes a token another worker fetched after this VM's, when
+// it is still usable and not due for refresh.
+func (m *tokenManager) loadShared(e *tokenEntry, t time.Time) bool {
+	data, _, err := proxywasm.GetSharedData(m.sharedKey(e))
+	if err != nil || len(data) == 0 || len(data) > identity.MaxToken+256 || jsonlimit.Check(data, identity.MaxToken+256) != nil {
+		return false
+	}
+	var st sharedToken
+	if json.Unmarshal(data, &st) != nil {
+		return false
+	}
+	fetched := time.Unix(0, st.Fetched)
+	tok := identity.Token{Value: st.Token, Expires: time.Unix(st.Expires, 0)}
+	if !fetched.After(e.fetched) || !tok.Usable(t) || !t.Before(tok.RefreshAt(fetched)) {
+		return false
+	}
+	e.token, e.fetched, e.refreshAt, e.failed = tok, fetched, tok.RefreshAt(fetched), false
+	return true
+}
+
+// lease takes the right to fetch e's token for tokenLease, unless another
+// worker holds it. Shared data's compare-and-swap makes two workers that
+// try at once see one winner.
+func (m *tokenManager) lease(e *tokenEntry, t time.Time) bool {
+	key := "apimguard.mi.lease." + e.key
+	data, cas, err := proxywasm.GetSharedData(key)
+	if err != nil && err != types.ErrorStatusNotFound {
+		return true // no shared data: fetch alone rather than never
+	}
+	if owner, until, ok := strings.Cut(string(data), "|"); ok && owner != m.vm {
+		if n, err := strconv.ParseInt(until, 10, 64); err == nil && t.Before(time.Unix(0, n)) {
+			return false
+		}
+	}
+	mine := m.vm + "|" + strconv.FormatInt(t.Add(tokenLease).UnixNano(), 10)
+	if err := proxywasm.SetSharedData(key, []byte(mine), cas); err != nil {
+		return false // another worker took it first
+	}
+	if cas == 0 {
+		// A first lease has nothing to compare with: read it back, the
+		// last writer won.
+		got, _, err := proxywasm.GetSharedData(key)
+		return err == nil && string(got) == mine
+	}
+	return true
+}
+
+// release gives the lease back.
+func (m *tokenManager) release(e *tokenEntry) {
+	key := "apimguard.mi.lease." + e.key
+	if data, cas, err := proxywasm.GetSharedData(key); err == nil && strings.HasPrefix(string(data), m.vm+"|") {
+		_ = proxywasm.SetSharedData(key, []byte(m.vm+"|0"), cas)
+	}
+}
+
+// abbreviateURL shortens a resource for a log line.
+func abbreviateURL(s string) string {
+	if len(s) > 100 {
+		return s[:97] + "..."
+	}
+	return s
+}

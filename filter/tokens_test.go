@@ -1,0 +1,85 @@
+//go:build !wasip1
+
+package main
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+const miConfig = `{"policy": "<policies><inbound><authentication-managed-identity resource=\"https://vault.azure.net\" /></inbound></policies>",
+  "managedIdentity": {"source": "imds"}, "upstreams": {"169.254.169.254": "imds"}}`
+
+// A request waits for the first token; the tick fetches it from the
+// instance metadata service; the request goes on with it, and the next
+// one uses the cached token without a fetch.
+func TestTokens_imds(t *testing.T) {
+	eachVM(t, func(t *testing.T, vm types.VMContext) {
+		p, st := startPluginVM(t, vm, `{"testClock": "`+time.Now().UTC().Format(time.RFC3339)+`"}`, miConfig)
+		if st != types.OnPluginStartStatusOK {
+			t.Fatalf("refused: %q", p.host.GetCriticalLogs())
+		}
+		id := p.host.InitializeHttpContext()
+		if a := p.host.CallOnRequestHeaders(id, [][2]string{{":method", "GET"}, {":path", "/"}, {":authority", "api.example.com"}, {"authorization", "Bearer client"}}, true); a != types.ActionPause {
+			t.Fatalf("action %v, want a pause for the token", a)
+		}
+		p.host.Tick()
+		calls := p.host.GetCalloutAttributesFromContext(proxytest.PluginContextID)
+		if len(calls) != 1 || calls[0].Upstream != "imds" {
+			t.Fatalf("calls %+v", calls)
+		}
+		path := headerValue(calls[0].Headers, ":path")
+		if !strings.HasPrefix(path, "/metadata/identity/oauth2/token?") || !strings.Contains(path, "resource=https%3A%2F%2Fvault.azure.net") || !strings.Contains(path, "api-version=2018-02-01") || headerValue(calls[0].Headers, "metadata") != "true" {
+			t.Fatalf("request %+v", calls[0].Headers)
+		}
+		expires := time.Now().Add(time.Hour).Unix()
+		p.host.CallOnHttpCallResponse(calls[0].CalloutID, [][2]string{{":status", "200"}}, nil,
+			[]byte(`{"access_token":"eyJ0.imds.tok","expires_on":"`+itoa64(expires)+`","token_type":"Bearer","resource":"https://vault.azure.net"}`))
+		if got := headerValue(p.host.GetCurrentRequestHeaders(id), "authorization"); got != "Bearer eyJ0.imds.tok" || p.host.GetCurrentHttpStreamAction(id) != types.ActionContinue {
+			t.Fatalf("after the fetch: authorization %q, action %v", got, p.host.GetCurrentHttpStreamAction(id))
+		}
+		if o := p.request(); headerValue(o.upstream, "authorization") != "Bearer eyJ0.imds.tok" || o.action != types.ActionContinue {
+			t.Fatalf("cached: %+v", o)
+		}
+		if n := len(p.host.GetCalloutAttributesFromContext(proxytest.PluginContextID)); n != 1 {
+			t.Fatalf("%d fetches, want 1", n)
+		}
+		for _, l := range append(p.host.GetInfoLogs(), p.host.GetWarnLogs()...) {
+			if strings.Contains(l, "eyJ0.imds.tok") {
+				t.Fatalf("the token is in a log line: %s", l)
+			}
+		}
+	})
+}
+
+// A token source that answers garbage: the waiting request gets the fixed
+// 500, never a request without the header the policy demanded.
+func TestTokens_garbage(t *testing.T) {
+	for _, body := range []string{`{"access_token":"a\r\nX-Evil: 1","expires_in":3600}`, `not json`, `{"access_token":"t","expires_in":10}`, `{"expires_in":3600}`} {
+		t.Run(body, func(t *testing.T) { garbageToken(t, body) })
+	}
+}
+
+func garbageToken(t *testing.T, body string) {
+	{
+		p := mustStart(t, &vmContext{}, miConfig)
+		id := p.host.InitializeHttpContext()
+		p.host.CallOnRequestHeaders(id, [][2]string{{":method", "GET"}, {":path", "/"}, {":authority", "api.example.com"}}, true)
+		p.host.Tick()
+		calls := p.host.GetCalloutAttributesFromContext(proxytest.PluginContextID)
+		if len(calls) != 1 {
+			t.Fatalf("%s: calls %+v", body, calls)
+		}
+		p.host.CallOnHttpCallResponse(calls[0].CalloutID, [][2]string{{":status", "200"}}, nil, []byte(body))
+		if local := p.host.GetSentLocalResponse(id); local == nil || local.StatusCode != 500 {
+			t.Fatalf("%s: %+v", body, local)
+		}
+	}
+}
+
+func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
