@@ -78,9 +78,9 @@ func TestTokenSource(t *testing.T) {
 	}
 	for in, want := range map[string]string{
 		`{"policy":"<policies/>","managedIdentity":{"source":"clientCredentials","endpoint":"https://idp/token","clientId":"app","clientSecret":"{{missing}}"}}`: `named value "missing" is not defined`,
-		`{"policy":"<policies/>","managedIdentity":{"source":"clientCredentials","endpoint":"https://idp/token","clientId":"app"}}`:                           `needs clientId and clientSecret`,
-		`{"policy":"<policies/>","managedIdentity":{"source":"msi"}}`:                                                                                        `source must be "imds", "appService" or "clientCredentials", not "msi"`,
-		`{"policy":"<policies/>","managedIdentity":{"source":"imds","endpoint":"{{x"}}`:                                                                      `unclosed {{`,
+		`{"policy":"<policies/>","managedIdentity":{"source":"clientCredentials","endpoint":"https://idp/token","clientId":"app"}}`:                              `needs clientId and clientSecret`,
+		`{"policy":"<policies/>","managedIdentity":{"source":"msi"}}`:                                                                                            `source must be "imds", "appService" or "clientCredentials", not "msi"`,
+		`{"policy":"<policies/>","managedIdentity":{"source":"imds","endpoint":"{{x"}}`:                                                                          `unclosed {{`,
 	} {
 		c, err := Parse([]byte(in))
 		if err != nil {
