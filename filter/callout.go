@@ -35,7 +35,14 @@ func (h *httpContext) dispatch(call *policy.OutgoingCall, dir direction) types.A
 	headers := callHeaders(call.Method, call.Path, call.Authority, scheme, call.Headers...)
 	start := now()
 	timeout := call.TimeoutMS
+	// Dispatched while a key or token fetch's answer resumes this request,
+	// the SDK files the call under the fetch's context (the plugin's), and
+	// its answer would arrive there: make this stream effective again.
+	fromRoot := h.inHostReady
 	_, err := proxywasm.DispatchHttpCall(cluster, headers, call.Body, nil, timeout, func(numHeaders, bodySize, _ int) {
+		if fromRoot {
+			_ = proxywasm.SetEffectiveContext(h.id)
+		}
 		h.onCallResponse(numHeaders, bodySize, start, timeout)
 	})
 	if err != nil {
@@ -171,6 +178,8 @@ func (h *httpContext) hostReady() {
 		return
 	}
 	h.pending, h.waitingHost = false, false
+	h.inHostReady = true
+	defer func() { h.inHostReady = false }()
 	var action types.Action
 	defer h.recoverTo(&action)
 	action = h.resume(h.x.Resume(nil, nil), h.dir, true)

@@ -30,6 +30,7 @@ type httpContext struct {
 	// stream in dir is in flight; done once the stream has ended.
 	pending, done bool
 	waitingHost   bool
+	inHostReady   bool // hostReady is resuming the request
 	dir           direction
 }
 
