@@ -113,6 +113,16 @@ func TestManagedIdentity_imdsThroughEnvoy(t *testing.T) {
 	if !st.logged(`managed identity: token for https://orders.contoso.com fetched`) {
 		t.Error("no log line for the fetch")
 	}
+	var m map[string]string
+	for i := 0; i < 20; i++ { // the counts reach Envoy on the plugin's tick
+		if m = prometheus(t, st); m[`apimguard_token_fetches{outcome="success"}`] == "1" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := m[`apimguard_token_fetches{outcome="success"}`]; got != "1" {
+		t.Errorf(`apimguard_token_fetches{outcome="success"} = %q, want 1`, got)
+	}
 }
 
 // Two workers: however many requests arrive on both at once, the token
