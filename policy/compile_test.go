@@ -30,7 +30,7 @@ func TestCompile_errors(t *testing.T) {
 		{"unterminated named value", inboundDoc(`<set-variable name="k" value="{{abc"/>`), `policy:3:31: unterminated {{ in attribute "value" of <set-variable>`},
 		{"set-variable name with a named value", inboundDoc(`<set-variable name="{{k}}" value="1"/>`), `policy:3:15: set-variable: attribute "name" must be a plain variable name (letters, digits, '-', '_', '.'), not "{{k}}"`},
 		{"set-variable without value", inboundDoc(`<set-variable name="k"/>`), `policy:3:1: set-variable: missing required attribute "value"`},
-		{"unsupported expression member", inboundDoc(`<set-variable name="k" value="@(context.User.Email)"/>`), `policy:3:41: set-variable: unsupported member "User" of context in expression @(context.User.Email)`},
+		{"unsupported expression member", inboundDoc(`<set-variable name="k" value="@(context.Deployment.Region)"/>`), `policy:3:41: set-variable: unsupported member "Deployment" of context in expression @(context.Deployment.Region)`},
 		{"named value holding a bad expression", inboundDoc(`<set-variable name="k" value="{{expr}}"/>`), `policy:3:33: set-variable: unknown name "x" in expression @(x)`},
 		{"expression error on a later line", inboundDoc("<choose><when condition=\"@(\n  context.Request.Method == 1)\"/></choose>"), `policy:4:26: when: cannot compare string with int in expression @(\n  context.Request.Method == 1)`},
 		{"variable reference inside expression text", inboundDoc(`<set-variable name="k" value="@(x + {{context.Variables["a"]}})"/>`), `policy:3:31: set-variable: {{context.Variables[...]}} cannot be used inside an expression; use context.Variables[...] there`},

@@ -27,6 +27,11 @@ type Program struct {
 	// now is the gateway's clock.
 	certs *clientCerts
 	now   func() time.Time
+	// sub is the API's subscription rule (nil: none); products are this
+	// route's programs for requests whose subscription is scoped to a
+	// product, by product id.
+	sub      *apiSubscription
+	products map[string]*Program
 }
 
 // statement is one compiled policy element.
@@ -117,6 +122,9 @@ type Exec struct {
 	certRead    bool
 	cert        *clientcert.Certificate
 	certProblem string
+
+	// sub is the subscription whose key the request presented.
+	sub *expr.Subscription
 }
 
 // frame is a statement list being executed and the index of the next one.

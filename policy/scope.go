@@ -15,6 +15,9 @@ type Config struct {
 	// ClientCertificates is where client certificates come from and what
 	// validate-client-certificate trusts.
 	ClientCertificates ClientCertificates
+	// Products and Subscriptions: subscription keys (subscription.go).
+	Products      []Product
+	Subscriptions []Subscription
 }
 
 // API is an API scope: requests for one of Hosts (any host when empty) whose
@@ -25,6 +28,11 @@ type API struct {
 	PathPrefix string
 	Policy     string // empty: the API inherits the global policy unchanged
 	Operations []Operation
+	// SubscriptionRequired (nil: required when the configuration has
+	// subscriptions, as APIM's default) and the key's header and query
+	// parameter names (empty: APIM's defaults).
+	SubscriptionRequired *bool
+	KeyNames             KeyNames
 }
 
 // Operation is an operation scope inside an API: Method ("*" for any) and
@@ -42,6 +50,7 @@ type Gateway struct {
 	global *Program
 	router *router
 	tls    tlsFloor
+	subs   *subscriptions
 	// keySources are the openid-config URLs the host must fetch keys for.
 	keySources []string
 	warnings   []string
@@ -105,9 +114,26 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 	}
 	defer func() { g.keySources, g.warnings = c.keySources, c.warnings }()
 	if len(cfg.APIs) == 0 {
+		if len(cfg.Subscriptions) > 0 || len(cfg.Products) > 0 {
+			return nil, &ConfigError{Doc: "subscriptions", Pos: Pos{1, 1}, Msg: "products and subscriptions need \"apis\": a key is checked for the API a request is routed to"}
+		}
 		return g, nil
 	}
 	g.router = newRouter()
+	if len(cfg.Subscriptions) > 0 || len(cfg.Products) > 0 {
+		if g.subs, err = compileSubscriptions(cfg.Products, cfg.Subscriptions, cfg.APIs); err != nil {
+			return nil, err
+		}
+	}
+	// productDocs are the products' documents, parsed once.
+	productDocs := map[string]*document{}
+	for i, p := range cfg.Products {
+		if strings.TrimSpace(p.Policy) != "" {
+			if productDocs[p.ID], err = c.parseDocument(p.Policy, fmt.Sprintf("products[%d].policy", i), "product"); err != nil {
+				return nil, err
+			}
+		}
+	}
 	seen := map[string]bool{}
 	for i, api := range cfg.APIs {
 		where := fmt.Sprintf("apis[%d]", i)
@@ -131,6 +157,22 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 			return nil, err
 		}
 		apiProg.API = api.Name
+		rule, err := subscriptionRule(where, api, g.subs != nil)
+		if err != nil {
+			return nil, err
+		}
+		// Each product of the API: its policy between global and API.
+		productEff := map[string]map[section][]*Node{}
+		for _, p := range cfg.Products {
+			for _, name := range p.APIs {
+				if name == api.Name {
+					productEff[p.ID] = effective(apiDoc, effective(productDocs[p.ID], globalEff))
+				}
+			}
+		}
+		if err := c.variants(apiProg, rule, productEff, func(eff map[section][]*Node) map[section][]*Node { return eff }); err != nil {
+			return nil, err
+		}
 		ar, err := g.router.addAPI(where, api, apiProg)
 		if err != nil {
 			return nil, err
@@ -157,12 +199,53 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 				return nil, err
 			}
 			prog.API, prog.Operation = api.Name, op.Name
+			if err := c.variants(prog, rule, productEff, func(eff map[section][]*Node) map[section][]*Node { return effective(opDoc, eff) }); err != nil {
+				return nil, err
+			}
 			if err := ar.addOperation(opWhere, op, prog); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return g, nil
+}
+
+// subscriptionRule is an API's subscription rule, nil when it has none.
+func subscriptionRule(where string, api API, haveSubs bool) (*apiSubscription, error) {
+	required := haveSubs
+	if api.SubscriptionRequired != nil {
+		required = *api.SubscriptionRequired
+	}
+	if required && !haveSubs {
+		return nil, &ConfigError{Doc: where, Pos: Pos{1, 1}, Msg: "\"subscriptionRequired\" needs \"subscriptions\" to check keys against"}
+	}
+	if !haveSubs {
+		return nil, nil
+	}
+	header := orDefault(api.KeyNames.Header, DefaultKeyHeader)
+	if !validHeaderName(header) {
+		return nil, &ConfigError{Doc: where, Pos: Pos{1, 1}, Msg: fmt.Sprintf("subscriptionKeyParameterNames.header is not a header name: %q", abbreviate(header))}
+	}
+	return &apiSubscription{api: api.Name, required: required, header: strings.ToLower(header), query: orDefault(api.KeyNames.Query, DefaultKeyQuery)}, nil
+}
+
+// variants gives prog its subscription rule and, for each product of its
+// API, the program of the same route under that product's policy (scope
+// maps an API-level effective document to this route's).
+func (c *compiler) variants(prog *Program, rule *apiSubscription, productEff map[string]map[section][]*Node, scope func(map[section][]*Node) map[section][]*Node) error {
+	prog.sub = rule
+	for id, eff := range productEff {
+		v, err := c.program(scope(eff))
+		if err != nil {
+			return err
+		}
+		v.API, v.Operation, v.sub = prog.API, prog.Operation, rule
+		if prog.products == nil {
+			prog.products = map[string]*Program{}
+		}
+		prog.products[id] = v
+	}
+	return nil
 }
 
 // effective splices a scope's document over its parent's effective sections.

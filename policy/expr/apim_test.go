@@ -105,7 +105,7 @@ func TestCompile_errors(t *testing.T) {
 		{`@(context.Request.Certificate.NotAfter + 1)`, 39, `unsupported operator + between DateTime and int`},
 		{`@(context.Request.Certificate.NotAfter.ToString("yyyy"))`, 48, `unsupported DateTime format "yyyy" (supported: "o", "s", "u")`},
 		{`@(context.Request.Certificate.NotAfter == null)`, 39, `cannot compare DateTime with null`},
-		{`@(context.User.Email)`, 10, `unsupported member "User" of context`},
+		{`@(context.User.Phone)`, 15, `unsupported member "Phone" of context.User`},
 		{`@(DateTime.Today)`, 11, `unsupported member DateTime.Today`},
 		{`@(context.Variables["x"].Length)`, 25, `cannot read "Length" of an object: cast it first, for example (string) or (Jwt)`},
 		{`@(context.Variables["x"].ToString())`, 25, `cannot call ToString on an object: cast it first, for example (string) or (Jwt)`},

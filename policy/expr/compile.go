@@ -21,6 +21,9 @@ const (
 	BasicType
 	CertificateType // X509Certificate2: context.Request.Certificate
 	DateTimeType    // DateTime, always UTC
+	subscriptionType
+	productType
+	userType
 	// Types that exist only as receivers of members.
 	contextType
 	requestType
@@ -42,12 +45,13 @@ const (
 
 // lastValueType is the last type an expression may produce or a variable
 // may hold; the types after it exist only as receivers.
-const lastValueType = DateTimeType
+const lastValueType = userType
 
 var typeText = map[Type]string{
 	Object: "object", Null: "null", String: "string", Bool: "bool", Int: "int", StringArray: "string[]",
 	JwtType: "Jwt", ResponseType: "IResponse", JTokenType: "JToken", BasicType: "BasicAuthCredentials",
 	CertificateType: "X509Certificate2", DateTimeType: "DateTime", x500NameType: "X500DistinguishedName",
+	subscriptionType: "ISubscription", productType: "IProduct", userType: "IUser",
 	contextType: "context", requestType: "IRequest", ctxResponseType: "IResponse", headersType: "headers",
 	urlType: "IUrl", queryType: "query", variablesType: "context.Variables", lastErrorType: "LastError",
 	paramsType: "MatchedParameters", claimsType: "claims", bodyType: "IMessageBody",

@@ -17,6 +17,7 @@ type env struct {
 	status                       int
 	cert                         *clientcert.Certificate
 	verified                     map[bool]bool // revocation -> result
+	sub                          *Subscription
 }
 
 func (e *env) RequestHeader(n string) (string, bool)  { v, ok := e.headers[n]; return v, ok }
@@ -37,6 +38,7 @@ func (e *env) ClientCertificate() *clientcert.Certificate {
 	return e.cert
 }
 func (e *env) VerifyClientCertificate(revocation bool) bool { return e.verified[revocation] }
+func (e *env) Subscription() *Subscription                  { return e.sub }
 
 // unsignedJWT builds an unsigned compact JWT with the given JSON payload.
 func unsignedJWT(payload string) string {

@@ -43,6 +43,8 @@ type Env interface {
 	// and VerifyNoRevocation(): the chain to the configured trust, the
 	// validity dates and, with revocation, the configured CRLs.
 	VerifyClientCertificate(revocation bool) bool
+	// Subscription is context.Subscription: nil without a valid key.
+	Subscription() *Subscription
 }
 
 // LastError is context.LastError.
