@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/apimguard/apimguard/policy"
+	"github.com/apimguard/apimguard/policy/expr"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/properties"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
@@ -86,8 +87,15 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 			prog, params = refuse, nil
 		}
 	}
+	var sub *expr.Subscription
+	if gw.HasSubscriptions() {
+		if prog, sub = gw.Subscribe(prog, h, clock()); sub != nil {
+			h.count("apimguard.subscription." + sub.ID + ".subscription_requests")
+		}
+	}
 	h.prog = prog
 	prog.InitExec(&h.exec, h, params)
+	h.exec.SetSubscription(sub)
 	h.x = &h.exec
 	r := h.x.Inbound()
 	if h.reqHeaders.err != nil {

@@ -55,7 +55,9 @@ func RunEngine(s *Suite, tc Case) (Outcome, error) {
 	method, _ := req.Header(":method")
 	path, _ := req.Header(":path")
 	prog, params := gw.Route(auth, method, path)
+	prog, sub := gw.Subscribe(prog, req, now())
 	x := prog.NewExec(req, params)
+	x.SetSubscription(sub)
 	res, err := settle(s, tc, cfg.Upstreams, x, x.Inbound())
 	if err != nil {
 		return Outcome{}, err

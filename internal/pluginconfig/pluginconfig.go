@@ -7,6 +7,8 @@
 package pluginconfig
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/apimguard/apimguard/internal/identity"
 	"github.com/apimguard/apimguard/internal/jsonlimit"
 	"github.com/apimguard/apimguard/policy"
+	"github.com/apimguard/apimguard/policy/expr"
 	"github.com/tidwall/gjson"
 )
 
@@ -44,6 +47,11 @@ type Config struct {
 	// ClientCertificates is where client certificates come from and what
 	// they are checked against ("clientCertificates").
 	ClientCertificates policy.ClientCertificates
+	// Products and Subscriptions ("products", "subscriptions"); the keys
+	// of a subscription are as written ("sha256:<hex>" or "{{name}}")
+	// until Compile.
+	Products      []policy.Product
+	Subscriptions []policy.Subscription
 	// ManagedIdentity is the token source of authentication-managed-identity
 	// ("managedIdentity"), as written: {{name}} references are resolved by
 	// TokenSource.
@@ -150,6 +158,10 @@ func Parse(data []byte) (*Config, error) {
 			c.Certificates, err = stringMap("certificates", v)
 		case "clientCertificates":
 			err = parseClientCertificates(&c.ClientCertificates, v)
+		case "products":
+			c.Products, err = parseProducts(v)
+		case "subscriptions":
+			c.Subscriptions, err = parseSubscriptions(v)
 		case "managedIdentity":
 			c.ManagedIdentity = &identity.Source{}
 			err = object("managedIdentity", v, map[string]gjson.Type{"source": gjson.String, "endpoint": gjson.String, "identityHeader": gjson.String,
@@ -168,7 +180,7 @@ func Parse(data []byte) (*Config, error) {
 				return nil
 			})
 		default:
-			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, certificates, clientCertificates, managedIdentity, clientIp, tokenCache, telemetry, eventsPerSecond, nativeCrypto, tls)", key)
+			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, certificates, clientCertificates, managedIdentity, products, subscriptions, clientIp, tokenCache, telemetry, eventsPerSecond, nativeCrypto, tls)", key)
 		}
 		return err == nil
 	})
@@ -217,7 +229,8 @@ func parseAPIs(v gjson.Result) ([]policy.API, error) {
 	for i, a := range v.Array() {
 		where := fmt.Sprintf("apis[%d]", i)
 		var api policy.API
-		err := object(where, a, map[string]gjson.Type{"name": gjson.String, "hosts": gjson.JSON, "pathPrefix": gjson.String, "policy": gjson.String, "operations": gjson.JSON},
+		err := object(where, a, map[string]gjson.Type{"name": gjson.String, "hosts": gjson.JSON, "pathPrefix": gjson.String, "policy": gjson.String, "operations": gjson.JSON,
+			"subscriptionRequired": gjson.True, "subscriptionKeyParameterNames": gjson.JSON},
 			func(key string, val gjson.Result) error {
 				switch key {
 				case "name":
@@ -241,6 +254,14 @@ func parseAPIs(v gjson.Result) ([]policy.API, error) {
 						}
 						api.Operations = append(api.Operations, op)
 					}
+				case "subscriptionRequired":
+					b := val.Type == gjson.True
+					api.SubscriptionRequired = &b
+				case "subscriptionKeyParameterNames":
+					return object(where+".subscriptionKeyParameterNames", val, map[string]gjson.Type{"header": gjson.String, "query": gjson.String}, func(k string, v gjson.Result) error {
+						*map[string]*string{"header": &api.KeyNames.Header, "query": &api.KeyNames.Query}[k] = v.Str
+						return nil
+					})
 				}
 				return nil
 			})
@@ -353,7 +374,12 @@ func (c *Config) Compile(keys policy.KeyStore, tokens policy.TokenStore, now fun
 	if c.ManagedIdentity == nil {
 		tokens = nil
 	}
-	return policy.CompileGateway(policy.Config{Policy: c.Policy, APIs: c.APIs, TLS: c.TLS, ClientCertificates: c.ClientCertificates}, policy.Options{
+	subs, err := c.subscriptionKeys()
+	if err != nil {
+		return nil, err
+	}
+	return policy.CompileGateway(policy.Config{Policy: c.Policy, APIs: c.APIs, TLS: c.TLS, ClientCertificates: c.ClientCertificates,
+		Products: c.Products, Subscriptions: subs}, policy.Options{
 		Keys:         keys,
 		Tokens:       tokens,
 		Certificates: c.Certificates,
@@ -363,6 +389,117 @@ func (c *Config) Compile(keys policy.KeyStore, tokens policy.TokenStore, now fun
 		Doc:          "policy",
 		NamedValue:   c.namedValue,
 	})
+}
+
+// parseProducts reads "products": [{id, name, apis, policy, state}].
+func parseProducts(v gjson.Result) ([]policy.Product, error) {
+	if !v.IsArray() {
+		return nil, fmt.Errorf("plugin configuration: \"products\" must be an array")
+	}
+	var out []policy.Product
+	for i, e := range v.Array() {
+		where := fmt.Sprintf("products[%d]", i)
+		var p policy.Product
+		err := object(where, e, map[string]gjson.Type{"id": gjson.String, "name": gjson.String, "apis": gjson.JSON, "policy": gjson.String, "state": gjson.String},
+			func(key string, f gjson.Result) error {
+				switch key {
+				case "apis":
+					var err error
+					p.APIs, err = stringList(where+".apis", f)
+					return err
+				case "state":
+					if f.Str != "published" && f.Str != "notPublished" {
+						return fmt.Errorf("plugin configuration: %s.state must be \"published\" or \"notPublished\"", where)
+					}
+					p.NotPublished = f.Str == "notPublished"
+				default:
+					*map[string]*string{"id": &p.ID, "name": &p.Name, "policy": &p.Policy}[key] = f.Str
+				}
+				return nil
+			})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// parseSubscriptions reads "subscriptions": [{id, name, scope, state,
+// startDate, endDate, primaryKey, secondaryKey, user}].
+func parseSubscriptions(v gjson.Result) ([]policy.Subscription, error) {
+	if !v.IsArray() {
+		return nil, fmt.Errorf("plugin configuration: \"subscriptions\" must be an array")
+	}
+	var out []policy.Subscription
+	for i, e := range v.Array() {
+		where := fmt.Sprintf("subscriptions[%d]", i)
+		var s policy.Subscription
+		err := object(where, e, map[string]gjson.Type{"id": gjson.String, "name": gjson.String, "scope": gjson.String, "state": gjson.String,
+			"startDate": gjson.String, "endDate": gjson.String, "primaryKey": gjson.String, "secondaryKey": gjson.String, "user": gjson.JSON},
+			func(key string, f gjson.Result) error {
+				switch key {
+				case "startDate", "endDate":
+					t, err := time.Parse(time.RFC3339, f.Str)
+					if err != nil {
+						return fmt.Errorf("plugin configuration: %s.%s must be an RFC 3339 time", where, key)
+					}
+					*map[string]*time.Time{"startDate": &s.StartDate, "endDate": &s.EndDate}[key] = t
+				case "user":
+					s.User = &expr.User{}
+					return object(where+".user", f, map[string]gjson.Type{"id": gjson.String, "email": gjson.String, "firstName": gjson.String, "lastName": gjson.String},
+						func(k string, u gjson.Result) error {
+							*map[string]*string{"id": &s.User.ID, "email": &s.User.Email, "firstName": &s.User.FirstName, "lastName": &s.User.LastName}[k] = u.Str
+							return nil
+						})
+				default:
+					*map[string]*string{"id": &s.ID, "name": &s.Name, "scope": &s.Scope, "state": &s.State, "primaryKey": &s.PrimaryKey, "secondaryKey": &s.SecondaryKey}[key] = f.Str
+				}
+				return nil
+			})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// subscriptionKeys turns the subscriptions' keys into digests: a key is
+// given as "sha256:<hex digest>", or as a named value "{{name}}" (from the
+// VM's environment, say), never in clear in the configuration.
+func (c *Config) subscriptionKeys() ([]policy.Subscription, error) {
+	out := make([]policy.Subscription, len(c.Subscriptions))
+	for i, s := range c.Subscriptions {
+		for _, k := range []struct {
+			digest, clear *string
+			name          string
+		}{{&s.PrimaryKey, &s.PrimaryClear, "primaryKey"}, {&s.SecondaryKey, &s.SecondaryClear, "secondaryKey"}} {
+			v := *k.digest
+			switch {
+			case v == "":
+			case strings.HasPrefix(v, "sha256:"):
+				d := strings.ToLower(strings.TrimPrefix(v, "sha256:"))
+				if b, err := hex.DecodeString(d); err != nil || len(b) != sha256.Size {
+					return nil, fmt.Errorf("plugin configuration: subscriptions[%d].%s: a sha256: digest is 64 hex digits", i, k.name)
+				}
+				*k.digest = d
+			case strings.HasPrefix(v, "{{") && strings.HasSuffix(v, "}}"):
+				key, err := c.resolve(v)
+				if err != nil {
+					return nil, err
+				}
+				if len(key) < 16 {
+					return nil, fmt.Errorf("plugin configuration: subscriptions[%d].%s: the key is shorter than 16 characters", i, k.name)
+				}
+				*k.digest, *k.clear = policy.KeyDigest(key), key
+			default:
+				return nil, fmt.Errorf("plugin configuration: subscriptions[%d].%s: keys are secrets; give \"sha256:<hex digest of the key>\" or a named value \"{{name}}\" from the VM's environment, not the key", i, k.name)
+			}
+		}
+		out[i] = s
+	}
+	return out, nil
 }
 
 // namedValue resolves {{name}}: namedValues first, then the environment.
@@ -409,12 +546,12 @@ func (c *Config) resolve(s string) (string, error) {
 		}
 		j := strings.Index(s[i:], "}}")
 		if j < 0 {
-			return "", fmt.Errorf("plugin configuration: managedIdentity: unclosed {{")
+			return "", fmt.Errorf("plugin configuration: unclosed {{")
 		}
 		name := strings.TrimSpace(s[i+2 : i+j])
 		v, ok := c.namedValue(name)
 		if !ok {
-			return "", fmt.Errorf("plugin configuration: managedIdentity: named value %q is not defined (set it in namedValues or as a VM environment variable)", firstWord(name))
+			return "", fmt.Errorf("plugin configuration: named value %q is not defined (set it in namedValues or as a VM environment variable)", firstWord(name))
 		}
 		b.WriteString(s[:i])
 		b.WriteString(v)
