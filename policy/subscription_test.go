@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +154,29 @@ func TestSubscriptions_loadErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.cfg.Subscriptions, err, tc.want)
 		}
+	}
+}
+
+// BenchmarkSubscribe: the key check of one request with 10 and with 10,000
+// subscriptions configured. The lookup is by digest, so the two should
+// cost the same (BENCHMARKS.md, "Subscriptions").
+func BenchmarkSubscribe(b *testing.B) {
+	for _, n := range []int{10, 10000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			subs := make([]Subscription, n)
+			for i := range subs {
+				subs[i] = Subscription{ID: "s" + strconv.Itoa(i), Scope: "all", PrimaryKey: KeyDigest("key-" + strconv.Itoa(i))}
+			}
+			g := subGateway(b, subs)
+			prog, _ := g.Route("api.example.com", "GET", "/orders/1")
+			r := req("/orders/1", "ocp-apim-subscription-key", "key-"+strconv.Itoa(n/2))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, s := g.Subscribe(prog, r, subNow); s == nil {
+					b.Fatal("not subscribed")
+				}
+			}
+		})
 	}
 }

@@ -23,12 +23,12 @@ func requireWasm(t *testing.T) {
 func TestRun_corpus(t *testing.T) {
 	requireWasm(t)
 	files, _ := corpus.Files("../..")
-	if len(files) != 8 {
-		t.Fatalf("case files = %v, want 8 (client-certificates; managed-identity; orders; set-method; the seed's check-header, check-ip, cors, validate-jwt)", files)
+	if len(files) != 9 {
+		t.Fatalf("case files = %v, want 9 (client-certificates; managed-identity; orders; set-method; subscriptions; the seed's check-header, check-ip, cors, validate-jwt)", files)
 	}
 	var out, errOut bytes.Buffer
 	code := run(append([]string{"test", "-wasm", wasm}, files...), &out, &errOut)
-	if code != 0 || !strings.HasSuffix(out.String(), "33 passed, 0 failed\n") {
+	if code != 0 || !strings.HasSuffix(out.String(), "40 passed, 0 failed\n") {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
 	}
 }

@@ -91,3 +91,36 @@ func TestTokenSource(t *testing.T) {
 		}
 	}
 }
+
+// Subscription keys are digests or named values, never clear text.
+func TestSubscriptionKeys(t *testing.T) {
+	t.Setenv("ACME_KEY", "acme-key-from-env-123")
+	base := `{"apis":[{"name":"orders","pathPrefix":"/orders","subscriptionKeyParameterNames":{"header":"x-key"}}],"subscriptions":[{"id":"s","scope":"all","primaryKey":%s}]}`
+	for _, tc := range []struct{ key, err string }{
+		{`"sha256:` + strings.Repeat("ab", 32) + `"`, ""},
+		{`"{{ACME_KEY}}"`, ""},
+		{`"acme-key-in-clear-123"`, `keys are secrets; give "sha256:<hex digest of the key>" or a named value "{{name}}"`},
+		{`"sha256:abc"`, `a sha256: digest is 64 hex digits`},
+		{`"{{SHORT}}"`, `named value "SHORT" is not defined`},
+	} {
+		c, err := Parse([]byte(strings.Replace(base, "%s", tc.key, 1)))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.key, err)
+		}
+		_, err = c.Compile(nil, nil, nil, nil)
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%s: %v, want %q", tc.key, err, tc.err)
+		}
+	}
+	for in, want := range map[string]string{
+		`{"apis":[{"name":"a","pathPrefix":"/a","subscriptionRequired":"yes"}]}`:                      `apis[0].subscriptionRequired has the wrong type`,
+		`{"apis":[{"name":"a","pathPrefix":"/a"}],"products":[{"id":"p","state":"draft"}]}`:           `products[0].state must be "published" or "notPublished"`,
+		`{"apis":[{"name":"a","pathPrefix":"/a"}],"subscriptions":[{"id":"s","endDate":"tomorrow"}]}`: `subscriptions[0].endDate must be an RFC 3339 time`,
+		`{"apis":[{"name":"a","pathPrefix":"/a"}],"subscriptions":[{"id":"s","user":{"phone":"1"}}]}`: `subscriptions[0].user: unknown key "phone"`,
+		`{"apis":[{"name":"a","pathPrefix":"/a","subscriptionKeyParameterNames":{"cookie":"k"}}]}`:    `apis[0].subscriptionKeyParameterNames: unknown key "cookie"`,
+	} {
+		if _, err := Parse([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", in, err, want)
+		}
+	}
+}
