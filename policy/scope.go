@@ -157,10 +157,11 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 			return nil, err
 		}
 		apiProg.API = api.Name
-		rule, err := subscriptionRule(where, api, g.subs != nil)
+		rule, err := subscriptionRule(where, api, cfg)
 		if err != nil {
 			return nil, err
 		}
+		g.openProduct(rule)
 		// Each product of the API: its policy between global and API.
 		productEff := map[string]map[section][]*Node{}
 		for _, p := range cfg.Products {
@@ -211,7 +212,10 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 }
 
 // subscriptionRule is an API's subscription rule, nil when it has none.
-func subscriptionRule(where string, api API, haveSubs bool) (*apiSubscription, error) {
+// Keys are required by default once subscriptions exist (APIM's default);
+// products alone (open ones) need no key.
+func subscriptionRule(where string, api API, cfg Config) (*apiSubscription, error) {
+	haveSubs := len(cfg.Subscriptions) > 0
 	required := haveSubs
 	if api.SubscriptionRequired != nil {
 		required = *api.SubscriptionRequired
@@ -219,7 +223,7 @@ func subscriptionRule(where string, api API, haveSubs bool) (*apiSubscription, e
 	if required && !haveSubs {
 		return nil, &ConfigError{Doc: where, Pos: Pos{1, 1}, Msg: "\"subscriptionRequired\" needs \"subscriptions\" to check keys against"}
 	}
-	if !haveSubs {
+	if !haveSubs && len(cfg.Products) == 0 {
 		return nil, nil
 	}
 	header := orDefault(api.KeyNames.Header, DefaultKeyHeader)
@@ -227,6 +231,13 @@ func subscriptionRule(where string, api API, haveSubs bool) (*apiSubscription, e
 		return nil, &ConfigError{Doc: where, Pos: Pos{1, 1}, Msg: fmt.Sprintf("subscriptionKeyParameterNames.header is not a header name: %q", abbreviate(header))}
 	}
 	return &apiSubscription{api: api.Name, required: required, header: strings.ToLower(header), query: orDefault(api.KeyNames.Query, DefaultKeyQuery)}, nil
+}
+
+// openProduct sets the rule's open product, if its API is in one.
+func (g *Gateway) openProduct(rule *apiSubscription) {
+	if rule != nil && g.subs != nil {
+		rule.open = g.subs.open[rule.api]
+	}
 }
 
 // variants gives prog its subscription rule and, for each product of its

@@ -27,6 +27,10 @@ type Product struct {
 	Policy string
 	// NotPublished products grant nothing.
 	NotPublished bool
+	// Open is APIM's subscriptionRequired: false on a product: its APIs
+	// may be called without a key, and such requests run its policy. An
+	// API may be in at most one open product.
+	Open bool
 }
 
 // Subscription is a consumer's access to an API, a product or all APIs.
@@ -64,12 +68,14 @@ type apiSubscription struct {
 	required bool
 	header   string // lower case
 	query    string
+	open     *productInfo // the open product the API is in, if any
 }
 
 // subscriptions is the compiled set of subscriptions and products.
 type subscriptions struct {
 	byDigest map[string]keyRef
 	products map[string]*productInfo
+	open     map[string]*productInfo // by API name
 	missing  *Program // 401: no key
 	invalid  *Program // 401: a key that opens nothing here
 }
@@ -127,7 +133,7 @@ func compileSubscriptions(products []Product, subs []Subscription, apis []API) (
 	for _, a := range apis {
 		known[a.Name] = true
 	}
-	s := &subscriptions{byDigest: map[string]keyRef{}, products: map[string]*productInfo{},
+	s := &subscriptions{byDigest: map[string]keyRef{}, products: map[string]*productInfo{}, open: map[string]*productInfo{},
 		missing: subscriptionReject("SubscriptionKeyNotFound", missingKeyMessage),
 		invalid: subscriptionReject("SubscriptionKeyInvalid", invalidKeyMessage)}
 	for i, p := range products {
@@ -144,6 +150,12 @@ func compileSubscriptions(products []Product, subs []Subscription, apis []API) (
 				return nil, bad(where, "\"apis\" names %q, which is not an API", abbreviate(a))
 			}
 			pi.apis[a] = true
+			if p.Open && !p.NotPublished {
+				if prev := s.open[a]; prev != nil {
+					return nil, bad(where, "API %q is in two products that require no subscription (%q and %q): a request without a key could not tell which policy runs", a, prev.ID, p.ID)
+				}
+				s.open[a] = pi
+			}
 		}
 		s.products[p.ID] = pi
 	}
@@ -228,6 +240,13 @@ func (g *Gateway) Subscribe(prog *Program, req Request, now time.Time) (*Program
 		key, ok = queryValue(path, rule.query)
 	}
 	if !ok || key == "" {
+		if p := rule.open; p != nil {
+			// An open product: no key needed, its policy runs.
+			if v := prog.products[p.ID]; v != nil {
+				prog = v
+			}
+			return prog, &expr.Subscription{Product: p.ctx}
+		}
 		if rule.required {
 			return g.subs.missing, nil
 		}
@@ -290,7 +309,8 @@ func queryValue(path, name string) (string, bool) {
 }
 
 // SetSubscription gives the request its subscription (context.Subscription,
-// context.Product, context.User).
+// context.Product, context.User); one without an ID carries only the open
+// product the request runs under.
 func (x *Exec) SetSubscription(s *expr.Subscription) { x.sub = s }
 
 // Subscription implements expr.Env.

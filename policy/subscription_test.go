@@ -180,3 +180,29 @@ func BenchmarkSubscribe(b *testing.B) {
 		})
 	}
 }
+
+// A product that requires no subscription: its APIs answer without a key,
+// under its policy; a key still works as usual.
+func TestSubscriptions_openProduct(t *testing.T) {
+	g, err := CompileGateway(Config{
+		APIs: []API{{Name: "catalog", PathPrefix: "/catalog", Policy: `<policies><inbound><base/><set-header name="x-product" exists-action="override"><value>@(context.Product == null ? "-" : context.Product.Id)</value></set-header><set-header name="x-sub" exists-action="override"><value>@(context.Subscription == null ? "-" : context.Subscription.Id)</value></set-header></inbound></policies>`}},
+		Products: []Product{{ID: "free", APIs: []string{"catalog"}, Open: true, Policy: `<policies><inbound><set-header name="x-free" exists-action="override"><value>yes</value></set-header><base/></inbound></policies>`}},
+		Subscriptions: []Subscription{{ID: "paid", Scope: "all", PrimaryKey: KeyDigest("paid-key")}},
+	}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, _, up := subRun(t, g, req("/catalog/1"))
+	if status != 0 || up["x-free"] != "yes" || up["x-product"] != "free" || up["x-sub"] != "-" {
+		t.Errorf("without a key: %d %v", status, up)
+	}
+	status, _, up = subRun(t, g, req("/catalog/1", "ocp-apim-subscription-key", "paid-key"))
+	if status != 0 || up["x-free"] != "" || up["x-sub"] != "paid" {
+		t.Errorf("with a key: %d %v", status, up)
+	}
+	_, err = CompileGateway(Config{APIs: []API{{Name: "catalog", PathPrefix: "/catalog"}},
+		Products: []Product{{ID: "a", APIs: []string{"catalog"}, Open: true}, {ID: "b", APIs: []string{"catalog"}, Open: true}}}, Options{})
+	if err == nil || !strings.Contains(err.Error(), `API "catalog" is in two products that require no subscription`) {
+		t.Errorf("two open products: %v", err)
+	}
+}

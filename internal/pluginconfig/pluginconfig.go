@@ -391,7 +391,8 @@ func (c *Config) Compile(keys policy.KeyStore, tokens policy.TokenStore, now fun
 	})
 }
 
-// parseProducts reads "products": [{id, name, apis, policy, state}].
+// parseProducts reads "products": [{id, name, apis, policy, state,
+// subscriptionRequired}].
 func parseProducts(v gjson.Result) ([]policy.Product, error) {
 	if !v.IsArray() {
 		return nil, fmt.Errorf("plugin configuration: \"products\" must be an array")
@@ -400,9 +401,11 @@ func parseProducts(v gjson.Result) ([]policy.Product, error) {
 	for i, e := range v.Array() {
 		where := fmt.Sprintf("products[%d]", i)
 		var p policy.Product
-		err := object(where, e, map[string]gjson.Type{"id": gjson.String, "name": gjson.String, "apis": gjson.JSON, "policy": gjson.String, "state": gjson.String},
+		err := object(where, e, map[string]gjson.Type{"id": gjson.String, "name": gjson.String, "apis": gjson.JSON, "policy": gjson.String, "state": gjson.String, "subscriptionRequired": gjson.True},
 			func(key string, f gjson.Result) error {
 				switch key {
+				case "subscriptionRequired":
+					p.Open = f.Type == gjson.False
 				case "apis":
 					var err error
 					p.APIs, err = stringList(where+".apis", f)

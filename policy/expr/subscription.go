@@ -21,7 +21,7 @@ type User struct{ ID, Email, FirstName, LastName string }
 func subscriptionMembers() {
 	sub := func(f *frame) *Subscription { return f.env.Subscription() }
 	props[contextType]["Subscription"] = prop{typ: subscriptionType, get: func(f *frame, _ any) (any, error) {
-		if s := sub(f); s != nil {
+		if s := sub(f); s != nil && s.ID != "" { // no ID: an open product's request, without a subscription
 			return s, nil
 		}
 		return nil, nil
