@@ -76,8 +76,8 @@ type subscriptions struct {
 	byDigest map[string]keyRef
 	products map[string]*productInfo
 	open     map[string]*productInfo // by API name
-	missing  *Program // 401: no key
-	invalid  *Program // 401: a key that opens nothing here
+	missing  *Program                // 401: no key
+	invalid  *Program                // 401: a key that opens nothing here
 }
 
 type keyRef struct {

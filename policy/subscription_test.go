@@ -185,8 +185,8 @@ func BenchmarkSubscribe(b *testing.B) {
 // under its policy; a key still works as usual.
 func TestSubscriptions_openProduct(t *testing.T) {
 	g, err := CompileGateway(Config{
-		APIs: []API{{Name: "catalog", PathPrefix: "/catalog", Policy: `<policies><inbound><base/><set-header name="x-product" exists-action="override"><value>@(context.Product == null ? "-" : context.Product.Id)</value></set-header><set-header name="x-sub" exists-action="override"><value>@(context.Subscription == null ? "-" : context.Subscription.Id)</value></set-header></inbound></policies>`}},
-		Products: []Product{{ID: "free", APIs: []string{"catalog"}, Open: true, Policy: `<policies><inbound><set-header name="x-free" exists-action="override"><value>yes</value></set-header><base/></inbound></policies>`}},
+		APIs:          []API{{Name: "catalog", PathPrefix: "/catalog", Policy: `<policies><inbound><base/><set-header name="x-product" exists-action="override"><value>@(context.Product == null ? "-" : context.Product.Id)</value></set-header><set-header name="x-sub" exists-action="override"><value>@(context.Subscription == null ? "-" : context.Subscription.Id)</value></set-header></inbound></policies>`}},
+		Products:      []Product{{ID: "free", APIs: []string{"catalog"}, Open: true, Policy: `<policies><inbound><set-header name="x-free" exists-action="override"><value>yes</value></set-header><base/></inbound></policies>`}},
 		Subscriptions: []Subscription{{ID: "paid", Scope: "all", PrimaryKey: KeyDigest("paid-key")}},
 	}, Options{})
 	if err != nil {
