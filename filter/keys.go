@@ -225,16 +225,25 @@ func (m *keyManager) done(s *keySource) {
 	s.fetching = false
 	waiters := s.waiters
 	s.waiters = nil
-	if len(waiters) > 0 {
-		defer proxywasm.SetEffectiveContext(m.rootID)
-	}
-	for _, id := range waiters {
+	resumeWaiters(m.rootID, waiters, func(id uint32) func() {
 		resume := m.waiting[id]
-		if resume == nil {
-			continue
-		}
 		delete(m.waiting, id)
-		if err := proxywasm.SetEffectiveContext(id); err != nil {
+		return resume
+	})
+}
+
+// resumeWaiters resumes the requests ids that still wait (take returns a
+// request's resume function and forgets it; nil when it no longer waits),
+// each with its own context effective, then makes the plugin's context
+// effective again.
+func resumeWaiters(rootID uint32, ids []uint32, take func(id uint32) func()) {
+	if len(ids) == 0 {
+		return
+	}
+	defer proxywasm.SetEffectiveContext(rootID)
+	for _, id := range ids {
+		resume := take(id)
+		if resume == nil || proxywasm.SetEffectiveContext(id) != nil {
 			continue
 		}
 		resume()

@@ -122,12 +122,13 @@ func (m *tokenManager) cancel(id uint32) { delete(m.waiting, id) }
 // fetches that are due.
 func (m *tokenManager) tick() {
 	t := now()
+	var late []uint32
 	for id, w := range m.waiting {
 		if t.After(w.deadline) {
-			delete(m.waiting, id)
-			m.resumeOne(id, w)
+			late = append(late, id)
 		}
 	}
+	resumeWaiters(m.rootID, late, m.take)
 	for _, key := range m.order {
 		e := m.entries[key]
 		if e.fetching && t.Sub(e.fetchStarted) > fetchStuck {
@@ -222,25 +223,17 @@ func (m *tokenManager) done(e *tokenEntry) {
 	e.fetching = false
 	waiters := e.waiters
 	e.waiters = nil
-	if len(waiters) > 0 {
-		defer proxywasm.SetEffectiveContext(m.rootID)
-	}
-	for _, id := range waiters {
-		w, ok := m.waiting[id]
-		if !ok {
-			continue
-		}
-		delete(m.waiting, id)
-		m.resumeOne(id, w)
-	}
+	resumeWaiters(m.rootID, waiters, m.take)
 }
 
-func (m *tokenManager) resumeOne(id uint32, w tokenWaiter) {
-	if err := proxywasm.SetEffectiveContext(id); err != nil {
-		return
+// take forgets a waiting request and returns its resume function.
+func (m *tokenManager) take(id uint32) func() {
+	w, ok := m.waiting[id]
+	if !ok {
+		return nil
 	}
-	w.resume()
-	_ = proxywasm.SetEffectiveContext(m.rootID)
+	delete(m.waiting, id)
+	return w.resume
 }
 
 // sharedToken is a fetched token as the workers share it.
