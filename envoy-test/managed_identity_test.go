@@ -171,13 +171,22 @@ func TestManagedIdentity_twoWorkersThroughEnvoy(t *testing.T) {
 		burst(4)
 		time.Sleep(500 * time.Millisecond)
 	}
+	// Until the refresh's answer arrives (and, on the other worker, until
+	// its next tick takes the shared token) the current token, still
+	// valid, is used; then every request on both workers has the new one.
+	time.Sleep(1500 * time.Millisecond)
+	before, w0 := len(st.upstream.Requests()), workerConnections(t, st)
 	burst(20)
 	if n := src.count(); n != 2 {
 		t.Fatalf("after one refresh window: the token source was asked %d times, want 2", n)
 	}
-	reqs := st.upstream.Requests()
-	if got := reqs[len(reqs)-1].Header.Get("Authorization"); got != "Bearer mi-token-2.sig" {
-		t.Errorf("after the refresh the backend got %q", got)
+	for _, r := range st.upstream.Requests()[before:] {
+		if got := r.Header.Get("Authorization"); got != "Bearer mi-token-2.sig" {
+			t.Fatalf("after the refresh the backend got %q", got)
+		}
+	}
+	if w := workerConnections(t, st); len(w) != 2 || len(w0) != 2 || w[0] == w0[0] || w[1] == w0[1] {
+		t.Fatalf("connections per worker %v → %v: the last burst did not reach both workers", w0, w)
 	}
 }
 
