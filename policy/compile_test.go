@@ -33,6 +33,7 @@ func TestCompile_errors(t *testing.T) {
 		{"unsupported expression member", inboundDoc(`<set-variable name="k" value="@(context.Deployment.Region)"/>`), `policy:3:41: set-variable: unsupported member "Deployment" of context in expression @(context.Deployment.Region)`},
 		{"named value holding a bad expression", inboundDoc(`<set-variable name="k" value="{{expr}}"/>`), `policy:3:33: set-variable: unknown name "x" in expression @(x)`},
 		{"expression error on a later line", inboundDoc("<choose><when condition=\"@(\n  context.Request.Method == 1)\"/></choose>"), `policy:4:26: when: cannot compare string with int in expression @(\n  context.Request.Method == 1)`},
+		{"overlapping variable reference (a fuzz finding: it panicked)", inboundDoc(`<check-header name="x" failed-check-httpcode="401"><value>{{context.Variables["]}}</value></check-header>`), `policy:3:59: value: invalid named value reference {{context.Variables["]}}`},
 		{"variable reference inside expression text", inboundDoc(`<set-variable name="k" value="@(x + {{context.Variables["a"]}})"/>`), `policy:3:31: set-variable: {{context.Variables[...]}} cannot be used inside an expression; use context.Variables[...] there`},
 		{"forward-request attribute", "<policies><backend><forward-request timeout=\"5\"/></backend></policies>", `policy:1:37: forward-request: attribute "timeout" is not supported: set timeouts and retries on the Envoy route`},
 		{"base with a child", inboundDoc(`<base><x/></base>`), `policy:3:7: base: unexpected element <x>`},

@@ -133,7 +133,8 @@ func (c *compiler) value(n *Node, raw string, pos Pos) (Value, error) {
 		}
 		ref := rest[i+2 : i+end]
 		rest = rest[i+end+2:]
-		if strings.HasPrefix(ref, varRefPrefix) && strings.HasSuffix(ref, varRefSuffix) {
+		// (The prefix and suffix must not overlap: {{context.Variables["]}}.)
+		if len(ref) >= len(varRefPrefix)+len(varRefSuffix) && strings.HasPrefix(ref, varRefPrefix) && strings.HasSuffix(ref, varRefSuffix) {
 			name := ref[len(varRefPrefix) : len(ref)-len(varRefSuffix)]
 			if !validName(name) {
 				return Value{}, c.errf(n, pos, "invalid variable name %q in {{%s}}", name, ref)
