@@ -142,3 +142,57 @@ func TestSendRequest_introspectionThroughEnvoy(t *testing.T) {
 		}
 	})
 }
+
+// A request that waited for signing keys and then makes a send-request
+// call: the call is dispatched while the key fetch's answer resumes the
+// request, and its answer must come back to the request (it hung before:
+// the SDK filed the call under the plugin's context).
+func TestSendRequest_afterKeyWaitThroughEnvoy(t *testing.T) {
+	p := newIDP(t)
+	p.addKey("k1")
+	svc, err := envoytest.StartUpstream("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	doc := "<policies>\n<inbound>\n" + seedValidateJWT + `
+<send-request mode="new" response-variable-name="profile" timeout="5">
+  <set-url>http://profiles.example.com/me</set-url>
+</send-request>
+<set-header name="x-profile-status" exists-action="override"><value>@(((IResponse)context.Variables["profile"]).StatusCode.ToString())</value></set-header>
+</inbound>
+</policies>`
+	cfg, _ := json.Marshal(map[string]any{"policy": doc, "upstreams": map[string]string{"login.microsoftonline.com": "idp", "profiles.example.com": "profiles"}})
+	st := startStack(t, envoytest.Params{PluginConfig: string(cfg), Clusters: []envoytest.Cluster{{Name: "idp", Port: p.port}, {Name: "profiles", Port: svc.Port()}}})
+	p.start()
+	// A token of a known key: no wait.
+	if r := st.do(t, "GET", "/orders", bearer(p.token("k1", claims("my-api-audience"))), ""); r.status != 200 {
+		t.Fatalf("first request: %d %q", r.status, r.body)
+	}
+	// The provider rotates: a token with the new kid makes the request
+	// wait for a refetch, and the call is made while that fetch's answer
+	// resumes it.
+	p.addKey("k2")
+	tok := p.token("k2", claims("my-api-audience"))
+	done := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", st.envoy.URL("/orders"), nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	select {
+	case status := <-done:
+		reqs := st.upstream.Requests()
+		if status != 200 || len(reqs) != 2 || reqs[1].Header.Get("x-profile-status") != "200" || len(svc.Requests()) != 2 {
+			t.Fatalf("status %d; the profile service got %d calls", status, len(svc.Requests()))
+		}
+	case <-time.After(12 * time.Second):
+		t.Fatal("the request hung")
+	}
+}
