@@ -115,6 +115,9 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 	p.events = newEventLimiter(perSecond)
 	p.keys.configure(gw.KeySources(), p.upstreams)
 	p.tokens.upstreams = p.upstreams
+	if p.tokens.source != nil {
+		p.tokens.reserve(gw.TokenRequests())
+	}
 	// The tick fetches signing keys and tokens and hands the batched
 	// metrics to the host.
 	if len(gw.KeySources()) > 0 || p.telemetry || p.tokens.source != nil {

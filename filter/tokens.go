@@ -25,8 +25,9 @@ import (
 const (
 	tokenWait  = 10 * time.Second
 	tokenLease = 15 * time.Second
-	// maxTokens bounds the distinct (resource, client id) pairs cached: a
-	// resource can come from an expression.
+	// maxTokens bounds the distinct (resource, client id) pairs cached
+	// for resources that come from expressions; the constant ones of the
+	// policies always have room.
 	maxTokens = 64
 )
 
@@ -42,6 +43,7 @@ type tokenEntry struct {
 	lastAttempt  time.Time
 	failed       bool // the last attempt failed
 	used         bool // asked for since the last fetch: keep it fresh
+	reserved     bool // a constant resource of the policies: not counted against maxTokens
 	waiters      []uint32
 }
 
@@ -61,6 +63,7 @@ type tokenManager struct {
 	upstreams pluginconfig.Upstreams
 	entries   map[string]*tokenEntry
 	order     []string
+	dynamic   int // entries not reserved
 	waiting   map[uint32]tokenWaiter
 	vm        string // this VM's lease owner id
 }
@@ -69,6 +72,17 @@ func newTokenManager() *tokenManager {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return &tokenManager{entries: map[string]*tokenEntry{}, waiting: map[uint32]tokenWaiter{}, vm: hex.EncodeToString(b[:])}
+}
+
+// reserve makes room for the tokens whose resource is known at load time.
+func (m *tokenManager) reserve(reqs []policy.TokenRequest) {
+	for _, r := range reqs {
+		key := m.entryKey(r)
+		if m.entries[key] == nil {
+			m.entries[key] = &tokenEntry{req: r, key: key, reserved: true}
+			m.order = append(m.order, key)
+		}
+	}
 }
 
 func (m *tokenManager) entryKey(r policy.TokenRequest) string {
@@ -97,10 +111,11 @@ func (m *tokenManager) wait(r policy.TokenRequest, id uint32, resume func()) boo
 	key := m.entryKey(r)
 	e := m.entries[key]
 	if e == nil {
-		if len(m.entries) >= maxTokens {
-			proxywasm.LogWarnf("apimguard: managed identity: more than %d distinct resources; not fetching a token for another", maxTokens)
+		if m.dynamic >= maxTokens {
+			proxywasm.LogWarnf("apimguard: managed identity: more than %d distinct resources from expressions; not fetching a token for another", maxTokens)
 			return false
 		}
+		m.dynamic++
 		e = &tokenEntry{req: r, key: key}
 		m.entries[key] = e
 		m.order = append(m.order, key)

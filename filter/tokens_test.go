@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
+
+	"github.com/apimguard/apimguard/internal/identity"
+	"github.com/apimguard/apimguard/policy"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
 
@@ -83,3 +86,24 @@ func garbageToken(t *testing.T, body string) {
 }
 
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Resources from expressions are bounded; the constant resources of the
+// policies always have room, however many a client made up first.
+func TestTokens_bound(t *testing.T) {
+	mustStart(t, &vmContext{}, miConfig) // a host for the manager's log lines
+	m := newTokenManager()
+	m.rootID = proxytest.PluginContextID
+	m.source = &identity.Source{Kind: identity.IMDS}
+	m.reserve([]policy.TokenRequest{{Resource: "https://vault.azure.net"}})
+	for i := 0; i < maxTokens; i++ {
+		if !m.wait(policy.TokenRequest{Resource: "api://made-up-" + strconv.Itoa(i)}, uint32(100+i), func() {}) {
+			t.Fatalf("dynamic resource %d refused", i)
+		}
+	}
+	if m.wait(policy.TokenRequest{Resource: "api://one-too-many"}, 999, func() {}) {
+		t.Fatal("a resource past the bound was accepted")
+	}
+	if !m.wait(policy.TokenRequest{Resource: "https://vault.azure.net"}, 1000, func() {}) {
+		t.Fatal("the policy's constant resource was refused")
+	}
+}

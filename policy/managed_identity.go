@@ -70,6 +70,9 @@ func compileManagedIdentity(c *compiler, n *Node) (statement, error) {
 			return nil, c.errf(n, a.Pos, "attribute \"client-id\" must be 1 to %d bytes of visible ASCII", maxResource)
 		}
 	}
+	if m.resource.IsConst() {
+		c.tokenRequests = append(c.tokenRequests, TokenRequest{Resource: m.resource.Const(), ClientID: m.clientID})
+	}
 	if a, ok := n.Attr("output-token-variable-name"); ok {
 		if !validName(a.Value) {
 			return nil, c.errf(n, a.Pos, "attribute \"output-token-variable-name\" must be a plain variable name, not %q", abbreviate(a.Value))

@@ -53,8 +53,15 @@ type Gateway struct {
 	subs   *subscriptions
 	// keySources are the openid-config URLs the host must fetch keys for.
 	keySources []string
+	// tokenRequests are the managed-identity tokens whose resource is a
+	// constant.
+	tokenRequests []TokenRequest
 	warnings   []string
 }
+
+// TokenRequests returns the managed-identity tokens whose resource is a
+// constant: a host can keep room for them whatever expressions ask for.
+func (g *Gateway) TokenRequests() []TokenRequest { return g.tokenRequests }
 
 // KeySources returns the openid-config URLs of every policy.
 func (g *Gateway) KeySources() []string { return g.keySources }
@@ -112,7 +119,7 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 	if g.global, err = c.program(globalEff); err != nil {
 		return nil, err
 	}
-	defer func() { g.keySources, g.warnings = c.keySources, c.warnings }()
+	defer func() { g.keySources, g.warnings, g.tokenRequests = c.keySources, c.warnings, c.tokenRequests }()
 	if len(cfg.APIs) == 0 {
 		if len(cfg.Subscriptions) > 0 || len(cfg.Products) > 0 {
 			return nil, &ConfigError{Doc: "subscriptions", Pos: Pos{1, 1}, Msg: "products and subscriptions need \"apis\": a key is checked for the API a request is routed to"}
