@@ -56,7 +56,7 @@ type Gateway struct {
 	// tokenRequests are the managed-identity tokens whose resource is a
 	// constant.
 	tokenRequests []TokenRequest
-	warnings   []string
+	warnings      []string
 }
 
 // TokenRequests returns the managed-identity tokens whose resource is a
