@@ -234,6 +234,11 @@ func (g *Gateway) Subscribe(prog *Program, req Request, now time.Time) (*Program
 	if g.subs == nil || rule == nil {
 		return prog, nil
 	}
+	if prog.first != nil && requestIsPreflight(req) {
+		// A browser's preflight carries no key: the route's cors answers
+		// it, and nothing reaches the backend (docs/policies.md, cors).
+		return prog, nil
+	}
 	key, ok := req.Header(rule.header)
 	if !ok && rule.query != "" {
 		path, _ := req.Header(":path")
@@ -288,6 +293,16 @@ func (s *subscriptionInfo) covers(api string) bool {
 		return !s.product.NotPublished && s.product.apis[api]
 	}
 	return s.api == api
+}
+
+// requestIsPreflight reports whether req is a CORS preflight.
+func requestIsPreflight(req Request) bool {
+	if _, ok := req.Header("origin"); !ok {
+		return false
+	}
+	_, hasMethod := req.Header("access-control-request-method")
+	m, _ := req.Header(":method")
+	return hasMethod && m == "OPTIONS"
 }
 
 // queryValue finds the first value of a query parameter in a request path.

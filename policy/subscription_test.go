@@ -206,3 +206,28 @@ func TestSubscriptions_openProduct(t *testing.T) {
 		t.Errorf("two open products: %v", err)
 	}
 }
+
+// A preflight carries no key: the route's cors answers it; without a cors
+// on the route, an OPTIONS request needs a key like any other.
+func TestSubscriptions_preflight(t *testing.T) {
+	cors := `<policies><inbound><cors><allowed-origins><origin>https://app.example.com</origin></allowed-origins><allowed-methods><method>GET</method></allowed-methods></cors><base/></inbound></policies>`
+	g, err := CompileGateway(Config{
+		APIs:          []API{{Name: "web", PathPrefix: "/web", Policy: cors}, {Name: "plain", PathPrefix: "/plain"}},
+		Subscriptions: []Subscription{{ID: "s", Scope: "all", PrimaryKey: KeyDigest("k")}},
+	}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre := func(path string) headers {
+		return headers{":method": "OPTIONS", ":path": path, ":authority": "api.example.com", "origin": "https://app.example.com", "access-control-request-method": "GET"}
+	}
+	prog, _ := g.Route("api.example.com", "OPTIONS", "/web/x")
+	p, _ := g.Subscribe(prog, pre("/web/x"), subNow)
+	if r := p.NewExec(pre("/web/x"), nil).Inbound(); r.Action != Respond || r.Status != 200 || !r.Preflight {
+		t.Errorf("preflight on a cors route: %+v", r)
+	}
+	prog, _ = g.Route("api.example.com", "OPTIONS", "/plain/x")
+	if p, _ := g.Subscribe(prog, pre("/plain/x"), subNow); p != g.subs.missing {
+		t.Error("an OPTIONS request without a cors on its route did not need a key")
+	}
+}
