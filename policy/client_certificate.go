@@ -6,6 +6,7 @@ package policy
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
@@ -60,6 +61,56 @@ type clientCerts struct {
 	crls    map[string]*crl // by the issuer's raw subject
 	proxies map[string]bool
 	now     func() time.Time
+	chains  chainCache
+}
+
+// chainCache remembers the chains built for the certificates (with the
+// intermediates they came with) that recently passed: building one checks
+// a signature per link, by far the largest cost of a certificate check. A
+// chain is reused only at times every certificate of it is valid; the
+// cache is emptied when full, and is per gateway (a new configuration
+// starts empty), so it never outlives the trust it was built on.
+type chainCache struct {
+	entries map[string]cachedChain
+}
+
+type cachedChain struct {
+	chain       []*x509.Certificate
+	from, until time.Time
+}
+
+const maxCachedChains = 1024
+
+func chainKey(c *clientcert.Certificate) string {
+	h := sha256.New()
+	for _, ch := range c.Chain {
+		h.Write(ch.Raw)
+	}
+	return c.SHA256 + string(h.Sum(nil))
+}
+
+func (cc *chainCache) get(c *clientcert.Certificate, at time.Time) []*x509.Certificate {
+	e, ok := cc.entries[chainKey(c)]
+	if !ok || at.Before(e.from) || !at.Before(e.until) {
+		return nil
+	}
+	return e.chain
+}
+
+func (cc *chainCache) put(c *clientcert.Certificate, chain []*x509.Certificate) {
+	if cc.entries == nil || len(cc.entries) >= maxCachedChains {
+		cc.entries = map[string]cachedChain{}
+	}
+	e := cachedChain{chain: chain}
+	for i, ch := range chain {
+		if i == 0 || ch.NotBefore.After(e.from) {
+			e.from = ch.NotBefore
+		}
+		if i == 0 || ch.NotAfter.Before(e.until) {
+			e.until = ch.NotAfter
+		}
+	}
+	cc.entries[chainKey(c)] = e
 }
 
 type crl struct {
@@ -308,15 +359,18 @@ func (cc *clientCerts) verify(c *clientcert.Certificate, k certChecks) string {
 		if !k.notAfter && at.After(c.NotAfter) {
 			at = c.NotAfter
 		}
-		inter := x509.NewCertPool()
-		for _, ch := range c.Chain {
-			inter.AddCert(ch)
+		if chain = cc.chains.get(c, at); chain == nil {
+			inter := x509.NewCertPool()
+			for _, ch := range c.Chain {
+				inter.AddCert(ch)
+			}
+			chains, err := c.Leaf.Verify(x509.VerifyOptions{Roots: cc.roots, Intermediates: inter, CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+			if err != nil || len(chains) == 0 {
+				return reasonNotTrusted
+			}
+			chain = chains[0]
+			cc.chains.put(c, chain)
 		}
-		chains, err := c.Leaf.Verify(x509.VerifyOptions{Roots: cc.roots, Intermediates: inter, CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
-		if err != nil || len(chains) == 0 {
-			return reasonNotTrusted
-		}
-		chain = chains[0]
 	}
 	if k.revocation {
 		if chain == nil {
