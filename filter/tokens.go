@@ -152,7 +152,11 @@ func (m *tokenManager) tick() {
 		if e.fetching {
 			continue
 		}
-		waited := len(e.waiters) > 0 && !e.token.Usable(t)
+		if len(e.waiters) > 0 && e.token.Usable(t) {
+			m.done(e) // a token arrived while they were being registered
+			continue
+		}
+		waited := len(e.waiters) > 0
 		due := waited || (e.used && e.token.Value != "" && !t.Before(e.refreshAt))
 		if !due || (e.failed && t.Sub(e.lastAttempt) < coldRetry) {
 			continue
