@@ -187,24 +187,33 @@ func (m *keyManager) get(s *keySource, rawURL string, next func([]byte)) {
 			}
 		}()
 		testPanic("key fetch")
-		if numHeaders == 0 {
-			m.failed(s, rawURL+": no answer")
+		body, why := okBody(numHeaders, bodySize)
+		if why != "" {
+			m.failed(s, rawURL+": "+why)
 			return
 		}
-		resp, err := callResponse(bodySize)
-		if err != nil || resp.StatusCode != 200 {
-			status := 0
-			if resp != nil {
-				status = resp.StatusCode
-			}
-			m.failed(s, rawURL+": status "+strconv.Itoa(status))
-			return
-		}
-		next(resp.Body)
+		next(body)
 	})
 	if err != nil {
 		m.failed(s, "cannot call cluster "+strconv.Quote(cluster)+": "+err.Error())
 	}
+}
+
+// okBody reads the answer of a key or token fetch: the body of a 200, or
+// why there is none ("no answer", "status 503"; never the body itself).
+func okBody(numHeaders, bodySize int) ([]byte, string) {
+	if numHeaders == 0 {
+		return nil, "no answer"
+	}
+	resp, err := callResponse(bodySize)
+	if err != nil || resp.StatusCode != 200 {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		return nil, "status " + strconv.Itoa(status)
+	}
+	return resp.Body, ""
 }
 
 // failed ends a fetch that did not load keys; the last good keys stay.

@@ -195,22 +195,14 @@ func (m *tokenManager) fetch(e *tokenEntry, t time.Time) {
 			}
 		}()
 		testPanic("token fetch")
-		if numHeaders == 0 {
-			m.failed(e, "no answer")
+		// The answer's body is never logged: a token endpoint's error can
+		// echo what was sent.
+		body, why := okBody(numHeaders, bodySize)
+		if why != "" {
+			m.failed(e, why)
 			return
 		}
-		resp, err := callResponse(bodySize)
-		if err != nil || resp.StatusCode != 200 {
-			status := 0
-			if resp != nil {
-				status = resp.StatusCode
-			}
-			// The answer's body is not logged: a token endpoint's error
-			// can echo what was sent.
-			m.failed(e, "status "+strconv.Itoa(status))
-			return
-		}
-		tok, err := identity.Parse(resp.Body, now())
+		tok, err := identity.Parse(body, now())
 		if err != nil {
 			m.failed(e, err.Error())
 			return
