@@ -246,9 +246,10 @@ func (h *httpContext) ClientIP() string {
 
 // Peer implements policy.PeerReporter: what Envoy's connection attributes
 // say of the client's certificate. The engine asks once per request, and
-// only when a policy reads the certificate. A failed read is an empty
+// only when a policy reads the certificate, and for the subject and SANs
+// only in a mesh (three more host calls). A failed read is an empty
 // answer: no certificate, which every check refuses.
-func (h *httpContext) Peer() policy.Peer {
+func (h *httpContext) Peer(names bool) policy.Peer {
 	read := func(name string) string {
 		v, err := proxywasm.GetProperty([]string{"connection", name})
 		if err != nil {
@@ -260,7 +261,7 @@ func (h *httpContext) Peer() policy.Peer {
 		return string(v)
 	}
 	p := policy.Peer{SHA256: read("sha256_peer_certificate_digest")}
-	if p.SHA256 != "" {
+	if names && p.SHA256 != "" {
 		p.Subject = read("subject_peer_certificate")
 		p.URISAN = read("uri_san_peer_certificate")
 		p.DNSSAN = read("dns_san_peer_certificate")

@@ -229,7 +229,7 @@ const (
 func (cc *clientCerts) fromRequest(req Request) (*clientcert.Certificate, string) {
 	var p Peer
 	if r, ok := req.(PeerReporter); ok {
-		p = r.Peer()
+		p = r.Peer(cc.source == sourceMesh)
 	}
 	digest := strings.ToLower(p.SHA256)
 	h, hasHeader := req.Header(xfccHeader)

@@ -249,15 +249,7 @@ func (p *cors) respondFirst(x *Exec) (Result, bool) {
 }
 
 // isPreflight reports whether the request is a CORS preflight.
-func isPreflight(x *Exec) bool {
-	// Origin first: the host may read :method alone, but a cors will read
-	// Origin anyway.
-	if _, hasOrigin := x.req.Header("origin"); !hasOrigin {
-		return false
-	}
-	_, hasMethod := x.req.Header("access-control-request-method")
-	return hasMethod && x.Method() == "OPTIONS"
-}
+func isPreflight(x *Exec) bool { return requestIsPreflight(x.req) }
 
 // preflight answers a preflight: the grant with the allowed methods and
 // headers when it matches, APIM's empty 200 when it does not.

@@ -52,9 +52,10 @@ type Peer struct {
 }
 
 // PeerReporter is implemented by a Request whose host can report the
-// connection's client certificate. Without it a request has none.
+// connection's client certificate. Without it a request has none. names:
+// the subject and SANs are needed too (a mesh); else the digest is enough.
 type PeerReporter interface {
-	Peer() Peer
+	Peer(names bool) Peer
 }
 
 // TokenRequest names a managed-identity token: the resource (audience)

@@ -295,8 +295,11 @@ func (s *subscriptionInfo) covers(api string) bool {
 	return s.api == api
 }
 
-// requestIsPreflight reports whether req is a CORS preflight.
+// requestIsPreflight reports whether req is a CORS preflight (cors answers
+// it first; the subscription check lets it through).
 func requestIsPreflight(req Request) bool {
+	// Origin first: the host may read :method alone, but a cors will read
+	// Origin anyway.
 	if _, ok := req.Header("origin"); !ok {
 		return false
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"math/big"
+	"slices"
 	"strings"
 
 	"github.com/apimguard/apimguard/policy/clientcert"
@@ -267,7 +268,7 @@ func (id *certIdentity) matches(c *clientcert.Certificate, cc *clientCerts, subj
 	if id.dnsName != "" && !containsFold(c.DNSNames, id.dnsName) {
 		return false
 	}
-	if id.uriName != "" && !contains(c.URIs, id.uriName) {
+	if id.uriName != "" && !slices.Contains(c.URIs, id.uriName) {
 		return false
 	}
 	if c.Leaf == nil {
@@ -303,15 +304,6 @@ func (id *certIdentity) matches(c *clientcert.Certificate, cc *clientCerts, subj
 func containsFold(list []string, s string) bool {
 	for _, v := range list {
 		if strings.EqualFold(v, s) {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
 			return true
 		}
 	}

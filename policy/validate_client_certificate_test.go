@@ -19,7 +19,7 @@ type tlsRequest struct {
 	peer Peer
 }
 
-func (r tlsRequest) Peer() Peer { return r.peer }
+func (r tlsRequest) Peer(bool) Peer { return r.peer }
 
 // presented is a request whose connection presented leaf (with its chain)
 // and whose x-forwarded-client-cert carries it, as Envoy's SANITIZE_SET.

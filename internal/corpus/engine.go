@@ -143,7 +143,7 @@ type fakeRequest struct {
 func (r *fakeRequest) Header(name string) (string, bool) { return policy.JoinHeader(r.pairs, name) }
 func (r *fakeRequest) ClientIP() string                  { return r.ip }
 func (r *fakeRequest) Headers() [][2]string              { return r.pairs }
-func (r *fakeRequest) Peer() policy.Peer                 { return r.peer }
+func (r *fakeRequest) Peer(bool) policy.Peer             { return r.peer }
 
 // calloutKeys is a KeyStore that fetches discovery documents and key sets
 // from the suite's callouts the first time a source is asked for.
