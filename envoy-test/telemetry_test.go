@@ -74,6 +74,10 @@ func TestTelemetry_throughEnvoy(t *testing.T) {
 	}
 
 	var events []map[string]any
+	// The log reaches the test through a pipe, after the responses.
+	for deadline := time.Now().Add(5 * time.Second); strings.Count(s.envoy.Log(), `{"event":`) < 6 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	log := s.envoy.Log()
 	for _, line := range strings.Split(log, "\n") {
 		if i := strings.Index(line, `{"event":`); i >= 0 {

@@ -103,7 +103,7 @@ func TestTLS_edgeListenerThroughEnvoy(t *testing.T) {
 	if status, _, err := tlsGet(st, ca, "/", tls.VersionTLS13, tls.VersionTLS13); err != nil || status != 200 {
 		t.Errorf("TLS 1.3: %d %v", status, err)
 	}
-	if !strings.Contains(st.envoy.Log(), `"policy":"tls","reason":"TlsVersionNotAllowed"`) {
+	if !st.logged(`"policy":"tls","reason":"TlsVersionNotAllowed"`) {
 		t.Error("no security event for the refused TLS 1.2 request")
 	}
 }
@@ -120,7 +120,7 @@ func TestTLS_floorBehindPlainListenerThroughEnvoy(t *testing.T) {
 		if r := st.do(t, "GET", "/", nil, ""); r.status != 403 || r.body != `{"statusCode":403,"message":"TLS 1.2 or higher is required."}` {
 			t.Errorf("plain text: %d %q", r.status, r.body)
 		}
-		if !strings.Contains(st.envoy.Log(), `"policy":"tls","reason":"TlsRequired"`) {
+		if !st.logged(`"policy":"tls","reason":"TlsRequired"`) {
 			t.Error("no security event for the plain-text request")
 		}
 	})
@@ -208,9 +208,8 @@ func TestTLS_identityProvidersThroughEnvoy(t *testing.T) {
 			t.Errorf("%s provider: status %d, want 401", name, r.status)
 		}
 	}
-	log := st.envoy.Log()
 	for _, host := range []string{"old.idp.example", "rogue.idp.example"} {
-		if !strings.Contains(log, "key fetch from https://"+host+"/.well-known/openid-configuration failed") {
+		if !st.logged("key fetch from https://" + host + "/.well-known/openid-configuration failed") {
 			t.Errorf("no failed key fetch logged for %s", host)
 		}
 	}

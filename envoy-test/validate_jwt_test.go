@@ -160,7 +160,7 @@ func TestValidateJWT_seedThroughEnvoy(t *testing.T) {
 	}
 
 	t.Run("signatures are verified by envoytest.Envoy's verify_signature", func(t *testing.T) {
-		if !strings.Contains(s.envoy.Log(), "signatures are verified by the host (verify_signature)") {
+		if !s.logged("signatures are verified by the host (verify_signature)") {
 			t.Error("the module did not offload RS256 verification to envoytest.Envoy")
 		}
 	})
