@@ -1,16 +1,18 @@
 package main
 
 import (
-	"encoding/json"
-	"github.com/apimguard/apimguard/internal/pluginconfig"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/apimguard/apimguard/internal/jsonlimit"
-	"github.com/apimguard/apimguard/policy/jwt"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tidwall/gjson"
+
+	"github.com/apimguard/apimguard/internal/jsonlimit"
+	"github.com/apimguard/apimguard/internal/pluginconfig"
+	"github.com/apimguard/apimguard/policy"
+	"github.com/apimguard/apimguard/policy/jwt"
 )
 
 // Key-set timing, as APIM: keys are refreshed every hour, a token with an
@@ -259,22 +261,14 @@ func resumeWaiters(rootID uint32, ids []uint32, take func(id uint32) func()) {
 	}
 }
 
-// sharedKeys is a fetched key set as the workers share it.
-type sharedKeys struct {
-	At     int64           `json:"at"` // unix nanoseconds of the fetch
-	Issuer string          `json:"issuer"`
-	JWKS   json.RawMessage `json:"jwks"`
-}
-
 func sharedKey(source string) string { return "apimguard.keys." + source }
 
 // storeShared publishes a fetched key set to the other workers' VMs.
 func (m *keyManager) storeShared(s *keySource, issuer string, jwks []byte) {
-	data, err := json.Marshal(sharedKeys{At: s.lastSuccess.UnixNano(), Issuer: issuer, JWKS: jwks})
-	if err == nil {
-		err = proxywasm.SetSharedData(sharedKey(s.url), data, 0)
-	}
-	if err != nil {
+	// {"at": unix nanoseconds of the fetch, "issuer": ..., "jwks": the set}
+	// (jwks passed ParseJWKS: it is JSON).
+	data := `{"at":` + strconv.FormatInt(s.lastSuccess.UnixNano(), 10) + `,"issuer":` + policy.JSONString(issuer) + `,"jwks":` + string(jwks) + `}`
+	if err := proxywasm.SetSharedData(sharedKey(s.url), []byte(data), 0); err != nil {
 		proxywasm.LogWarnf("apimguard: cannot share the keys of %s with other workers: %v", s.url, err)
 	}
 }
@@ -287,19 +281,23 @@ func (m *keyManager) loadShared(s *keySource) bool {
 	if err != nil || len(data) == 0 {
 		return false
 	}
-	var sk sharedKeys
-	if jsonlimit.Check(data, 2*jwt.MaxKeyDocumentSize) != nil || json.Unmarshal(data, &sk) != nil {
+	if jsonlimit.Check(data, 2*jwt.MaxKeyDocumentSize) != nil || !gjson.ValidBytes(data) {
 		return false
 	}
-	at := time.Unix(0, sk.At)
+	doc := gjson.ParseBytes(data)
+	stamp, issuer := doc.Get("at"), doc.Get("issuer")
+	if stamp.Type != gjson.Number || issuer.Type != gjson.String {
+		return false
+	}
+	at := time.Unix(0, stamp.Int())
 	if !at.After(s.lastSuccess) || now().Sub(at) >= keyRefresh {
 		return false
 	}
-	keys, err := jwt.ParseJWKS(sk.JWKS)
+	keys, err := jwt.ParseJWKS([]byte(doc.Get("jwks").Raw))
 	if err != nil {
 		return false
 	}
-	s.set = &jwt.KeySet{Issuer: sk.Issuer, Keys: keys}
+	s.set = &jwt.KeySet{Issuer: issuer.Str, Keys: keys}
 	s.lastSuccess, s.wanted = at, false
 	return true
 }

@@ -44,3 +44,11 @@ func TestKeyManager_sharedBetweenWorkers(t *testing.T) {
 		})
 	}
 }
+
+// sharedKeys is the shared-data record of a key set, as the tests read and
+// write it with encoding/json (the module builds and reads it by hand).
+type sharedKeys struct {
+	At     int64           `json:"at"` // unix nanoseconds of the fetch
+	Issuer string          `json:"issuer"`
+	JWKS   json.RawMessage `json:"jwks"`
+}

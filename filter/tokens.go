@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"net/url"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+	"github.com/tidwall/gjson"
 
 	"github.com/apimguard/apimguard/internal/identity"
 	"github.com/apimguard/apimguard/internal/jsonlimit"
@@ -247,23 +247,15 @@ func (m *tokenManager) take(id uint32) func() {
 	return w.resume
 }
 
-// sharedToken is a fetched token as the workers share it.
-type sharedToken struct {
-	Token   string `json:"token"`
-	Expires int64  `json:"expires"` // unix seconds
-	Fetched int64  `json:"fetched"` // unix nanoseconds
-}
-
 func (m *tokenManager) sharedKey(e *tokenEntry) string { return "apimguard.mi." + e.key }
 
 // storeShared publishes a token to the other workers' VMs (Envoy's
 // process memory; never a log or a header).
 func (m *tokenManager) storeShared(e *tokenEntry) {
-	data, err := json.Marshal(sharedToken{Token: e.token.Value, Expires: e.token.Expires.Unix(), Fetched: e.fetched.UnixNano()})
-	if err == nil {
-		err = proxywasm.SetSharedData(m.sharedKey(e), data, 0)
-	}
-	if err != nil {
+	// {"token": ..., "expires": unix seconds, "fetched": unix nanoseconds}
+	data := `{"token":` + policy.JSONString(e.token.Value) + `,"expires":` + strconv.FormatInt(e.token.Expires.Unix(), 10) +
+		`,"fetched":` + strconv.FormatInt(e.fetched.UnixNano(), 10) + `}`
+	if err := proxywasm.SetSharedData(m.sharedKey(e), []byte(data), 0); err != nil {
 		proxywasm.LogWarnf("apimguard: managed identity: cannot share a token with other workers: %v", err)
 	}
 }
@@ -275,12 +267,16 @@ func (m *tokenManager) loadShared(e *tokenEntry, t time.Time) bool {
 	if err != nil || len(data) == 0 || len(data) > identity.MaxToken+256 || jsonlimit.Check(data, identity.MaxToken+256) != nil {
 		return false
 	}
-	var st sharedToken
-	if json.Unmarshal(data, &st) != nil {
+	if !gjson.ValidBytes(data) {
 		return false
 	}
-	fetched := time.Unix(0, st.Fetched)
-	tok := identity.Token{Value: st.Token, Expires: time.Unix(st.Expires, 0)}
+	doc := gjson.ParseBytes(data)
+	value, expires, stamp := doc.Get("token"), doc.Get("expires"), doc.Get("fetched")
+	if value.Type != gjson.String || expires.Type != gjson.Number || stamp.Type != gjson.Number {
+		return false
+	}
+	fetched := time.Unix(0, stamp.Int())
+	tok := identity.Token{Value: value.Str, Expires: time.Unix(expires.Int(), 0)}
 	if !fetched.After(e.fetched) || !tok.Usable(t) || !t.Before(tok.RefreshAt(fetched)) {
 		return false
 	}

@@ -2,10 +2,11 @@ package jwt
 
 import (
 	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math"
@@ -13,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
 	"github.com/tidwall/gjson"
 
 	"github.com/apimguard/apimguard/internal/jsonlimit"
@@ -229,46 +229,119 @@ func ParseDiscovery(doc []byte) (issuer, jwksURI string, err error) {
 	return iss.Str, uri.Str, nil
 }
 
-// ParseJWKS reads a JWK set, keeping the public signing keys it can use.
-// Symmetric (kty "oct") keys are dropped: a key set is published, so anyone
-// who can read it could mint HS256 tokens with one. HMAC secrets come only
-// from the policy (issuer-signing-keys).
+// MaxKeysPerSet bounds the usable keys kept from one JWK set. A token
+// without a kid is tried against every key of its source, so the count is
+// also the most signature checks one request can cost.
+const MaxKeysPerSet = 32
+
+// ParseJWKS reads a JWK set (RFC 7517), keeping the public signing keys it
+// can use and skipping the others (RFC 7517 5: a key of a type it does not
+// understand is ignored, not an error). Symmetric (kty "oct") keys are
+// dropped: a key set is published, so anyone who can read it could mint
+// HS256 tokens with one. HMAC secrets come only from the policy
+// (issuer-signing-keys). A key with private members ("d") is never used.
+// A key is read from its members (n/e, crv/x/y); "x5c" is not consulted.
 func ParseJWKS(doc []byte) ([]Key, error) {
 	if err := jsonlimit.Check(doc, MaxKeyDocumentSize); err != nil {
 		return nil, fmt.Errorf("the key set is refused: %v", err)
 	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(doc, &set); err != nil {
-		return nil, fmt.Errorf("the key set is not a JWK set: %v", err)
+	set := gjson.ParseBytes(doc)
+	if !gjson.ValidBytes(doc) || !set.IsObject() || !set.Get("keys").IsArray() {
+		return nil, fmt.Errorf("the key set is not a JWK set")
 	}
 	var keys []Key
-	for _, jwk := range set.Keys {
-		if jwk.Use != "" && jwk.Use != "sig" {
-			continue
+	set.Get("keys").ForEach(func(_, jwk gjson.Result) bool {
+		if k, ok := parseJWK(jwk); ok {
+			keys = append(keys, k)
 		}
-		if isSymmetric(jwk.Key) || !jwk.IsPublic() {
-			continue // never a shared secret, never a private key published by mistake
-		}
-		k, err := NewKey(jwk.KeyID, publicOf(jwk.Key), jwk.Algorithm)
-		if err != nil {
-			continue
-		}
-		keys = append(keys, k)
-	}
+		return len(keys) < MaxKeysPerSet
+	})
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("the key set has no usable signing key")
 	}
 	return keys, nil
 }
 
-func isSymmetric(k any) bool { _, ok := k.([]byte); return ok }
-
-func publicOf(k any) any {
-	switch t := k.(type) {
-	case *ecdsa.PrivateKey:
-		return &t.PublicKey
+// parseJWK reads one public signing key of a set.
+func parseJWK(jwk gjson.Result) (Key, bool) {
+	str := func(name string) (string, bool) {
+		v := jwk.Get(name)
+		return v.Str, v.Type == gjson.String
 	}
-	return k
+	if !jwk.IsObject() || jwk.Get("d").Exists() {
+		return Key{}, false
+	}
+	if use := jwk.Get("use"); use.Exists() && (use.Type != gjson.String || use.Str != "sig") {
+		return Key{}, false
+	}
+	kid, _ := str("kid")
+	alg, _ := str("alg")
+	if v := jwk.Get("kid"); v.Exists() && v.Type != gjson.String {
+		return Key{}, false
+	}
+	if v := jwk.Get("alg"); v.Exists() && v.Type != gjson.String {
+		return Key{}, false
+	}
+	kty, _ := str("kty")
+	var pub any
+	switch kty {
+	case "RSA":
+		n, ok1 := str("n")
+		e, ok2 := str("e")
+		if !ok1 || !ok2 {
+			return Key{}, false
+		}
+		k, err := RSAKey(n, e)
+		if err != nil {
+			return Key{}, false
+		}
+		pub = k
+	case "EC":
+		crv, _ := str("crv")
+		x, ok1 := str("x")
+		y, ok2 := str("y")
+		k, err := ecKey(crv, x, y)
+		if !ok1 || !ok2 || err != nil {
+			return Key{}, false
+		}
+		pub = k
+	case "OKP":
+		crv, _ := str("crv")
+		x, ok := str("x")
+		b, err := base64.RawURLEncoding.DecodeString(x)
+		if !ok || crv != "Ed25519" || err != nil || len(b) != ed25519.PublicKeySize {
+			return Key{}, false
+		}
+		pub = ed25519.PublicKey(b)
+	default: // "oct" (never from a published set) and types this reader does not know
+		return Key{}, false
+	}
+	k, err := NewKey(kid, pub, alg)
+	return k, err == nil
+}
+
+// ecKey builds a public key from a JWK's crv, x and y; the point must be on
+// the curve and each coordinate exactly the curve's size (RFC 7518 6.2.1.2).
+func ecKey(crv, x, y string) (*ecdsa.PublicKey, error) {
+	var curve elliptic.Curve
+	switch crv {
+	case "P-256":
+		curve = elliptic.P256()
+	case "P-384":
+		curve = elliptic.P384()
+	case "P-521":
+		curve = elliptic.P521()
+	default:
+		return nil, fmt.Errorf("unsupported curve %q", crv)
+	}
+	size := (curve.Params().BitSize + 7) / 8
+	xb, err1 := base64.RawURLEncoding.DecodeString(x)
+	yb, err2 := base64.RawURLEncoding.DecodeString(y)
+	if err1 != nil || err2 != nil || len(xb) != size || len(yb) != size {
+		return nil, fmt.Errorf("the coordinates are not %d bytes of base64url", size)
+	}
+	point := append(append([]byte{4}, xb...), yb...)
+	return ecdsa.ParseUncompressedPublicKey(curve, point)
 }
 
 // RSAKey builds an RSA public key from APIM's n and e attributes, which may

@@ -19,9 +19,9 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 
-	jose "github.com/go-jose/go-jose/v4"
 	"github.com/tidwall/gjson"
 
 	"github.com/apimguard/apimguard/internal/jsonlimit"
@@ -48,7 +48,7 @@ var (
 // Key is a verification key and the algorithms it may verify.
 type Key struct {
 	ID   string // kid; "" matches any token
-	Algs []jose.SignatureAlgorithm
+	Algs []string // JWA names: RS256, ES384, EdDSA, ...
 	Key  any // *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey or []byte (HMAC)
 	// der is the PKIX encoding of an RSA or EC public key, for Offload.
 	der []byte
@@ -77,23 +77,23 @@ func (s *KeySet) Has(kid string) bool {
 }
 
 // algsFor is the algorithms a key of this type can verify.
-func algsFor(key any) []jose.SignatureAlgorithm {
+func algsFor(key any) []string {
 	switch k := key.(type) {
 	case *rsa.PublicKey:
-		return []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512}
+		return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
 	case *ecdsa.PublicKey:
 		switch k.Curve {
 		case elliptic.P256():
-			return []jose.SignatureAlgorithm{jose.ES256}
+			return []string{"ES256"}
 		case elliptic.P384():
-			return []jose.SignatureAlgorithm{jose.ES384}
+			return []string{"ES384"}
 		case elliptic.P521():
-			return []jose.SignatureAlgorithm{jose.ES512}
+			return []string{"ES512"}
 		}
 	case ed25519.PublicKey:
-		return []jose.SignatureAlgorithm{jose.EdDSA}
+		return []string{"EdDSA"}
 	case []byte:
-		return []jose.SignatureAlgorithm{jose.HS256, jose.HS384, jose.HS512}
+		return []string{"HS256", "HS384", "HS512"}
 	}
 	return nil
 }
@@ -111,14 +111,10 @@ func NewKey(id string, key any, alg string) (Key, error) {
 		der, _ = x509.MarshalPKIXPublicKey(key)
 	}
 	if alg != "" {
-		ok := false
-		for _, a := range algs {
-			ok = ok || string(a) == alg
-		}
-		if !ok {
+		if !slices.Contains(algs, alg) {
 			return Key{}, fmt.Errorf("alg %q does not fit a %s key", alg, keyKind(key))
 		}
-		algs = []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)}
+		algs = []string{alg}
 	}
 	return Key{ID: id, Algs: algs, Key: key, der: der}, nil
 }
@@ -135,14 +131,7 @@ func keyKind(key any) string {
 	return "symmetric"
 }
 
-func (k Key) allows(alg string) bool {
-	for _, a := range k.Algs {
-		if string(a) == alg {
-			return true
-		}
-	}
-	return false
-}
+func (k Key) allows(alg string) bool { return slices.Contains(k.Algs, alg) }
 
 // Header is the unverified JOSE header of a token.
 type Header struct {
@@ -167,12 +156,45 @@ func ParseHeader(token string) (Header, error) {
 	if err != nil || !jsonlimit.Valid(raw, 0) {
 		return Header{}, ErrMalformed
 	}
-	h := gjson.ParseBytes(raw)
-	if !h.IsObject() || h.Get("alg").Type != gjson.String {
+	obj := gjson.ParseBytes(raw)
+	if !obj.IsObject() {
 		return Header{}, ErrMalformed
 	}
-	return Header{Alg: h.Get("alg").String(), Kid: h.Get("kid").String(), Typ: h.Get("typ").String(), crit: h.Get("crit").Exists()}, nil
+	// One pass. A member named twice is refused: readers disagree on which
+	// one counts (gjson takes the first, encoding/json the last), and a
+	// token that means two things to two readers is not well formed.
+	var h Header
+	var seen [4]bool
+	ok := true
+	obj.ForEach(func(k, v gjson.Result) bool {
+		i := slices.Index(headerMembers[:], k.Str)
+		if i < 0 {
+			return true
+		}
+		if seen[i] || (i < 3 && v.Type != gjson.String) {
+			ok = false
+			return false
+		}
+		seen[i] = true
+		switch i {
+		case 0:
+			h.Alg = v.Str
+		case 1:
+			h.Kid = v.Str
+		case 2:
+			h.Typ = v.Str
+		case 3:
+			h.crit = true
+		}
+		return true
+	})
+	if !ok || !seen[0] {
+		return Header{}, ErrMalformed
+	}
+	return h, nil
 }
+
+var headerMembers = [...]string{"alg", "kid", "typ", "crit"}
 
 // Verify checks token's signature with the keys that may verify it and
 // returns its payload, which is a JSON object. Keys with an ID are used only
@@ -210,32 +232,38 @@ func VerifyParsed(h Header, token string, keys []Key, requireSigned bool, offloa
 		}
 		return payload, checkObject(payload)
 	}
+	if h.crit {
+		// RFC 7515 4.1.11: a token whose critical extensions the reader
+		// does not understand is refused; this reader understands none.
+		return nil, fmt.Errorf("%w: critical header extensions are not supported", ErrMalformed)
+	}
 	candidates := 0
+	var sig []byte
 	for _, k := range keys {
 		if (k.ID != "" && k.ID != h.Kid) || !k.allows(h.Alg) {
 			continue
 		}
-		candidates++
-		if offload != nil && k.der != nil && !h.crit {
-			if valid, handled := offloaded(token, h.Alg, k, offload); handled {
-				if !valid {
-					continue
-				}
-				_, body, _ := segments(token)
-				payload, err := base64.RawURLEncoding.DecodeString(body)
-				if err != nil {
-					return nil, ErrMalformed
-				}
-				return payload, checkObject(payload)
+		if candidates == 0 {
+			var err error
+			if sig, err = base64.RawURLEncoding.DecodeString(token[strings.LastIndexByte(token, '.')+1:]); err != nil || len(sig) == 0 {
+				return nil, fmt.Errorf("%w: the signature is not base64url", ErrMalformed)
 			}
 		}
-		jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(h.Alg)})
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		candidates++
+		valid, handled := false, false
+		if offload != nil && k.der != nil {
+			valid, handled = offloaded(token, h.Alg, k, sig, offload)
 		}
-		payload, err := jws.Verify(k.Key)
-		if err != nil {
+		if !handled {
+			valid = verifySignature(h.Alg, k.Key, []byte(token[:strings.LastIndexByte(token, '.')]), sig)
+		}
+		if !valid {
 			continue
+		}
+		_, body, _ := segments(token)
+		payload, err := base64.RawURLEncoding.DecodeString(body)
+		if err != nil {
+			return nil, fmt.Errorf("%w: the payload is not base64url", ErrMalformed)
 		}
 		return payload, checkObject(payload)
 	}
@@ -262,7 +290,7 @@ func checkObject(payload []byte) error {
 // offloaded checks a token's signature with offload. handled is false for
 // algorithms it does not cover (PS*, which needs PSS padding) and when the
 // host cannot verify.
-func offloaded(token, alg string, k Key, offload Offload) (valid, handled bool) {
+func offloaded(token, alg string, k Key, sig []byte, offload Offload) (valid, handled bool) {
 	var hash string
 	switch alg[2:] {
 	case "256":
@@ -275,10 +303,7 @@ func offloaded(token, alg string, k Key, offload Offload) (valid, handled bool) 
 		return false, false
 	}
 	last := strings.LastIndexByte(token, '.')
-	sig, err := base64.RawURLEncoding.DecodeString(token[last+1:])
-	if err != nil {
-		return false, true
-	}
+	var err error
 	switch alg[:2] {
 	case "RS":
 	case "ES":

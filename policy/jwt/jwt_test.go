@@ -110,6 +110,9 @@ func TestVerify_algorithms(t *testing.T) {
 			if err := ParseClaims(payload).Check(Checks{RequireExpiration: true, Audiences: []string{"api://orders"}, Issuers: []string{"https://idp.example/"}}, now); err != nil {
 				t.Fatal(err)
 			}
+			if _, _, err := Verify(tamper(tok), []Key{key(t, "k1", tc.pub, "")}, true); !errors.Is(err, ErrSignature) {
+				t.Errorf("tampered payload: err = %v, want %v", err, ErrSignature)
+			}
 		})
 	}
 }
@@ -146,7 +149,10 @@ func TestVerify_attacks(t *testing.T) {
 		{"tampered payload", tamper(sign(t, jose.RS256, rsaK, "rsa-1", claims)), []Key{goodRSA}, ErrSignature},
 		{"wrong key with a published kid", sign(t, jose.RS256, rsaK2, "rsa-1", claims), []Key{goodRSA}, ErrSignature},
 		{"unknown kid", sign(t, jose.RS256, rsaK, "rsa-9", claims), []Key{goodRSA}, ErrKeyNotFound},
-		{"unknown crit header", critToken(t), []Key{goodRSA}, ErrSignature},
+		{"unknown crit header", critToken(t), []Key{goodRSA}, ErrMalformed},
+		{"alg named twice", raw(`{"alg":"HS256","alg":"RS256","kid":"rsa-1"}`, string(payloadJSON), rsaPubDER), []Key{goodRSA}, ErrMalformed},
+		{"kid not a string", raw(`{"alg":"RS256","kid":1}`, string(payloadJSON), rsaPubDER), []Key{goodRSA}, ErrMalformed},
+		{"empty signature", strings.Join(strings.Split(sign(t, jose.RS256, rsaK, "rsa-1", claims), ".")[:2], ".") + ".", []Key{goodRSA}, ErrMalformed},
 		{"ES256 signature in DER form", derSignature(t, sign(t, jose.ES256, ec256, "ec-1", claims)), []Key{goodEC}, ErrSignature},
 		{"two segments", "eyJhbGciOiJIUzI1NiJ9.e30", []Key{goodRSA}, ErrMalformed},
 		{"bad base64 header", "e!!.e30.sig", []Key{goodRSA}, ErrMalformed},
@@ -261,8 +267,28 @@ func TestParseJWKS(t *testing.T) {
 	if strings.Join(ids, ",") != "r1,e1" {
 		t.Fatalf("keys = %v, want r1,e1 (no encryption or private keys)", ids)
 	}
-	if len(keys[0].Algs) != 1 || keys[0].Algs[0] != jose.RS256 {
+	if len(keys[0].Algs) != 1 || keys[0].Algs[0] != "RS256" {
 		t.Errorf("r1 algs = %v, want only RS256", keys[0].Algs)
+	}
+	// Keys that are not usable are skipped, one by one: a point off the
+	// curve, a short coordinate, an RSA modulus under 2048 bits, an unknown
+	// type, a non-string kid.
+	x, y := b64(ec256.PublicKey.X.FillBytes(make([]byte, 32))), b64(ec256.PublicKey.Y.FillBytes(make([]byte, 32)))
+	offCurve := b64(new(big.Int).Add(ec256.PublicKey.Y, big.NewInt(1)).FillBytes(make([]byte, 32)))
+	small := b64(rsaK.PublicKey.N.Bytes()[:128])
+	mixed := `{"keys":[{"kty":"EC","crv":"P-256","kid":"off","x":"` + x + `","y":"` + offCurve + `"},` +
+		`{"kty":"EC","crv":"P-256","kid":"short","x":"` + x[2:] + `","y":"` + y + `"},` +
+		`{"kty":"RSA","kid":"small","n":"` + small + `","e":"AQAB"},` +
+		`{"kty":"AKP","kid":"pq","pub":"AAAA"},{"kty":"EC","crv":"P-256","kid":7,"x":"` + x + `","y":"` + y + `"},` +
+		`{"kty":"EC","crv":"P-256","kid":"good","x":"` + x + `","y":"` + y + `"}]}`
+	if keys, err := ParseJWKS([]byte(mixed)); err != nil || len(keys) != 1 || keys[0].ID != "good" || keys[0].Algs[0] != "ES256" {
+		t.Errorf("mixed set: keys %v, err %v, want only good", keys, err)
+	}
+	// At most MaxKeysPerSet keys are kept: a token without a kid is tried
+	// against each.
+	many := `{"keys":[` + strings.Repeat(`{"kty":"EC","crv":"P-256","x":"`+x+`","y":"`+y+`"},`, 100) + `{}]}`
+	if keys, err := ParseJWKS([]byte(many)); err != nil || len(keys) != MaxKeysPerSet {
+		t.Errorf("100 keys: kept %d, err %v, want %d", len(keys), err, MaxKeysPerSet)
 	}
 	if _, err := ParseJWKS([]byte(`{"keys":[]}`)); err == nil {
 		t.Error("an empty set was accepted")
