@@ -50,7 +50,7 @@ func (h *httpContext) dispatch(call *policy.OutgoingCall, dir direction) types.A
 		h.count(outcomeMetric("failure", "callouts"))
 		return h.resume(h.x.Resume(nil, policy.ErrCallFailed), dir, false)
 	}
-	h.pending, h.dir = true, dir
+	h.pending, h.paused, h.dir = true, true, dir
 	return types.ActionPause
 }
 
@@ -189,10 +189,11 @@ func (h *httpContext) hostReady() {
 // must not touch the finished stream.
 func (h *httpContext) OnHttpStreamDone() {
 	h.done = true
-	if h.plugin != nil {
-		h.plugin.keys.cancel(h.id)
-		if h.plugin.tokens != nil {
-			h.plugin.tokens.cancel(h.id)
+	if p := h.plugin; p != nil {
+		p.keys.cancel(h.id)
+		if p.tokens != nil {
+			p.tokens.cancel(h.id)
 		}
+		p.release(h)
 	}
 }

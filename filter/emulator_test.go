@@ -16,7 +16,14 @@ import (
 // wasmPath is the module that make build writes.
 const wasmPath = "../build/apimguard.wasm"
 
-var wasmBytes = sync.OnceValues(func() ([]byte, error) { return os.ReadFile(wasmPath) })
+// APIMGUARD_WASM names another module to run instead, for A/B runs of the
+// benchmarks (go test -bench ... with one build, then the other).
+var wasmBytes = sync.OnceValues(func() ([]byte, error) {
+	if p := os.Getenv("APIMGUARD_WASM"); p != "" {
+		return os.ReadFile(p)
+	}
+	return os.ReadFile(wasmPath)
+})
 
 // newWasmVM loads the built module under wazero. A missing module is a
 // failure, never a skip.

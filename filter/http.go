@@ -30,7 +30,10 @@ type httpContext struct {
 	// pending is set while an outgoing call (or a key fetch) for the
 	// stream in dir is in flight; done once the stream has ended.
 	pending, done bool
-	waitingHost   bool
+	// paused: the stream waited for a call or a fetch at least once. A late
+	// answer may still reach this context then, so it is never reused.
+	paused      bool
+	waitingHost bool
 	inHostReady   bool // hostReady is resuming the request
 	dir           direction
 }
@@ -132,13 +135,13 @@ func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 		return h.dispatch(r.Call, dir)
 	case policy.WaitKeys:
 		if h.plugin.keys.wait(r.KeySources, h.id, h.hostReady) {
-			h.pending, h.waitingHost, h.dir = true, true, dir
+			h.pending, h.paused, h.waitingHost, h.dir = true, true, true, dir
 			return types.ActionPause
 		}
 		return h.apply(h.x.Resume(nil, nil), dir)
 	case policy.WaitToken:
 		if h.plugin.tokens.source != nil && h.plugin.tokens.wait(*r.Token, h.id, h.hostReady) {
-			h.pending, h.waitingHost, h.dir = true, true, dir
+			h.pending, h.paused, h.waitingHost, h.dir = true, true, true, dir
 			return types.ActionPause
 		}
 		return h.apply(h.x.Resume(nil, nil), dir)
