@@ -34,8 +34,8 @@ type httpContext struct {
 	// answer may still reach this context then, so it is never reused.
 	paused      bool
 	waitingHost bool
-	inHostReady   bool // hostReady is resuming the request
-	dir           direction
+	inHostReady bool // hostReady is resuming the request
+	dir         direction
 }
 
 // lazyHeaders reads a header map from the host once, when first needed.

@@ -47,9 +47,9 @@ var (
 
 // Key is a verification key and the algorithms it may verify.
 type Key struct {
-	ID   string // kid; "" matches any token
+	ID   string   // kid; "" matches any token
 	Algs []string // JWA names: RS256, ES384, EdDSA, ...
-	Key  any // *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey or []byte (HMAC)
+	Key  any      // *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey or []byte (HMAC)
 	// der is the PKIX encoding of an RSA or EC public key, for Offload.
 	der []byte
 }
