@@ -30,7 +30,7 @@ import (
 type cors struct {
 	stmtMeta
 	anyOrigin   bool
-	origins     map[string][][2]string // normalised → its grant
+	origins     map[string]corsGrant // normalised → its grant
 	credentials bool
 	terminate   bool
 	anyMethod   bool
@@ -46,7 +46,7 @@ func compileCORS(c *compiler, n *Node) (statement, error) {
 	if err := c.attrs(n, "allow-credentials", "terminate-unmatched-request"); err != nil {
 		return nil, err
 	}
-	p := &cors{stmtMeta: c.meta(n), origins: map[string][][2]string{}, headers: map[string]bool{}}
+	p := &cors{stmtMeta: c.meta(n), origins: map[string]corsGrant{}, headers: map[string]bool{}}
 	var err error
 	if p.credentials, err = c.boolAttr(n, "allow-credentials", false); err != nil {
 		return nil, err
@@ -78,7 +78,7 @@ func compileCORS(c *compiler, n *Node) (statement, error) {
 				if !ok {
 					return nil, c.errf(ch.Children[i], ch.Children[i].Pos, "%q is not an origin: want scheme://host[:port], no path", o)
 				}
-				p.origins[norm] = nil // the grant, once the options are read
+				p.origins[norm] = corsGrant{} // the grant, once the options are read
 			}
 		case "allowed-methods":
 			if err := c.attrs(ch, "preflight-result-max-age"); err != nil {
@@ -141,9 +141,18 @@ func compileCORS(c *compiler, n *Node) (statement, error) {
 	}
 	for o := range p.origins {
 		g := p.grant(o)
-		p.origins[o] = g[:len(g):len(g)] // shared: an append must copy
+		g = g[:len(g):len(g)] // shared: an append must copy
+		p.origins[o] = corsGrant{headers: g, edits: alwaysEdits(g)}
 	}
 	return p, nil
+}
+
+// corsGrant is the precomputed grant of an allowed origin: its headers, and
+// the same as response header edits, so that a request from it allocates
+// neither.
+type corsGrant struct {
+	headers [][2]string
+	edits   []HeaderEdit
 }
 
 // normalizeOrigin lower-cases scheme and host and drops a default port.
@@ -211,14 +220,14 @@ func (p *cors) match(origin string) bool {
 
 // grantFor is the grant for a request from origin, nil when origin is not
 // allowed. An origin exactly as configured gets its precomputed grant.
-func (p *cors) grantFor(origin string) [][2]string {
+func (p *cors) grantFor(origin string) corsGrant {
 	if g, ok := p.origins[origin]; ok {
 		return g
 	}
 	if p.match(origin) {
-		return p.grant(origin)
+		return corsGrant{headers: p.grant(origin)}
 	}
-	return nil
+	return corsGrant{}
 }
 
 // grant is the response headers of a matched cross-origin request.
@@ -312,8 +321,8 @@ func (p *cors) run(x *Exec) error {
 	if !ok {
 		return nil
 	}
-	if g := p.grantFor(origin); g != nil {
-		x.addToEveryResponse(g)
+	if g := p.grantFor(origin); g.headers != nil {
+		x.addToEveryResponse(g.headers, g.edits)
 		return nil
 	}
 	m := x.Method()

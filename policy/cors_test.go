@@ -80,6 +80,28 @@ func TestCORS_actualRequests(t *testing.T) {
 		t.Fatalf("outbound edits with set-header Vary = %+v\nwant %+v", r.Edits, want)
 	}
 
+	// The grant's edits are shared between requests from the same origin:
+	// a policy that changes them in one request (cors in outbound, then a
+	// set-header) changes its own copy, never the next request's.
+	p3 := mustCompile(t, `<policies><inbound/><outbound>`+seedBlock("cors")+`<choose><when condition="@(context.Request.Headers.ContainsKey(&quot;x-mutate&quot;))">`+
+		`<set-header name="Access-Control-Allow-Origin" exists-action="override"><value>changed</value></set-header></when></choose></outbound></policies>`, nil)
+	for i, mutate := range []bool{true, false, true, false} {
+		h := map[string]string{"origin": "https://myapp.com"}
+		if mutate {
+			h["x-mutate"] = "1"
+		}
+		x = p3.NewExec(get(h), nil)
+		x.Inbound()
+		allow := "https://myapp.com"
+		if mutate {
+			allow = "changed"
+		}
+		want := []HeaderEdit{{Name: "access-control-allow-origin", Values: []string{allow}}, {Name: "vary", Values: []string{"Origin"}, Append: true}}
+		if r := x.Outbound(resp{":status": "200"}); !reflect.DeepEqual(r.Edits, want) {
+			t.Fatalf("request %d (mutate %v): edits = %+v\nwant %+v", i, mutate, r.Edits, want)
+		}
+	}
+
 	// Allowed origin, denied by the auth policy: the 401 still carries the grant.
 	r = p.NewExec(get(map[string]string{"origin": "https://myapp.com"}), nil).Inbound()
 	if r.Status != 401 || !reflect.DeepEqual(r.Headers, append([][2]string{{"content-type", "application/json"}}, grant...)) {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -114,6 +115,7 @@ type Exec struct {
 	// alwaysAdded: they are in respEdits. once holds the onceFlags of the
 	// elements that applied.
 	always      [][2]string
+	alwaysEdits []HeaderEdit // always as edits, when precomputed (shared: never written)
 	alwaysAdded bool
 	once        onceFlag
 
@@ -216,8 +218,8 @@ func (x *Exec) firstTime(f onceFlag) bool {
 
 // addToEveryResponse makes every response the client gets from now on
 // carry headers (see always).
-func (x *Exec) addToEveryResponse(headers [][2]string) {
-	x.always = headers
+func (x *Exec) addToEveryResponse(headers [][2]string, edits []HeaderEdit) {
+	x.always, x.alwaysEdits = headers, edits
 	if x.phase == phaseOutbound {
 		x.addAlways(&x.respEdits)
 	}
@@ -245,6 +247,18 @@ func (x *Exec) finish(r Result) Result {
 	return r
 }
 
+// alwaysEdits is always headers as response header edits, in two
+// allocations; Vary: Origin is a line of its own (see addAlways).
+func alwaysEdits(always [][2]string) []HeaderEdit {
+	edits := make([]HeaderEdit, len(always))
+	values := make([]string, len(always))
+	for i, g := range always {
+		values[i] = g[1]
+		edits[i] = HeaderEdit{Name: g[0], Values: values[i : i+1 : i+1], Append: g[0] == "vary"}
+	}
+	return edits[:len(edits):len(edits)]
+}
+
 // addAlways records the always headers as response header edits, once;
 // Vary keeps the upstream's values.
 func (x *Exec) addAlways(edits *editSet) {
@@ -253,13 +267,12 @@ func (x *Exec) addAlways(edits *editSet) {
 	}
 	x.alwaysAdded = true
 	if len(edits.edits) == 0 {
-		// Nothing else edited the response: the grant as edits, in two
-		// allocations; Vary: Origin as a line of its own (see below).
-		edits.edits = make([]HeaderEdit, len(x.always))
-		values := make([]string, len(x.always))
-		for i, g := range x.always {
-			values[i] = g[1]
-			edits.edits[i] = HeaderEdit{Name: g[0], Values: values[i : i+1 : i+1], Append: g[0] == "vary"}
+		// Nothing else edited the response: the grant as edits (shared
+		// when precomputed, copied before any change).
+		if x.alwaysEdits != nil {
+			edits.edits, edits.shared = x.alwaysEdits, true
+		} else {
+			edits.edits = alwaysEdits(x.always)
 		}
 		return
 	}
@@ -440,6 +453,10 @@ type headerStore interface {
 // so that later policies read what earlier ones wrote.
 type editSet struct {
 	edits []HeaderEdit
+	// shared: edits is a precomputed list other requests use too; set
+	// copies it before changing it (append always copies: its capacity
+	// is its length).
+	shared bool
 }
 
 func (e *editSet) lookup(name string) (HeaderEdit, bool) {
@@ -454,6 +471,9 @@ func (e *editSet) lookup(name string) (HeaderEdit, bool) {
 func (e *editSet) set(name string, values []string) {
 	for i := range e.edits {
 		if e.edits[i].Name == name {
+			if e.shared {
+				e.edits, e.shared = slices.Clone(e.edits), false
+			}
 			e.edits[i].Values, e.edits[i].Append = values, false
 			return
 		}

@@ -365,6 +365,20 @@ func (v *validateJWT) token(x *Exec) (string, error) {
 var errCredentials = errors.New("the Authorization header is not one credential")
 
 func (v *validateJWT) run(x *Exec) error {
+	now := v.now()
+	// A token from a header is cached under the header's whole value:
+	// the same value always yields the same token, so a repeated one
+	// is a hit before any of it is parsed (the checks of token() run on
+	// a miss and keep a refused value out of the cache).
+	var raw string
+	fromHeader := v.tokenValue == nil && v.query == ""
+	if fromHeader {
+		raw, _ = x.RequestHeader(v.header)
+		if j, ok := v.cache.get(raw, now); ok {
+			v.store(x, j)
+			return nil
+		}
+	}
 	token, err := v.token(x)
 	if err == errCredentials {
 		return v.fail(x, "JwtInvalid", "Invalid JWT.")
@@ -375,8 +389,10 @@ func (v *validateJWT) run(x *Exec) error {
 	if token == "" {
 		return v.fail(x, "TokenNotPresent", "JWT not present.")
 	}
-	now := v.now()
-	if j, ok := v.cache.get(token, now); ok {
+	key := token
+	if fromHeader {
+		key = raw
+	} else if j, ok := v.cache.get(token, now); ok {
 		v.store(x, j)
 		return nil
 	}
@@ -384,10 +400,12 @@ func (v *validateJWT) run(x *Exec) error {
 	h, herr := jwt.ParseHeader(token)
 	if wait := v.missingKeys(h, herr); len(wait) > 0 {
 		x.result = Result{Action: WaitKeys, KeySources: wait}
-		x.resume = func(*expr.Response, error) error { return v.verify(x, token, h, herr, now) }
+		// The time is read again when the keys are there: the wait can
+		// take seconds.
+		x.resume = func(*expr.Response, error) error { return v.verify(x, key, token, h, herr, v.now()) }
 		return errYield
 	}
-	return v.verify(x, token, h, herr, now)
+	return v.verify(x, key, token, h, herr, now)
 }
 
 // missingKeys lists the sources to wait for: those not loaded yet, or all
@@ -418,8 +436,9 @@ func (v *validateJWT) missingKeys(h jwt.Header, herr error) []string {
 	return nil
 }
 
-// verify checks token, whose header ParseHeader returned as h, herr.
-func (v *validateJWT) verify(x *Exec, token string, h jwt.Header, herr error, now time.Time) error {
+// verify checks token, whose header ParseHeader returned as h, herr, and
+// caches a token that passes under key.
+func (v *validateJWT) verify(x *Exec, key, token string, h jwt.Header, herr error, now time.Time) error {
 	keys := v.inline
 	checks := v.checks
 	for _, s := range v.sources {
@@ -469,7 +488,7 @@ func (v *validateJWT) verify(x *Exec, token string, h jwt.Header, herr error, no
 		return v.fail(x, "TokenClaimValueNotAllowed", "Invalid JWT.")
 	}
 	if exp, ok := claims.Expiration(); ok && h.Alg != "none" {
-		v.cache.put(token, j, exp.Add(checks.ClockSkew))
+		v.cache.put(key, j, exp.Add(checks.ClockSkew))
 	}
 	v.store(x, j)
 	return nil

@@ -238,6 +238,20 @@ func TestValidateJWT_tokenCache(t *testing.T) {
 		if r.Action != tc.wantSecond {
 			t.Errorf("cache %d: second request %v, want %v", tc.cache, r.Action, tc.wantSecond)
 		}
+		// The cache is keyed by the header's whole value: the same token
+		// in another form, or next to a second credential, is read and
+		// checked again (and fails: the keys no longer verify it).
+		tok := req["authorization"][len("Bearer "):]
+		for _, value := range []string{"bearer " + tok, tok, "Bearer " + tok + ", Bearer " + tok} {
+			x := p.NewExec(get(map[string]string{"authorization": value}), nil)
+			r := x.Inbound()
+			if r.Action == WaitKeys {
+				r = x.Resume(nil, nil)
+			}
+			if r.Action != Respond || r.Status != 401 {
+				t.Errorf("cache %d: %.20q… passed: %+v", tc.cache, value, r)
+			}
+		}
 	}
 }
 

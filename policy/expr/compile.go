@@ -120,6 +120,10 @@ func (c *compiler) declare(name string, typ Type) local {
 	return l
 }
 
+// Not inlined: inlined, each call site would get its own copy of the
+// closure it returns, which multiplied the module's code (BENCHMARKS.md).
+//
+//go:noinline
 func constant(t Type, v any) value {
 	return value{typ: t, eval: func(*frame) (any, error) { return v, nil }}
 }

@@ -35,6 +35,10 @@ func (h *headerSrc) get(f *frame, name string) (string, bool) {
 	return h.resp.header(name)
 }
 
+// Not inlined: inlined, each call site would get its own copy of the
+// closure it returns, which multiplied the module's code (BENCHMARKS.md).
+//
+//go:noinline
 func str(get func(f *frame, recv any) string) prop {
 	return prop{typ: String, get: func(f *frame, r any) (any, error) { return get(f, r), nil }}
 }
@@ -149,6 +153,11 @@ func (c *compiler) member(n *memberNode) (value, error) {
 // computed by use. A null receiver is an error when check is set, unless the
 // access is null-conditional (?.), which yields null instead; an int or bool
 // result then becomes an Object, since it may be null.
+//
+// Not inlined: inlined, each call site would get its own copy of the
+// closure it returns, which multiplied the module's code (BENCHMARKS.md).
+//
+//go:noinline
 func onReceiver(recv value, check, nullCond bool, t Type, use func(f *frame, r any) (any, error)) value {
 	if nullCond && (t == Int || t == Bool) {
 		t = Object

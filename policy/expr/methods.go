@@ -30,6 +30,10 @@ func extension(ret Type, fn impl) method {
 	return declare(ret, 0, nil, fn, true)
 }
 
+// Not inlined: inlined, each call site would get its own copy of the
+// closure it returns, which multiplied the module's code (BENCHMARKS.md).
+//
+//go:noinline
 func declare(ret Type, min int, params []Type, fn impl, nullReceiver bool) method {
 	return func(c *compiler, n *callNode, recv value, args []node) (value, error) {
 		if len(args) < min || len(args) > len(params) {
@@ -267,6 +271,10 @@ func init() {
 	}
 }
 
+// Not inlined: inlined, each call site would get its own copy of the
+// closure it returns, which multiplied the module's code (BENCHMARKS.md).
+//
+//go:noinline
 func trimMethod(withChars func(string, string) string, spaces func(string) string) method {
 	return variadic(String, func(_ *frame, r any, a []any) (any, error) {
 		if len(a) == 0 {
@@ -281,6 +289,11 @@ func trimMethod(withChars func(string, string) string, spaces func(string) strin
 }
 
 // variadic declares a method taking any number of string (or char) arguments.
+//
+// Not inlined: inlined, each call site would get its own copy of the
+// closure it returns, which multiplied the module's code (BENCHMARKS.md).
+//
+//go:noinline
 func variadic(ret Type, fn impl) method {
 	return func(c *compiler, n *callNode, recv value, args []node) (value, error) {
 		params := make([]Type, len(args))

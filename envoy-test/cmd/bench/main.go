@@ -199,19 +199,27 @@ func run(rounds, seconds int, soak float64, out, only, policyFile, module string
 		return nil // an experiment: the per-round lines are its output
 	}
 	table := report(variants, results, rounds, seconds, fixedRate)
-	var points []memPoint
+	var points, points2 []memPoint
 	if soak > 0 {
 		p := variants[slices.IndexFunc(variants, func(v variant) bool { return v.name == "P" })]
-		if points, err = memorySoak(envoyBin, p, soak, 10); err != nil {
+		if points, err = memorySoak(envoyBin, p, soak, 10, 1); err != nil {
 			return fmt.Errorf("memory soak: %w", err)
 		}
-		table += memoryReport(p.name, points)
+		table += memoryReport(p.name, points, 1)
+		if points2, err = memorySoak(envoyBin, p, soak, 10, 2); err != nil {
+			return fmt.Errorf("memory soak, two workers: %w", err)
+		}
+		table += memoryReport(p.name, points2, 2)
 	}
-	st, err := os.Stat(wasm)
-	if err != nil {
-		return err
+	sizes := map[string]int64{}
+	for name, path := range map[string]string{"P": wasm, "G0": noop} {
+		st, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		sizes[name] = st.Size()
 	}
-	table += targetTable(results, fixedRate, points, st.Size())
+	table += targetTable(results, points, points2, sizes)
 	fmt.Print(table)
 	if out == "" {
 		return nil
@@ -290,6 +298,11 @@ func writeWrkScript(path string, tokens []string) error {
 // start runs Envoy for a variant on core 0 and returns it with the time it
 // took to become ready (the configuration load, for the plugin variants).
 func start(envoyBin string, v variant) (*envoytest.Envoy, float64, error) {
+	return startWorkers(envoyBin, v, 1)
+}
+
+// startWorkers is start with that many worker threads, all on core 0.
+func startWorkers(envoyBin string, v variant, workers int) (*envoytest.Envoy, float64, error) {
 	p := v.params
 	var err error
 	if p.ListenerPort, err = envoytest.FreePort(); err != nil {
@@ -303,7 +316,7 @@ func start(envoyBin string, v variant) (*envoytest.Envoy, float64, error) {
 		return nil, 0, err
 	}
 	t0 := time.Now()
-	e, err := envoytest.Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, envoytest.StartOptions{Prefix: []string{"taskset", "-c", "0"}})
+	e, err := envoytest.Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, envoytest.StartOptions{Prefix: []string{"taskset", "-c", "0"}, Concurrency: workers})
 	if err != nil {
 		if e != nil {
 			fmt.Fprintln(os.Stderr, e.Log())

@@ -15,11 +15,12 @@ type memPoint struct {
 	pages    int64
 }
 
-// memorySoak sends at least total requests through one Envoy running v, in
-// closed-loop chunks of chunk seconds, and reads the plugin's
-// apimguard.vm.memory_pages gauge from the admin endpoint after each chunk.
-func memorySoak(envoyBin string, v variant, total float64, chunk int) ([]memPoint, error) {
-	e, _, err := start(envoyBin, v)
+// memorySoak sends at least total requests through one Envoy running v with
+// that many workers, in closed-loop chunks of chunk seconds, and reads the
+// plugin's apimguard.vm.memory_pages gauge from the admin endpoint after
+// each chunk. With two workers the gauge is the sum of both VMs.
+func memorySoak(envoyBin string, v variant, total float64, chunk, workers int) ([]memPoint, error) {
+	e, _, err := startWorkers(envoyBin, v, workers)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +41,7 @@ func memorySoak(envoyBin string, v variant, total float64, chunk int) ([]memPoin
 			return nil, err
 		}
 		points = append(points, memPoint{sent, pages})
-		fmt.Fprintf(os.Stderr, "memory %s %9.0f requests  %d pages\n", v.name, sent, pages)
+		fmt.Fprintf(os.Stderr, "memory %s (%d workers) %9.0f requests  %d pages\n", v.name, workers, sent, pages)
 	}
 	return points, nil
 }
@@ -67,10 +68,14 @@ func memoryGauge(adminPort int) (int64, error) {
 }
 
 // memoryReport is the soak's table and its verdict against the budget.
-func memoryReport(name string, points []memPoint) string {
+func memoryReport(name string, points []memPoint, workers int) string {
 	var b strings.Builder
 	last := points[len(points)-1]
-	fmt.Fprintf(&b, "\nMemory soak: %s, %.0f requests (reuse mix) through one Envoy; the plugin's `apimguard.vm.memory_pages` gauge (the worker VM's linear memory in 64 KiB pages) after each load chunk.\n\n", name, last.requests)
+	if workers == 1 {
+		fmt.Fprintf(&b, "\nMemory soak: %s, %.0f requests (reuse mix) through one Envoy (`--concurrency 1`); the plugin's `apimguard.vm.memory_pages` gauge (the worker VM's linear memory in 64 KiB pages) after each load chunk.\n\n", name, last.requests)
+	} else {
+		fmt.Fprintf(&b, "\nThe same with `--concurrency %d` (both workers on core 0, the kernel spreading wrk's 16 connections over them): the gauge is the sum of the %d worker VMs' pages.\n\n", workers, workers)
+	}
 	b.WriteString("| requests | pages |\n|---|---|\n")
 	for _, p := range points {
 		fmt.Fprintf(&b, "| %.0f | %d |\n", p.requests, p.pages)
