@@ -15,7 +15,7 @@ var offloadState struct {
 // verify_signature foreign function (BoringSSL), which is much faster than
 // Go's crypto compiled to wasm. When the host lacks the function, it says
 // so once and the plugin verifies in Go from then on.
-func verifySignature(hash string, keyDER, sig, text []byte) (valid, handled bool) {
+func verifySignature(hash string, keyDER, sig []byte, text string) (valid, handled bool) {
 	if offloadState.unsupported {
 		return false, false
 	}
@@ -34,15 +34,15 @@ func verifySignature(hash string, keyDER, sig, text []byte) (valid, handled bool
 
 // encodeVerifyArgs encodes Envoy's VerifySignatureArguments protobuf:
 // hash_function = 1, public_key (DER) = 2, signature = 3, text = 4.
-func encodeVerifyArgs(hash string, keyDER, sig, text []byte) []byte {
+func encodeVerifyArgs(hash string, keyDER, sig []byte, text string) []byte {
 	b := make([]byte, 0, len(hash)+len(keyDER)+len(sig)+len(text)+16)
-	b = appendField(b, 1, []byte(hash))
+	b = appendField(b, 1, hash)
 	b = appendField(b, 2, keyDER)
 	b = appendField(b, 3, sig)
 	return appendField(b, 4, text)
 }
 
-func appendField(b []byte, field int, v []byte) []byte {
+func appendField[T []byte | string](b []byte, field int, v T) []byte {
 	b = binary.AppendUvarint(b, uint64(field<<3|2))
 	b = binary.AppendUvarint(b, uint64(len(v)))
 	return append(b, v...)

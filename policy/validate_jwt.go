@@ -44,6 +44,9 @@ type validateJWT struct {
 	checks        jwt.Checks
 	audiences     []Value
 	issuers       []Value
+	// constAudiences and constIssuers are the lists when every entry is a
+	// constant (nil otherwise): read, never written, by every request.
+	constAudiences, constIssuers []string
 	keys          KeyStore
 	offload       jwt.Offload
 	now           func() time.Time
@@ -175,6 +178,7 @@ func compileValidateJWT(c *compiler, n *Node) (statement, error) {
 			}
 		}
 	}
+	v.constAudiences, v.constIssuers = constList(v.audiences), constList(v.issuers)
 	return v, nil
 }
 
@@ -344,12 +348,11 @@ func (v *validateJWT) token(x *Exec) (string, error) {
 	if v.header != "authorization" {
 		return raw, nil
 	}
-	if strings.IndexByte(raw, ',') >= 0 {
-		return "", errCredentials
-	}
+	// One pass: a comma anywhere, or a space or tab inside the credential
+	// after the scheme, makes it more than one credential.
 	scheme, rest, hasScheme := strings.Cut(raw, " ")
 	rest = strings.TrimSpace(rest)
-	if hasScheme && (!validHeaderName(scheme) || strings.ContainsAny(rest, " \t")) {
+	if strings.IndexByte(scheme, ',') >= 0 || (hasScheme && (!validHeaderName(scheme) || !oneCredential(rest))) || (!hasScheme && strings.IndexByte(raw, ',') >= 0) {
 		return "", errCredentials
 	}
 	if v.requireScheme != "" && (!hasScheme || !strings.EqualFold(scheme, v.requireScheme)) {
@@ -359,6 +362,16 @@ func (v *validateJWT) token(x *Exec) (string, error) {
 		return rest, nil
 	}
 	return raw, nil
+}
+
+// oneCredential reports whether s has no comma, space or tab.
+func oneCredential(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == ',' || c == ' ' || c == '\t' {
+			return false
+		}
+	}
+	return true
 }
 
 // errCredentials is an Authorization header that is not one credential.
@@ -454,12 +467,17 @@ func (v *validateJWT) verify(x *Exec, key, token string, h jwt.Header, herr erro
 		}
 	}
 	var err error
-	if checks.Audiences, err = evalAll(x, v.audiences); err != nil {
-		return err
+	if checks.Audiences = v.constAudiences; checks.Audiences == nil {
+		if checks.Audiences, err = evalAll(x, v.audiences); err != nil {
+			return err
+		}
 	}
 	if len(v.issuers) > 0 {
-		if checks.Issuers, err = evalAll(x, v.issuers); err != nil {
-			return err
+		// Issuers in the policy replace the key sets' (above).
+		if checks.Issuers = v.constIssuers; checks.Issuers == nil {
+			if checks.Issuers, err = evalAll(x, v.issuers); err != nil {
+				return err
+			}
 		}
 	}
 	if herr != nil {
@@ -492,6 +510,19 @@ func (v *validateJWT) verify(x *Exec, key, token string, h jwt.Header, herr erro
 	}
 	v.store(x, j)
 	return nil
+}
+
+// constList is vals when every one is a constant, nil otherwise; capped
+// at its length, so that an append copies it.
+func constList(vals []Value) []string {
+	var out []string
+	for i := range vals {
+		if !vals[i].IsConst() {
+			return nil
+		}
+		out = append(out, vals[i].Const())
+	}
+	return out[:len(out):len(out)]
 }
 
 func evalAll(x *Exec, vals []Value) ([]string, error) {

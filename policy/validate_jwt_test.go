@@ -334,3 +334,26 @@ func TestValidateJWT_errors(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkValidateJWT_offloaded is make bench's P-nc inside the engine:
+// every request verifies an RS256 token whose signature the host checks
+// (a stand-in that says "valid"), with the verified-token cache off. What
+// is left is the module's own work: reading the JWS, the claims and the
+// checks. Profile it (-cpuprofile) to see where that goes.
+func BenchmarkValidateJWT_offloaded(b *testing.B) {
+	n := base64.RawURLEncoding.EncodeToString(idpKey.N.Bytes())
+	p, err := Compile(inboundDoc(`<validate-jwt header-name="Authorization"><issuer-signing-keys><key id="k1" n="`+n+`" e="AQAB"/></issuer-signing-keys>`+
+		`<audiences><audience>my-api-audience</audience></audiences><issuers><issuer>https://idp.example/</issuer></issuers></validate-jwt>`),
+		Options{Now: func() time.Time { return jwtNow }, TokenCache: -1,
+			Offload: func(hash string, keyDER, sig []byte, text string) (bool, bool) { return len(sig) == 256 && len(text) > 0, true }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := get(map[string]string{"authorization": "Bearer " + signRS256(b, idpKey, "k1", goodClaims())})
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := p.NewExec(req, nil).Inbound(); r.Action != Continue {
+			b.Fatalf("denied: %+v", r)
+		}
+	}
+}

@@ -58,7 +58,8 @@ type Key struct {
 // hash is "sha256", "sha384" or "sha512", keyDER a PKIX public key, sig
 // PKCS#1 v1.5 for RSA or ASN.1 DER for ECDSA. handled is false when the
 // host cannot do it; Verify then uses Go's crypto.
-type Offload func(hash string, keyDER, sig, text []byte) (valid, handled bool)
+// text is the token up to its last dot, as a string: no copy is made.
+type Offload func(hash string, keyDER, sig []byte, text string) (valid, handled bool)
 
 // KeySet is the keys of one source and, for OpenID sources, its issuer.
 type KeySet struct {
@@ -137,6 +138,9 @@ func (k Key) allows(alg string) bool { return slices.Contains(k.Algs, alg) }
 type Header struct {
 	Alg, Kid, Typ string
 	crit          bool
+	// dot1 and dot2 are the positions of the token's two dots, found once
+	// by ParseHeader.
+	dot1, dot2 int
 }
 
 // ParseHeader reads a token's header without verifying anything.
@@ -144,15 +148,24 @@ func ParseHeader(token string) (Header, error) {
 	if len(token) > MaxTokenSize {
 		return Header{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxTokenSize)
 	}
-	switch strings.Count(token, ".") {
-	case 2:
-	case 4:
-		return Header{}, fmt.Errorf("%w: encrypted tokens (JWE) are not supported", ErrMalformed)
-	default:
+	// One pass for the dots: a JWS has two, a JWE four.
+	dot1 := strings.IndexByte(token, '.')
+	dot2 := -1
+	if dot1 >= 0 {
+		if i := strings.IndexByte(token[dot1+1:], '.'); i >= 0 {
+			dot2 = dot1 + 1 + i
+		}
+	}
+	if dot2 < 0 {
 		return Header{}, ErrMalformed
 	}
-	head, _, _ := segments(token)
-	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if more := strings.IndexByte(token[dot2+1:], '.'); more >= 0 {
+		if strings.Count(token[dot2+1:], ".") == 2 {
+			return Header{}, fmt.Errorf("%w: encrypted tokens (JWE) are not supported", ErrMalformed)
+		}
+		return Header{}, ErrMalformed
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(token[:dot1])
 	if err != nil || !jsonlimit.Valid(raw, 0) {
 		return Header{}, ErrMalformed
 	}
@@ -191,6 +204,7 @@ func ParseHeader(token string) (Header, error) {
 	if !ok || !seen[0] {
 		return Header{}, ErrMalformed
 	}
+	h.dot1, h.dot2 = dot1, dot2
 	return h, nil
 }
 
@@ -222,11 +236,10 @@ func VerifyParsed(h Header, token string, keys []Key, requireSigned bool, offloa
 		if requireSigned {
 			return nil, ErrUnsigned
 		}
-		_, body, sig := segments(token)
-		if sig != "" {
-			return nil, ErrMalformed
+		if h.dot2 != len(token)-1 {
+			return nil, ErrMalformed // an unsigned token has no signature
 		}
-		payload, err := base64.RawURLEncoding.DecodeString(body)
+		payload, err := base64.RawURLEncoding.DecodeString(token[h.dot1+1 : h.dot2])
 		if err != nil {
 			return nil, ErrMalformed
 		}
@@ -245,23 +258,22 @@ func VerifyParsed(h Header, token string, keys []Key, requireSigned bool, offloa
 		}
 		if candidates == 0 {
 			var err error
-			if sig, err = base64.RawURLEncoding.DecodeString(token[strings.LastIndexByte(token, '.')+1:]); err != nil || len(sig) == 0 {
+			if sig, err = base64.RawURLEncoding.DecodeString(token[h.dot2+1:]); err != nil || len(sig) == 0 {
 				return nil, fmt.Errorf("%w: the signature is not base64url", ErrMalformed)
 			}
 		}
 		candidates++
 		valid, handled := false, false
 		if offload != nil && k.der != nil {
-			valid, handled = offloaded(token, h.Alg, k, sig, offload)
+			valid, handled = offloaded(token[:h.dot2], h.Alg, k, sig, offload)
 		}
 		if !handled {
-			valid = verifySignature(h.Alg, k.Key, []byte(token[:strings.LastIndexByte(token, '.')]), sig)
+			valid = verifySignature(h.Alg, k.Key, []byte(token[:h.dot2]), sig)
 		}
 		if !valid {
 			continue
 		}
-		_, body, _ := segments(token)
-		payload, err := base64.RawURLEncoding.DecodeString(body)
+		payload, err := base64.RawURLEncoding.DecodeString(token[h.dot1+1 : h.dot2])
 		if err != nil {
 			return nil, fmt.Errorf("%w: the payload is not base64url", ErrMalformed)
 		}
@@ -271,13 +283,6 @@ func VerifyParsed(h Header, token string, keys []Key, requireSigned bool, offloa
 		return nil, ErrKeyNotFound
 	}
 	return nil, ErrSignature
-}
-
-// segments splits a compact JWS that ParseHeader accepted (two dots).
-func segments(token string) (header, payload, sig string) {
-	header, rest, _ := strings.Cut(token, ".")
-	payload, sig, _ = strings.Cut(rest, ".")
-	return header, payload, sig
 }
 
 func checkObject(payload []byte) error {
@@ -290,7 +295,7 @@ func checkObject(payload []byte) error {
 // offloaded checks a token's signature with offload. handled is false for
 // algorithms it does not cover (PS*, which needs PSS padding) and when the
 // host cannot verify.
-func offloaded(token, alg string, k Key, sig []byte, offload Offload) (valid, handled bool) {
+func offloaded(text, alg string, k Key, sig []byte, offload Offload) (valid, handled bool) {
 	var hash string
 	switch alg[2:] {
 	case "256":
@@ -302,7 +307,6 @@ func offloaded(token, alg string, k Key, sig []byte, offload Offload) (valid, ha
 	default:
 		return false, false
 	}
-	last := strings.LastIndexByte(token, '.')
 	var err error
 	switch alg[:2] {
 	case "RS":
@@ -323,5 +327,5 @@ func offloaded(token, alg string, k Key, sig []byte, offload Offload) (valid, ha
 	default:
 		return false, false
 	}
-	return offload(hash, k.der, sig, []byte(token[:last]))
+	return offload(hash, k.der, sig, text)
 }
