@@ -47,10 +47,10 @@ type validateJWT struct {
 	// constAudiences and constIssuers are the lists when every entry is a
 	// constant (nil otherwise): read, never written, by every request.
 	constAudiences, constIssuers []string
-	keys          KeyStore
-	offload       jwt.Offload
-	now           func() time.Time
-	cache         *tokenCache
+	keys                         KeyStore
+	offload                      jwt.Offload
+	now                          func() time.Time
+	cache                        *tokenCache
 	// Hooks for elements built on this one (validate-azure-ad-token):
 	// issuersOf turns a discovery document's issuer into the accepted
 	// issuers (nil: just it); admit checks a verified token further and

@@ -345,7 +345,9 @@ func BenchmarkValidateJWT_offloaded(b *testing.B) {
 	p, err := Compile(inboundDoc(`<validate-jwt header-name="Authorization"><issuer-signing-keys><key id="k1" n="`+n+`" e="AQAB"/></issuer-signing-keys>`+
 		`<audiences><audience>my-api-audience</audience></audiences><issuers><issuer>https://idp.example/</issuer></issuers></validate-jwt>`),
 		Options{Now: func() time.Time { return jwtNow }, TokenCache: -1,
-			Offload: func(hash string, keyDER, sig []byte, text string) (bool, bool) { return len(sig) == 256 && len(text) > 0, true }})
+			Offload: func(hash string, keyDER, sig []byte, text string) (bool, bool) {
+				return len(sig) == 256 && len(text) > 0, true
+			}})
 	if err != nil {
 		b.Fatal(err)
 	}
