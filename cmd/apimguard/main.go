@@ -1,9 +1,15 @@
-// Command apimguard checks policies without Envoy: "apimguard test" loads the
-// built module in wazero (through the proxy-wasm Go SDK's proxytest host)
-// with a plugin configuration and runs the test cases of YAML files against
-// it, in the style of go test.
+// Command apimguard checks policies without Envoy and packages the module.
+//
+// "apimguard test" loads the built module in wazero (through the proxy-wasm
+// Go SDK's proxytest host) with a plugin configuration and runs the test
+// cases of YAML files against it, in the style of go test.
+//
+// "apimguard image" packs the module into the OCI image Istio's WasmPlugin
+// pulls (image.go), writes it as a tarball and/or pushes it, and prints the
+// digests to pin.
 //
 //	apimguard test [-v] [-wasm build/apimguard.wasm] cases.yaml...
+//	apimguard image [-wasm build/apimguard.wasm] [-version v] [-o file.tar] [-push registry/repo:tag]
 package main
 
 import (
@@ -19,8 +25,11 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "image" {
+		return image(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "test" {
-		fmt.Fprintln(stderr, "usage: apimguard test [-v] [-wasm file] cases.yaml...")
+		fmt.Fprintln(stderr, "usage: apimguard test [-v] [-wasm file] cases.yaml...\n       apimguard image [-wasm file] [-version v] [-o file.tar] [-push registry/repo:tag]")
 		return 2
 	}
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)

@@ -94,6 +94,16 @@ type Params struct {
 	// also sets the current certificate's details: cert, chain, subject,
 	// URI, DNS); "" leaves Envoy's default (SANITIZE).
 	XFCC string
+	// Remote, when set, loads the module with Envoy's remote code source
+	// (an HTTP fetch checked against a SHA-256) instead of WasmPath.
+	Remote *RemoteCode
+}
+
+// RemoteCode is a module Envoy fetches over HTTP from a loopback port.
+type RemoteCode struct {
+	Port   int
+	Path   string // the URL's path
+	SHA256 string // hex
 }
 
 // Cluster is an Envoy cluster on a loopback port.

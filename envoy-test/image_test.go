@@ -1,0 +1,173 @@
+package e2e
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/internal/wasmimage"
+)
+
+// checkKey runs the seed's check-header through s: 403 without the key,
+// 200 with it.
+func checkKey(t *testing.T, s *stack) {
+	t.Helper()
+	if r := s.do(t, "GET", "/orders/1", nil, ""); r.status != 403 {
+		t.Fatalf("without the key: %d %q, want 403", r.status, r.body)
+	}
+	if r := s.do(t, "GET", "/orders/1", map[string][]string{"x-api-key": {apiKey}}, ""); r.status != 200 {
+		t.Fatalf("with the key: %d %q, want 200", r.status, r.body)
+	}
+}
+
+// The module as Istio gets it: packed into the OCI image (make image),
+// pushed to a registry, pulled back by its digest and taken out of the
+// image as Istio's fetcher does; the bytes are the built module's, and
+// Envoy loads them and enforces the seed's check-header.
+func TestImage_pulledModuleRunsInEnvoy(t *testing.T) {
+	_, wasmPath, err := envoytest.Paths()
+	if err != nil {
+		t.Fatal(err)
+	}
+	module, err := os.ReadFile(wasmPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	img, err := wasmimage.Build(module, "apimguard", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, _ := name.NewTag(u.Host+"/apimguard:test", name.Insecure)
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	digest, _ := img.Digest()
+	ref, _ := name.NewDigest(u.Host+"/apimguard@"+digest.String(), name.Insecure)
+	pulled, err := remote.Image(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := wasmimage.Extract(pulled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sha256.Sum256(got) != sha256.Sum256(module) {
+		t.Fatal("the pulled module is not the built one")
+	}
+	path := filepath.Join(t.TempDir(), "plugin.wasm")
+	if err := os.WriteFile(path, got, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startStack(t, envoytest.Params{WasmPath: path, PluginConfig: seedCheckHeader, Env: map[string]string{"api-key": apiKey}})
+	checkKey(t, s)
+}
+
+// Envoy's remote code source: the module fetched over HTTP with its
+// SHA-256 loads and enforces; with a SHA-256 that does not match, Envoy
+// never runs it, and no request reaches the upstream.
+func TestImage_remoteCodeWithSHA256(t *testing.T) {
+	_, wasmPath, err := envoytest.Paths()
+	if err != nil {
+		t.Fatal(err)
+	}
+	module, err := os.ReadFile(wasmPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(module)
+	var fetches atomic.Int32
+	origin := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		if r.URL.Path != "/apimguard.wasm" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(module)
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go origin.Serve(ln)
+	defer origin.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	t.Run("right sha256", func(t *testing.T) {
+		s := startStack(t, envoytest.Params{PluginConfig: seedCheckHeader, Env: map[string]string{"api-key": apiKey},
+			Remote: &envoytest.RemoteCode{Port: port, Path: "/apimguard.wasm", SHA256: hex.EncodeToString(sum[:])}})
+		checkKey(t, s)
+	})
+	t.Run("wrong sha256", func(t *testing.T) {
+		wrong := sum
+		wrong[0] ^= 1
+		before := fetches.Load()
+		envoyBin, _, _ := envoytest.Paths()
+		p := envoytest.Params{PluginConfig: seedCheckHeader, Env: map[string]string{"api-key": apiKey}, WasmPath: wasmPath,
+			Remote: &envoytest.RemoteCode{Port: port, Path: "/apimguard.wasm", SHA256: hex.EncodeToString(wrong[:])}}
+		up, err := envoytest.StartUpstream("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer up.Close()
+		p.UpstreamPort = up.Port()
+		if p.ListenerPort, err = envoytest.FreePort(); err != nil {
+			t.Fatal(err)
+		}
+		if p.AdminPort, err = envoytest.FreePort(); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := envoytest.Render("apimguard.yaml", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := envoytest.Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, envoytest.StartOptions{Wait: 15 * time.Second})
+		defer func() {
+			e.Stop()
+			if t.Failed() {
+				t.Logf("envoy log:\n%s", e.Log())
+			}
+		}()
+		if err != nil {
+			t.Fatalf("Envoy did not start: %v", err)
+		}
+		// Envoy fetched the module (and retried), found it does not match,
+		// and refuses every request (the plugin fails closed): 503, and
+		// nothing reaches the upstream.
+		if n := fetches.Load() - before; n < 1 {
+			t.Fatalf("Envoy fetched the module %d times", n)
+		}
+		resp, err := client.Get(e.URL("/orders/1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 503 {
+			t.Fatalf("a request with a module whose SHA-256 does not match: %d %q, want 503", resp.StatusCode, body)
+		}
+		if n := len(up.Requests()); n != 0 {
+			t.Fatalf("%d requests reached the upstream", n)
+		}
+		if !(&stack{envoy: e}).logged("Plugin apimguard failed to load") {
+			t.Errorf("Envoy's log does not say the plugin failed to load")
+		}
+	})
+}
