@@ -13,7 +13,7 @@ WASM          := build/apimguard.wasm
 # (golang/go#75804, fixed in Go 1.27). 200000 inputs take about 6-8 s here.
 FUZZTIME      ?= 200000x
 
-.PHONY: build binaryen image push check test test.policy test.filter test.envoy test.fuzz test.cases run envoy browser bench bench.quick bench.go bench.tools bench.envoy clean
+.PHONY: build binaryen image push promtool check test test.policy test.filter test.envoy test.fuzz test.cases run envoy browser bench bench.quick bench.go bench.tools bench.envoy clean
 
 # wasm-opt (Debian's binaryen) shrinks the module's code by about an eighth;
 # V8 compiles every byte of it when Envoy loads the plugin (BENCHMARKS.md).
@@ -69,8 +69,16 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@test -x /usr/bin/chromium
 
+## promtool: install Debian's prometheus package for promtool, which checks the alert rules
+## (needs root, as on CI).
+promtool:
+	@command -v promtool >/dev/null || { \
+	  echo "installing prometheus (promtool) from Debian's packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@command -v promtool >/dev/null
+
 ## test: build, then all three tiers: engine, plugin (native + wazero), real Envoy (and Chromium).
-test: check build envoy browser
+test: check build envoy browser promtool
 	$(MAKE) --no-print-directory test.policy test.fuzz test.filter test.cases test.envoy
 
 ## check: gofmt, go vet on the host and for the module's target (GOOS=wasip1: the filter's

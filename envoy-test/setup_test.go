@@ -62,6 +62,9 @@ func startStackWith(t testing.TB, port int, opt envoytest.StartOptions, p envoyt
 	}
 	e, err := envoytest.Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, opt)
 	t.Cleanup(func() {
+		if err == nil {
+			seeMetrics(e.AdminPort)
+		}
 		e.Stop()
 		if t.Failed() {
 			t.Logf("envoy config:\n%s\nenvoy log:\n%s", cfg, e.Log())

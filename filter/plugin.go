@@ -137,6 +137,10 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 		proxywasm.LogWarnf("apimguard: %s", w)
 	}
 	p.memory.gauge = proxywasm.DefineGaugeMetric(metricMemoryPages)
+	// Defined at 0 from the start, so that it is in /stats/prometheus
+	// before anything goes wrong: an alert on its increase then sees the
+	// first one (a series that appears at 1 has no increase to show).
+	proxywasm.DefineCounterMetric(metricInternalErrors)
 	proxywasm.LogInfo("apimguard: policy loaded")
 	return types.OnPluginStartStatusOK
 }
