@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -35,11 +34,9 @@ func checkKey(t *testing.T, s *stack) {
 	}
 }
 
-// The module as Istio gets it: packed into the OCI image (make image),
-// pushed to a registry, pulled back by its digest and taken out of the
-// image as Istio's fetcher does; the bytes are the built module's, and
-// Envoy loads them and enforces the seed's check-header.
-func TestImage_pulledModuleRunsInEnvoy(t *testing.T) {
+// builtModule is the bytes of build/apimguard.wasm.
+func builtModule(t *testing.T) []byte {
+	t.Helper()
 	_, wasmPath, err := envoytest.Paths()
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +45,15 @@ func TestImage_pulledModuleRunsInEnvoy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return module
+}
+
+// The module as Istio gets it: packed into the OCI image (make image),
+// pushed to a registry, pulled back by its digest and taken out of the
+// image as Istio's fetcher does; the bytes are the built module's, and
+// Envoy loads them and enforces the seed's check-header.
+func TestImage_pulledModuleRunsInEnvoy(t *testing.T) {
+	module := builtModule(t)
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
@@ -84,14 +90,7 @@ func TestImage_pulledModuleRunsInEnvoy(t *testing.T) {
 // SHA-256 loads and enforces; with a SHA-256 that does not match, Envoy
 // never runs it, and no request reaches the upstream.
 func TestImage_remoteCodeWithSHA256(t *testing.T) {
-	_, wasmPath, err := envoytest.Paths()
-	if err != nil {
-		t.Fatal(err)
-	}
-	module, err := os.ReadFile(wasmPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	module := builtModule(t)
 	sum := sha256.Sum256(module)
 	var fetches atomic.Int32
 	origin := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -119,54 +118,22 @@ func TestImage_remoteCodeWithSHA256(t *testing.T) {
 		wrong := sum
 		wrong[0] ^= 1
 		before := fetches.Load()
-		envoyBin, _, _ := envoytest.Paths()
-		p := envoytest.Params{PluginConfig: seedCheckHeader, Env: map[string]string{"api-key": apiKey}, WasmPath: wasmPath,
-			Remote: &envoytest.RemoteCode{Port: port, Path: "/apimguard.wasm", SHA256: hex.EncodeToString(wrong[:])}}
-		up, err := envoytest.StartUpstream("127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer up.Close()
-		p.UpstreamPort = up.Port()
-		if p.ListenerPort, err = envoytest.FreePort(); err != nil {
-			t.Fatal(err)
-		}
-		if p.AdminPort, err = envoytest.FreePort(); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := envoytest.Render("apimguard.yaml", p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := envoytest.Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, envoytest.StartOptions{Wait: 15 * time.Second})
-		defer func() {
-			e.Stop()
-			if t.Failed() {
-				t.Logf("envoy log:\n%s", e.Log())
-			}
-		}()
-		if err != nil {
-			t.Fatalf("Envoy did not start: %v", err)
-		}
+		// Envoy starts; the plugin does not.
+		st := startStack(t, envoytest.Params{PluginConfig: seedCheckHeader, Env: map[string]string{"api-key": apiKey},
+			Remote: &envoytest.RemoteCode{Port: port, Path: "/apimguard.wasm", SHA256: hex.EncodeToString(wrong[:])}})
 		// Envoy fetched the module (and retried), found it does not match,
 		// and refuses every request (the plugin fails closed): 503, and
 		// nothing reaches the upstream.
 		if n := fetches.Load() - before; n < 1 {
 			t.Fatalf("Envoy fetched the module %d times", n)
 		}
-		resp, err := client.Get(e.URL("/orders/1"))
-		if err != nil {
-			t.Fatal(err)
+		if r := st.do(t, "GET", "/orders/1", map[string][]string{"x-api-key": {apiKey}}, ""); r.status != 503 {
+			t.Fatalf("a request with a module whose SHA-256 does not match: %d %q, want 503", r.status, r.body)
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 503 {
-			t.Fatalf("a request with a module whose SHA-256 does not match: %d %q, want 503", resp.StatusCode, body)
-		}
-		if n := len(up.Requests()); n != 0 {
+		if n := len(st.upstream.Requests()); n != 0 {
 			t.Fatalf("%d requests reached the upstream", n)
 		}
-		if !(&stack{envoy: e}).logged("Plugin apimguard failed to load") {
+		if !st.logged("Plugin apimguard failed to load") {
 			t.Errorf("Envoy's log does not say the plugin failed to load")
 		}
 	})
