@@ -110,7 +110,8 @@ test.envoy:
 ## become regression tests that plain `go test` runs). Every parser that sees outside
 ## input has one: the document reader, the expression compiler, the JSON depth guard,
 ## the JWS/JWT reader, key sets and discovery, the request's host, path and origin,
-## the plugin configuration, and client addresses.
+## the plugin configuration, client addresses, validate-jwt's Authorization reader and
+## the module's layer in an OCI image.
 FUZZ_TARGETS := \
 	FuzzParseDocument:./policy \
 	FuzzRequestShape:./policy \
@@ -122,7 +123,9 @@ FUZZ_TARGETS := \
 	FuzzClientAddress:./policy \
 	FuzzParseXFCC:./policy/clientcert \
 	FuzzParseName:./policy/clientcert \
-	FuzzParse:./internal/identity
+	FuzzParse:./internal/identity \
+	FuzzCredential:./policy \
+	FuzzExtract:./internal/wasmimage
 
 test.fuzz:
 	@for t in $(FUZZ_TARGETS); do \

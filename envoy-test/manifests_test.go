@@ -8,8 +8,11 @@ import (
 	"time"
 
 	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	"gopkg.in/yaml.v3"
 	extensions "istio.io/api/extensions/v1alpha1"
@@ -89,28 +92,20 @@ func TestManifests_envoyFilter(t *testing.T) {
 	if err := strict.Unmarshal(spec, &ef); err != nil {
 		t.Fatalf("not an EnvoyFilter: %v", err)
 	}
-	if len(ef.GetConfigPatches()) != 1 {
-		t.Fatalf("%d patches, want 1", len(ef.GetConfigPatches()))
+	if len(ef.GetConfigPatches()) != 2 {
+		t.Fatalf("%d patches, want 2", len(ef.GetConfigPatches()))
 	}
-	value, err := ef.GetConfigPatches()[0].GetPatch().GetValue().MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
+	// The first hardens the connection manager (docs/deployment.md).
+	var hcm hcmv3.HttpConnectionManager
+	typedConfig(t, ef.GetConfigPatches()[0].GetPatch().GetValue(), &hcm)
+	if !hcm.GetNormalizePath().GetValue() || !hcm.GetMergeSlashes() || !hcm.GetStripTrailingHostDot() ||
+		hcm.GetPathWithEscapedSlashesAction() != hcmv3.HttpConnectionManager_REJECT_REQUEST {
+		t.Errorf("the connection manager is not hardened: normalize_path %v, merge_slashes %v, strip_trailing_host_dot %v, path_with_escaped_slashes_action %v",
+			hcm.GetNormalizePath().GetValue(), hcm.GetMergeSlashes(), hcm.GetStripTrailingHostDot(), hcm.GetPathWithEscapedSlashesAction())
 	}
-	var filter struct {
-		Name        string          `json:"name"`
-		TypedConfig json.RawMessage `json:"typed_config"`
-	}
-	if err := json.Unmarshal(value, &filter); err != nil {
-		t.Fatal(err)
-	}
-	var typed anypb.Any
-	if err := strict.Unmarshal(filter.TypedConfig, &typed); err != nil {
-		t.Fatalf("typed_config: %v", err)
-	}
+	// The second inserts the plugin.
 	var w wasmv3.Wasm
-	if err := typed.UnmarshalTo(&w); err != nil {
-		t.Fatalf("typed_config is not Envoy's Wasm filter: %v", err)
-	}
+	typedConfig(t, ef.GetConfigPatches()[1].GetPatch().GetValue(), &w)
 	if w.GetConfig().GetFailurePolicy().String() != "FAIL_RELOAD" || w.GetConfig().GetVmConfig().GetRuntime() != "envoy.wasm.runtime.v8" {
 		t.Errorf("failure_policy %v, runtime %q", w.GetConfig().GetFailurePolicy(), w.GetConfig().GetVmConfig().GetRuntime())
 	}
@@ -119,6 +114,23 @@ func TestManifests_envoyFilter(t *testing.T) {
 		t.Fatalf("configuration is not a StringValue: %v", err)
 	}
 	accepts(t, []byte(sv.GetValue()))
+}
+
+// typedConfig reads a patch value's typed_config (an Any) into m, Envoy's
+// own type for it.
+func typedConfig(t *testing.T, value *structpb.Struct, m proto.Message) {
+	t.Helper()
+	raw, err := value.GetFields()["typed_config"].MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var typed anypb.Any
+	if err := strict.Unmarshal(raw, &typed); err != nil {
+		t.Fatalf("typed_config: %v", err)
+	}
+	if err := typed.UnmarshalTo(m); err != nil {
+		t.Fatalf("typed_config is not %T: %v", m, err)
+	}
 }
 
 // accepts checks that the plugin reads and compiles a configuration, as it
