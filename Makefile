@@ -133,7 +133,8 @@ test.fuzz:
 	  $(GO) test -run='^$$' -fuzz="^$${t%%:*}\$$" -fuzztime=$(FUZZTIME) $${t#*:} || exit 1; \
 	done
 
-## run: build, install Envoy, and serve the seed's check-header example on localhost:10000.
+## run: build, install Envoy, and enforce every seed example at once on 127.0.0.1:10000 (cors,
+## check-ip, check-header, validate-jwt against a local OpenID provider); prints curl lines to try.
 run: build envoy
 	$(GO) run ./envoy-test/cmd/demo
 

@@ -1,5 +1,6 @@
 // Package testpki makes certificate authorities, certificates and CRLs for
-// tests: real keys and signatures, generated per test, nothing checked in.
+// tests and the demo: real keys and signatures, generated per run, nothing
+// checked in. A nil testing.TB (the demo's) turns a failure into a panic.
 package testpki
 
 import (
@@ -24,10 +25,26 @@ type CA struct {
 	Key  *ecdsa.PrivateKey
 }
 
+// fatal stops the test, or without one panics: generating keys and
+// signing with them fails only when the system's randomness does.
+func fatal(tb testing.TB, err error) {
+	if tb == nil {
+		panic(err)
+	}
+	tb.Helper()
+	tb.Fatal(err)
+}
+
+func helper(tb testing.TB) {
+	if tb != nil {
+		tb.Helper()
+	}
+}
+
 func newKey(tb testing.TB) *ecdsa.PrivateKey {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		tb.Fatal(err)
+		fatal(tb, err)
 	}
 	return key
 }
@@ -37,16 +54,17 @@ func serial() *big.Int {
 	return s.Add(s, big.NewInt(2))
 }
 
-// NewCA makes a root CA called name, valid from an hour ago for a day.
+// NewCA makes a root CA called name, valid from an hour ago for a day; tb
+// may be nil outside tests.
 func NewCA(tb testing.TB, name string) *CA {
-	tb.Helper()
+	helper(tb)
 	key := newKey(tb)
 	tmpl := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: name, Organization: []string{"apimguard tests"}},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		tb.Fatal(err)
+		fatal(tb, err)
 	}
 	cert, _ := x509.ParseCertificate(der)
 	return &CA{tb: tb, Cert: cert, Key: key}
@@ -54,14 +72,14 @@ func NewCA(tb testing.TB, name string) *CA {
 
 // Intermediate makes a CA called name that ca signed.
 func (ca *CA) Intermediate(name string) *CA {
-	ca.tb.Helper()
+	helper(ca.tb)
 	key := newKey(ca.tb)
 	tmpl := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: name, Organization: []string{"apimguard tests"}},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
 	if err != nil {
-		ca.tb.Fatal(err)
+		fatal(ca.tb, err)
 	}
 	cert, _ := x509.ParseCertificate(der)
 	return &CA{tb: ca.tb, Cert: cert, Key: key}
@@ -87,7 +105,7 @@ type Issued struct {
 
 // Issue signs a certificate for l.
 func (ca *CA) Issue(l Leaf) *Issued {
-	ca.tb.Helper()
+	helper(ca.tb)
 	key := newKey(ca.tb)
 	if l.Serial == nil {
 		l.Serial = serial()
@@ -108,13 +126,13 @@ func (ca *CA) Issue(l Leaf) *Issued {
 	for _, u := range l.URIs {
 		parsed, err := url.Parse(u)
 		if err != nil {
-			ca.tb.Fatal(err)
+			fatal(ca.tb, err)
 		}
 		tmpl.URIs = append(tmpl.URIs, parsed)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
 	if err != nil {
-		ca.tb.Fatal(err)
+		fatal(ca.tb, err)
 	}
 	cert, _ := x509.ParseCertificate(der)
 	return &Issued{Cert: cert, Key: key}
@@ -122,14 +140,14 @@ func (ca *CA) Issue(l Leaf) *Issued {
 
 // CRL is a CRL of ca revoking serials, next update in nextUpdate.
 func (ca *CA) CRL(nextUpdate time.Duration, serials ...*big.Int) string {
-	ca.tb.Helper()
+	helper(ca.tb)
 	tmpl := &x509.RevocationList{Number: serial(), ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(nextUpdate)}
 	for _, s := range serials {
 		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: time.Now().Add(-time.Minute)})
 	}
 	der, err := x509.CreateRevocationList(rand.Reader, tmpl, ca.Cert, ca.Key)
 	if err != nil {
-		ca.tb.Fatal(err)
+		fatal(ca.tb, err)
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}))
 }
