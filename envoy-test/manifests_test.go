@@ -146,6 +146,9 @@ func wasmPlugin(t *testing.T, d doc) string {
 	if !pinned(wp.GetUrl()) || !strings.HasPrefix(wp.GetUrl(), "oci://") {
 		t.Errorf("url %q is not an oci:// image pinned by digest", wp.GetUrl())
 	}
+	if !strings.HasSuffix(wp.GetUrl(), "@sha256:"+wp.GetSha256()) {
+		t.Errorf("sha256 %q is not the url's digest", wp.GetSha256())
+	}
 	if wp.GetImagePullPolicy() != extensions.PullPolicy_IfNotPresent {
 		t.Errorf("imagePullPolicy %v", wp.GetImagePullPolicy())
 	}
