@@ -473,6 +473,20 @@ func (c *compiler) statusCode(n *Node, a Attr, v string) (int, error) {
 	return code, nil
 }
 
+// secondsAttr reads an attribute that must be a constant whole number of
+// seconds from lo to hi.
+func (c *compiler) secondsAttr(n *Node, a Attr, lo, hi int) (int, error) {
+	v, err := c.constant(n, a)
+	if err != nil {
+		return 0, err
+	}
+	secs, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || secs < lo || secs > hi {
+		return 0, c.errf(n, a.Pos, "attribute %q must be whole seconds from %d to %d, not %q", a.Name, lo, hi, v)
+	}
+	return secs, nil
+}
+
 // constant compiles an attribute that must be known at load time.
 func (c *compiler) constant(n *Node, a Attr) (string, error) {
 	v, err := c.value(n, a.Value, a.ValuePos)

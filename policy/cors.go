@@ -85,12 +85,8 @@ func compileCORS(c *compiler, n *Node) (statement, error) {
 				return nil, err
 			}
 			if a, ok := ch.Attr("preflight-result-max-age"); ok {
-				v, err := c.constant(ch, a)
-				if err != nil {
+				if p.maxAge, err = c.secondsAttr(ch, a, 0, 86400); err != nil {
 					return nil, err
-				}
-				if p.maxAge, err = strconv.Atoi(strings.TrimSpace(v)); err != nil || p.maxAge < 0 || p.maxAge > 86400 {
-					return nil, c.errf(ch, a.Pos, "attribute \"preflight-result-max-age\" must be seconds from 0 to 86400, not %q", v)
 				}
 			}
 			items, err := c.itemConstants(ch, "method", "preflight-result-max-age")

@@ -69,13 +69,9 @@ func compileSendRequest(c *compiler, n *Node) (statement, error) {
 	}
 	s.variable = v.Value
 	if a, ok := n.Attr("timeout"); ok {
-		t, err := c.constant(n, a)
+		secs, err := c.secondsAttr(n, a, 1, 3600)
 		if err != nil {
 			return nil, err
-		}
-		secs, err := strconv.Atoi(strings.TrimSpace(t))
-		if err != nil || secs < 1 || secs > 3600 {
-			return nil, c.errf(n, a.Pos, "attribute \"timeout\" must be whole seconds from 1 to 3600, not %q", t)
 		}
 		s.timeoutMS = uint32(secs) * 1000
 	}

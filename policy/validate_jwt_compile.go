@@ -4,7 +4,6 @@ package policy
 // element, its keys, claims and lists, once, when the plugin starts.
 
 import (
-	"strconv"
 	"strings"
 	"time"
 
@@ -78,13 +77,9 @@ func compileValidateJWT(c *compiler, n *Node) (statement, error) {
 		v.requireScheme = strings.TrimSpace(v.requireScheme)
 	}
 	if a, ok := n.Attr("clock-skew"); ok {
-		s, err := c.constant(n, a)
+		secs, err := c.secondsAttr(n, a, 0, 86400)
 		if err != nil {
 			return nil, err
-		}
-		secs, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || secs < 0 || secs > 86400 {
-			return nil, c.errf(n, a.Pos, "attribute \"clock-skew\" must be whole seconds from 0 to 86400, not %q", s)
 		}
 		v.checks.ClockSkew = time.Duration(secs) * time.Second
 	}
