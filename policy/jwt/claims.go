@@ -274,12 +274,10 @@ func parseJWK(jwk gjson.Result) (Key, bool) {
 	if use := jwk.Get("use"); use.Exists() && (use.Type != gjson.String || use.Str != "sig") {
 		return Key{}, false
 	}
-	kid, _ := str("kid")
-	alg, _ := str("alg")
-	if v := jwk.Get("kid"); v.Exists() && v.Type != gjson.String {
-		return Key{}, false
-	}
-	if v := jwk.Get("alg"); v.Exists() && v.Type != gjson.String {
+	// kid and alg are optional, but a string when present.
+	kid, kidOK := str("kid")
+	alg, algOK := str("alg")
+	if (!kidOK && jwk.Get("kid").Exists()) || (!algOK && jwk.Get("alg").Exists()) {
 		return Key{}, false
 	}
 	kty, _ := str("kty")

@@ -296,36 +296,24 @@ func checkObject(payload []byte) error {
 // algorithms it does not cover (PS*, which needs PSS padding) and when the
 // host cannot verify.
 func offloaded(text, alg string, k Key, sig []byte, offload Offload) (valid, handled bool) {
-	var hash string
-	switch alg[2:] {
-	case "256":
-		hash = "sha256"
-	case "384":
-		hash = "sha384"
-	case "512":
-		hash = "sha512"
-	default:
+	if _, ok := jwsHash(alg); !ok {
 		return false, false
 	}
-	var err error
 	switch alg[:2] {
 	case "RS":
 	case "ES":
-		// JWS carries R||S; the host wants ASN.1 DER. A signature of the
-		// wrong length (a DER one, say) never verifies.
-		pub, ok := k.Key.(*ecdsa.PublicKey)
+		// JWS carries R||S; the host wants ASN.1 DER.
+		_, r, s, ok := esSignature(k.Key, sig)
 		if !ok {
 			return false, true
 		}
-		size := (pub.Curve.Params().BitSize + 7) / 8
-		if len(sig) != 2*size {
+		der, err := asn1.Marshal(struct{ R, S *big.Int }{r, s})
+		if err != nil {
 			return false, true
 		}
-		if sig, err = asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(sig[:size]), new(big.Int).SetBytes(sig[size:])}); err != nil {
-			return false, true
-		}
+		sig = der
 	default:
 		return false, false
 	}
-	return offload(hash, k.der, sig, text)
+	return offload("sha"+alg[2:], k.der, sig, text)
 }
