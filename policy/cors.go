@@ -256,6 +256,19 @@ func (p *cors) respondFirst(x *Exec) (Result, bool) {
 // isPreflight reports whether the request is a CORS preflight.
 func isPreflight(x *Exec) bool { return requestIsPreflight(x.req) }
 
+// requestIsPreflight is isPreflight before an Exec exists (the
+// subscription check lets a preflight through to its route's cors).
+func requestIsPreflight(req Request) bool {
+	// Origin first: the host may read :method alone, but a cors will read
+	// Origin anyway.
+	if _, ok := req.Header("origin"); !ok {
+		return false
+	}
+	_, hasMethod := req.Header("access-control-request-method")
+	m, _ := req.Header(":method")
+	return hasMethod && m == "OPTIONS"
+}
+
 // preflight answers a preflight: the grant with the allowed methods and
 // headers when it matches, APIM's empty 200 when it does not.
 func (p *cors) preflight(x *Exec) Result {

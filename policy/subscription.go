@@ -295,19 +295,6 @@ func (s *subscriptionInfo) covers(api string) bool {
 	return s.api == api
 }
 
-// requestIsPreflight reports whether req is a CORS preflight (cors answers
-// it first; the subscription check lets it through).
-func requestIsPreflight(req Request) bool {
-	// Origin first: the host may read :method alone, but a cors will read
-	// Origin anyway.
-	if _, ok := req.Header("origin"); !ok {
-		return false
-	}
-	_, hasMethod := req.Header("access-control-request-method")
-	m, _ := req.Header(":method")
-	return hasMethod && m == "OPTIONS"
-}
-
 // queryValue finds the first value of a query parameter in a request path.
 func queryValue(path, name string) (string, bool) {
 	_, q, ok := strings.Cut(path, "?")

@@ -188,7 +188,11 @@ func (v *validateJWT) verify(x *Exec, key, token string, h jwt.Header, herr erro
 	checks := v.checks
 	for _, s := range v.sources {
 		if set := v.keys.KeySet(s); set != nil {
-			keys = append(keys[:len(keys):len(keys)], set.Keys...)
+			if len(keys) == 0 {
+				keys = set.Keys // read only: no copy
+			} else {
+				keys = append(keys[:len(keys):len(keys)], set.Keys...)
+			}
 			if len(v.issuers) == 0 && set.Issuer != "" {
 				if v.issuersOf != nil {
 					checks.Issuers = append(checks.Issuers, v.issuersOf(set.Issuer)...)
