@@ -31,9 +31,13 @@ func TestManifests_plainEnvoy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	local := bootstrap(t, "apimguard.yaml")
-	remote := bootstrap(t, "apimguard-remote.yaml")
-	for name, b := range map[string]*bootstrapv3.Bootstrap{"apimguard.yaml": local, "apimguard-remote.yaml": remote} {
+	local, localText := bootstrap(t, "apimguard.yaml")
+	remote, remoteText := bootstrap(t, "apimguard-remote.yaml")
+	for name, file := range map[string]struct {
+		b    *bootstrapv3.Bootstrap
+		text string
+	}{"apimguard.yaml": {local, localText}, "apimguard-remote.yaml": {remote, remoteText}} {
+		b := file.b
 		t.Run(name, func(t *testing.T) {
 			if err := b.ValidateAll(); err != nil {
 				t.Fatal(err)
@@ -48,15 +52,12 @@ func TestManifests_plainEnvoy(t *testing.T) {
 			if v := down.GetCommonTlsContext().GetTlsParams().GetTlsMinimumProtocolVersion(); v != tlsv3.TlsParameters_TLSv1_2 {
 				t.Errorf("the listener's TLS floor is %v, want TLSv1_2", v)
 			}
-			var hcm hcmv3.HttpConnectionManager
-			anyInto(t, chain.GetFilters()[0].GetTypedConfig(), &hcm)
-			checkHardened(t, &hcm)
+			hcm, w := plugin(t, b)
+			checkHardened(t, hcm)
 			if !hcm.GetUseRemoteAddress().GetValue() {
 				t.Error("use_remote_address is not set: check-ip would believe X-Forwarded-For")
 			}
-			var w wasmv3.Wasm
-			anyInto(t, hcm.GetHttpFilters()[0].GetTypedConfig(), &w)
-			accepts(t, wasmFilter(t, &w))
+			accepts(t, wasmFilter(t, w))
 			for _, c := range b.GetStaticResources().GetClusters() {
 				if c.GetName() == "backend" {
 					continue
@@ -70,39 +71,25 @@ func TestManifests_plainEnvoy(t *testing.T) {
 			}
 			// A real Envoy: the module, the listener's certificate and key
 			// under a directory that stands in for /etc/envoy/.
-			raw, err := os.ReadFile(filepath.Join(envoytest.Root(), "build", "envoy", name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			envoyValidates(t, envoyBin, strings.ReplaceAll(string(raw), "/etc/envoy/", etcEnvoy(t, wasm)+"/"))
+			envoyValidates(t, envoyBin, strings.ReplaceAll(file.text, "/etc/envoy/", etcEnvoy(t, wasm)+"/"))
 		})
 	}
 	// local: the module from a file; remote: fetched, pinned by SHA-256.
-	code := func(b *bootstrapv3.Bootstrap) *wasmv3.Wasm {
-		var hcm hcmv3.HttpConnectionManager
-		anyInto(t, b.GetStaticResources().GetListeners()[0].GetFilterChains()[0].GetFilters()[0].GetTypedConfig(), &hcm)
-		var w wasmv3.Wasm
-		anyInto(t, hcm.GetHttpFilters()[0].GetTypedConfig(), &w)
-		return &w
-	}
+	code := func(b *bootstrapv3.Bootstrap) *wasmv3.Wasm { _, w := plugin(t, b); return w }
 	if f := code(local).GetConfig().GetVmConfig().GetCode().GetLocal().GetFilename(); f != "/etc/envoy/apimguard.wasm" {
 		t.Errorf("apimguard.yaml loads %q", f)
 	}
 	r := code(remote).GetConfig().GetVmConfig().GetCode().GetRemote()
-	if !hex64(r.GetSha256()) || r.GetHttpUri().GetCluster() != "artifacts" {
+	if !sha256Hex.MatchString(r.GetSha256()) || r.GetHttpUri().GetCluster() != "artifacts" {
 		t.Errorf("apimguard-remote.yaml: remote code %v, want a sha256 and the artifacts cluster", r)
 	}
 	// Apart from that, the two are the same file.
 	a, b := proto.Clone(local).(*bootstrapv3.Bootstrap), proto.Clone(remote).(*bootstrapv3.Bootstrap)
 	for _, x := range []*bootstrapv3.Bootstrap{a, b} {
-		var hcm hcmv3.HttpConnectionManager
-		f := x.GetStaticResources().GetListeners()[0].GetFilterChains()[0].GetFilters()[0]
-		anyInto(t, f.GetTypedConfig(), &hcm)
-		var w wasmv3.Wasm
-		anyInto(t, hcm.GetHttpFilters()[0].GetTypedConfig(), &w)
+		hcm, w := plugin(t, x)
 		w.GetConfig().GetVmConfig().Code = &corev3.AsyncDataSource{}
-		hcm.GetHttpFilters()[0].GetTypedConfig().MarshalFrom(&w)
-		f.GetTypedConfig().MarshalFrom(&hcm)
+		hcm.GetHttpFilters()[0].GetTypedConfig().MarshalFrom(w)
+		x.GetStaticResources().GetListeners()[0].GetFilterChains()[0].GetFilters()[0].GetTypedConfig().MarshalFrom(hcm)
 		var kept []*clusterv3.Cluster
 		for _, c := range x.GetStaticResources().GetClusters() {
 			if c.GetName() != "artifacts" {
@@ -116,8 +103,8 @@ func TestManifests_plainEnvoy(t *testing.T) {
 	}
 }
 
-// bootstrap reads build/envoy/name as Envoy's Bootstrap.
-func bootstrap(t *testing.T, name string) *bootstrapv3.Bootstrap {
+// bootstrap reads build/envoy/name as Envoy's Bootstrap; text is the file.
+func bootstrap(t *testing.T, name string) (b *bootstrapv3.Bootstrap, text string) {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(envoytest.Root(), "build", "envoy", name))
 	if err != nil {
@@ -127,11 +114,22 @@ func bootstrap(t *testing.T, name string) *bootstrapv3.Bootstrap {
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	var b bootstrapv3.Bootstrap
-	if err := strict.Unmarshal(js, &b); err != nil {
+	b = &bootstrapv3.Bootstrap{}
+	if err := strict.Unmarshal(js, b); err != nil {
 		t.Fatalf("%s is not an Envoy bootstrap: %v", name, err)
 	}
-	return &b
+	return b, string(raw)
+}
+
+// plugin unpacks the listener's connection manager and its first HTTP
+// filter, the plugin.
+func plugin(t *testing.T, b *bootstrapv3.Bootstrap) (*hcmv3.HttpConnectionManager, *wasmv3.Wasm) {
+	t.Helper()
+	var hcm hcmv3.HttpConnectionManager
+	anyInto(t, b.GetStaticResources().GetListeners()[0].GetFilterChains()[0].GetFilters()[0].GetTypedConfig(), &hcm)
+	var w wasmv3.Wasm
+	anyInto(t, hcm.GetHttpFilters()[0].GetTypedConfig(), &w)
+	return &hcm, &w
 }
 
 // anyInto unpacks a typed_config into m.

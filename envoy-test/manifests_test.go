@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -165,20 +166,11 @@ func wasmPlugin(t *testing.T, d doc) string {
 // pinned says an image reference ends in @sha256: and 64 hex digits.
 func pinned(ref string) bool {
 	i := strings.LastIndex(ref, "@sha256:")
-	return i > 0 && hex64(ref[i+len("@sha256:"):])
+	return i > 0 && sha256Hex.MatchString(ref[i+len("@sha256:"):])
 }
 
-func hex64(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for _, c := range s {
-		if !strings.ContainsRune("0123456789abcdef", c) {
-			return false
-		}
-	}
-	return true
-}
+// sha256Hex is a SHA-256 digest in lower-case hex.
+var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // envoyFilter reads an EnvoyFilter's patches into Envoy's own types
 // (go-control-plane): whether one hardens the connection manager, and the

@@ -127,13 +127,12 @@ func token(key *rsa.PrivateKey, aud string) (string, error) {
 
 func (p *idp) Close() { p.srv.Close() }
 
-// try is one printed curl line: what it shows, its arguments after the
-// URL, and the status (and header) it must get. The demo's test runs the
-// printed lines and holds them to these.
+// try is one printed curl line: what it shows, its curl arguments, and
+// the status (and header) it must get. The demo's test runs the printed
+// lines and holds them to want.
 type try struct {
 	what string
-	args string
-	path string
+	args []string
 	want string // "200", "200 with Access-Control-Allow-Origin: https://myapp.com", "200 without Access-Control-Allow-Origin"
 }
 
@@ -141,25 +140,24 @@ type try struct {
 // through, then one for each way each policy refuses.
 func tries(apiKey string) []try {
 	const (
-		inside  = `-H 'X-Forwarded-For: 203.0.113.7'`
-		outside = `-H 'X-Forwarded-For: 198.51.100.24'`
-		bearer  = `-H "Authorization: Bearer $TOKEN"`
+		inside    = `-H 'X-Forwarded-For: 203.0.113.7'`
+		outside   = `-H 'X-Forwarded-For: 198.51.100.24'`
+		bearer    = `-H "Authorization: Bearer $TOKEN"`
+		preflight = `-X OPTIONS -H 'Access-Control-Request-Method: POST' -H 'Access-Control-Request-Headers: content-type'`
 	)
 	key := fmt.Sprintf(`-H 'x-api-key: %s'`, apiKey)
-	wrongKey := `-H 'x-api-key: guess'`
-	preflight := `-X OPTIONS -H 'Access-Control-Request-Method: POST' -H 'Access-Control-Request-Headers: content-type'`
 	return []try{
-		{"every policy lets it through: the upstream answers", strings.Join([]string{inside, key, bearer}, " "), "/orders/42", "200"},
-		{"also from the one allowed address", strings.Join([]string{`-H 'X-Forwarded-For: 198.51.100.23'`, key, bearer}, " "), "/orders/42", "200"},
-		{"check-ip: an address outside 203.0.113.0/24 and 198.51.100.23", strings.Join([]string{outside, key, bearer}, " "), "/orders/42", "403"},
-		{"check-header: the wrong x-api-key", strings.Join([]string{inside, wrongKey, bearer}, " "), "/orders/42", "403"},
-		{"check-header: no x-api-key", strings.Join([]string{inside, bearer}, " "), "/orders/42", "403"},
-		{"validate-jwt: no token", strings.Join([]string{inside, key}, " "), "/orders/42", "401"},
-		{"validate-jwt: a token for another audience", strings.Join([]string{inside, key, `-H "Authorization: Bearer $OTHER_AUDIENCE_TOKEN"`}, " "), "/orders/42", "401"},
-		{"validate-jwt: a token signed by another key under the provider's key id", strings.Join([]string{inside, key, `-H "Authorization: Bearer $FORGED_TOKEN"`}, " "), "/orders/42", "401"},
-		{"cors: a browser's preflight from https://myapp.com, answered without credentials", `-H 'Origin: https://myapp.com' ` + preflight, "/orders/42", "200 with Access-Control-Allow-Origin: https://myapp.com"},
-		{"cors: a preflight from another origin gets no grant", `-H 'Origin: https://evil.example' ` + preflight, "/orders/42", "200 without Access-Control-Allow-Origin"},
-		{"cors: a denial still carries the grant, so the page can read it", strings.Join([]string{`-H 'Origin: https://myapp.com'`, outside, key, bearer}, " "), "/orders/42", "403 with Access-Control-Allow-Origin: https://myapp.com"},
+		{"every policy lets it through: the upstream answers", []string{inside, key, bearer}, "200"},
+		{"also from the one allowed address", []string{`-H 'X-Forwarded-For: 198.51.100.23'`, key, bearer}, "200"},
+		{"check-ip: an address outside 203.0.113.0/24 and 198.51.100.23", []string{outside, key, bearer}, "403"},
+		{"check-header: the wrong x-api-key", []string{inside, `-H 'x-api-key: guess'`, bearer}, "403"},
+		{"check-header: no x-api-key", []string{inside, bearer}, "403"},
+		{"validate-jwt: no token", []string{inside, key}, "401"},
+		{"validate-jwt: a token for another audience", []string{inside, key, `-H "Authorization: Bearer $OTHER_AUDIENCE_TOKEN"`}, "401"},
+		{"validate-jwt: a token signed by another key under the provider's key id", []string{inside, key, `-H "Authorization: Bearer $FORGED_TOKEN"`}, "401"},
+		{"cors: a browser's preflight from https://myapp.com, answered without credentials", []string{`-H 'Origin: https://myapp.com'`, preflight}, "200 with Access-Control-Allow-Origin: https://myapp.com"},
+		{"cors: a preflight from another origin gets no grant", []string{`-H 'Origin: https://evil.example'`, preflight}, "200 without Access-Control-Allow-Origin"},
+		{"cors: a denial still carries the grant, so the page can read it", []string{`-H 'Origin: https://myapp.com'`, outside, key, bearer}, "403 with Access-Control-Allow-Origin: https://myapp.com"},
 	}
 }
 
@@ -168,7 +166,7 @@ func tries(apiKey string) []try {
 func curlLines(port int, ts []try) string {
 	var b strings.Builder
 	for _, t := range ts {
-		fmt.Fprintf(&b, "  # %s\n  curl -si %s http://127.0.0.1:%d%s    # expect %s\n", t.what, t.args, port, t.path, t.want)
+		fmt.Fprintf(&b, "  # %s\n  curl -si %s http://127.0.0.1:%d/orders/42    # expect %s\n", t.what, strings.Join(t.args, " "), port, t.want)
 	}
 	return b.String()
 }
