@@ -40,9 +40,15 @@ func (p *clientPKI) client(cn string, l testpki.Leaf) *testpki.Issued {
 	return p.issuing.Issue(l)
 }
 
-// mtlsGet sends GET / over TLS 1.min..1.max presenting cert (none when
-// nil), with extra request headers; err is a failed handshake or request.
+// mtlsGet sends GET /orders over TLS 1.min..1.max presenting cert (none
+// when nil), with extra request headers; err is a failed handshake or
+// request.
 func (p *clientPKI) mtlsGet(st *stack, cert *tls.Certificate, min, max uint16, header map[string]string) (int, string, error) {
+	return p.mtlsGetPath(st, cert, min, max, "/orders", header)
+}
+
+// mtlsGetPath is mtlsGet for another path.
+func (p *clientPKI) mtlsGetPath(st *stack, cert *tls.Certificate, min, max uint16, path string, header map[string]string) (int, string, error) {
 	cfg := &tls.Config{RootCAs: p.pool(), ServerName: "api.example.com", MinVersion: min, MaxVersion: max,
 		// Present the certificate whatever CAs the server names: an
 		// untrusted one must reach the plugin.
@@ -53,7 +59,7 @@ func (p *clientPKI) mtlsGet(st *stack, cert *tls.Certificate, min, max uint16, h
 			return cert, nil
 		}}
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
-	req, _ := http.NewRequest("GET", "https://127.0.0.1:"+itoa(st.envoy.Port)+"/orders", nil)
+	req, _ := http.NewRequest("GET", "https://127.0.0.1:"+itoa(st.envoy.Port)+path, nil)
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}

@@ -57,6 +57,15 @@ func TestClientCertificate_mesh(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// Without connection.peer_certificate_valid (an older Envoy) or
+		// with it false (a listener accepting untrusted certificates),
+		// the certificate is not trusted.
+		if o := p.request(); o.local == nil || o.local.StatusCode != 401 {
+			t.Fatalf("mesh peer the handshake did not validate: %+v", o.local)
+		}
+		if err := p.host.SetProperty([]string{"connection", "peer_certificate_valid"}, []byte{1}); err != nil {
+			t.Fatal(err)
+		}
 		if o := p.request(); o.local != nil {
 			t.Fatalf("mesh peer: %+v", o.local)
 		}

@@ -249,8 +249,8 @@ func (h *httpContext) ClientIP() string {
 
 // Peer implements policy.PeerReporter: what Envoy's connection attributes
 // say of the client's certificate. The engine asks once per request, and
-// only when a policy reads the certificate, and for the subject and SANs
-// only in a mesh (three more host calls). A failed read is an empty
+// only when a policy reads the certificate, and for the subject, SANs and
+// validation only in a mesh (four more host calls). A failed read is an empty
 // answer: no certificate, which every check refuses.
 func (h *httpContext) Peer(names bool) policy.Peer {
 	read := func(name string) string {
@@ -268,6 +268,10 @@ func (h *httpContext) Peer(names bool) policy.Peer {
 		p.Subject = read("subject_peer_certificate")
 		p.URISAN = read("uri_san_peer_certificate")
 		p.DNSSAN = read("dns_san_peer_certificate")
+		// A bool attribute is one byte; an Envoy without it (before 1.40)
+		// reports nothing, which is not validated.
+		v := read("peer_certificate_valid")
+		p.Validated = len(v) == 1 && v[0] == 1
 	}
 	return p
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"hash/fnv"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,7 +29,11 @@ const (
 	tokenLease = 15 * time.Second
 	// maxTokens bounds the distinct (resource, client id) pairs cached
 	// for resources that come from expressions; the constant ones of the
-	// policies always have room.
+	// policies always have room. When it is reached, the entry that failed,
+	// expired or was used least recently makes room (never one a request
+	// waits for), and its shared-data slot is reused: a client choosing
+	// resources can neither fill the cache for good nor grow Envoy's
+	// shared data.
 	maxTokens = 64
 )
 
@@ -43,6 +49,7 @@ type tokenEntry struct {
 	lastAttempt  time.Time
 	failed       bool // the last attempt failed
 	used         bool // asked for since the last fetch: keep it fresh
+	lastUsed     time.Time
 	reserved     bool // a constant resource of the policies: not counted against maxTokens
 	waiters      []uint32
 }
@@ -74,15 +81,43 @@ func newTokenManager() *tokenManager {
 	return &tokenManager{entries: map[string]*tokenEntry{}, waiting: map[uint32]tokenWaiter{}, vm: hex.EncodeToString(b[:])}
 }
 
-// reserve makes room for the tokens whose resource is known at load time.
+// reserve makes room for the tokens whose resource is known at load time,
+// and makes sure every lease key exists (see lease).
 func (m *tokenManager) reserve(reqs []policy.TokenRequest) {
 	for _, r := range reqs {
 		key := m.entryKey(r)
 		if m.entries[key] == nil {
-			m.entries[key] = &tokenEntry{req: r, key: key, reserved: true}
+			e := &tokenEntry{req: r, key: key, reserved: true}
+			m.entries[key] = e
 			m.order = append(m.order, key)
+			createLease(m.leaseKey(e))
 		}
 	}
+	for i := 0; i < maxTokens; i++ {
+		createLease(dynamicSlot("lease.", i))
+	}
+}
+
+// createLease creates an empty lease at key unless one exists. The plugin
+// starts on Envoy's main thread (its configuration check) before any
+// worker, so a lease key always exists before a worker can take it, and
+// every lease is then taken with compare-and-swap.
+func createLease(key string) {
+	if _, _, err := proxywasm.GetSharedData(key); err == types.ErrorStatusNotFound {
+		_ = proxywasm.SetSharedData(key, nil, 0)
+	}
+}
+
+// dynamicSlot is the shared-data key of slot i of the resources that come
+// from expressions: their number is bounded, Envoy's shared data never
+// forgets a key.
+func dynamicSlot(kind string, i int) string { return "apimguard.mi.d." + kind + strconv.Itoa(i) }
+
+// slot is the shared-data slot of a resource from an expression.
+func (m *tokenManager) slot(e *tokenEntry) int {
+	h := fnv.New32a()
+	h.Write([]byte(e.key))
+	return int(h.Sum32() % maxTokens)
 }
 
 func (m *tokenManager) entryKey(r policy.TokenRequest) string {
@@ -95,8 +130,9 @@ func (m *tokenManager) Token(r policy.TokenRequest) string {
 	if e == nil {
 		return ""
 	}
-	e.used = true
-	if e.token.Usable(now()) {
+	t := now()
+	e.used, e.lastUsed = true, t
+	if e.token.Usable(t) {
 		return e.token.Value
 	}
 	return ""
@@ -110,9 +146,10 @@ func (m *tokenManager) Token(r policy.TokenRequest) string {
 func (m *tokenManager) wait(r policy.TokenRequest, id uint32, resume func()) bool {
 	key := m.entryKey(r)
 	e := m.entries[key]
+	t := now()
 	if e == nil {
-		if m.dynamic >= maxTokens {
-			proxywasm.LogWarnf("apimguard: managed identity: more than %d distinct resources from expressions; not fetching a token for another", maxTokens)
+		if m.dynamic >= maxTokens && !m.evict(t) {
+			proxywasm.LogWarnf("apimguard: managed identity: %d distinct resources from expressions are all being fetched; not fetching a token for another", maxTokens)
 			return false
 		}
 		m.dynamic++
@@ -120,13 +157,45 @@ func (m *tokenManager) wait(r policy.TokenRequest, id uint32, resume func()) boo
 		m.entries[key] = e
 		m.order = append(m.order, key)
 	}
-	t := now()
 	if e.failed && !e.fetching && t.Sub(e.lastAttempt) < coldRetry {
 		return false
 	}
-	e.used = true
+	e.used, e.lastUsed = true, t
 	e.waiters = append(e.waiters, id)
 	m.waiting[id] = tokenWaiter{resume: resume, deadline: t.Add(tokenWait)}
+	return true
+}
+
+// evict forgets one entry of a resource from an expression to make room
+// for another: one whose last fetch failed first, then one without a
+// usable token, then the one used least recently. An entry being fetched
+// or waited for stays, and so do the policies' constant resources.
+func (m *tokenManager) evict(t time.Time) bool {
+	var victim *tokenEntry
+	rank := func(e *tokenEntry) int {
+		switch {
+		case e.failed:
+			return 0
+		case !e.token.Usable(t):
+			return 1
+		}
+		return 2
+	}
+	for _, key := range m.order {
+		e := m.entries[key]
+		if e.reserved || e.fetching || len(e.waiters) > 0 {
+			continue
+		}
+		if victim == nil || rank(e) < rank(victim) || rank(e) == rank(victim) && e.lastUsed.Before(victim.lastUsed) {
+			victim = e
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	delete(m.entries, victim.key)
+	m.order = slices.DeleteFunc(m.order, func(k string) bool { return k == victim.key })
+	m.dynamic--
 	return true
 }
 
@@ -247,15 +316,33 @@ func (m *tokenManager) take(id uint32) func() {
 	return w.resume
 }
 
-func (m *tokenManager) sharedKey(e *tokenEntry) string { return "apimguard.mi." + e.key }
+// sharedKey is where e's token is shared: its own key for a constant
+// resource, its slot for one from an expression (the value names the
+// resource, so a slot another resource took is not read as e's).
+func (m *tokenManager) sharedKey(e *tokenEntry) string {
+	if e.reserved {
+		return "apimguard.mi." + e.key
+	}
+	return dynamicSlot("token.", m.slot(e))
+}
+
+// leaseKey is the key of e's fetch lease, likewise.
+func (m *tokenManager) leaseKey(e *tokenEntry) string {
+	if e.reserved {
+		return "apimguard.mi.lease." + e.key
+	}
+	return dynamicSlot("lease.", m.slot(e))
+}
 
 // storeShared publishes a token to the other workers' VMs (Envoy's
 // process memory; never a log or a header).
 func (m *tokenManager) storeShared(e *tokenEntry) {
-	// {"token": ..., "expires": unix seconds, "fetched": unix nanoseconds}
-	data := `{"token":` + policy.JSONString(e.token.Value) + `,"expires":` + strconv.FormatInt(e.token.Expires.Unix(), 10) +
+	// {"key": ..., "token": ..., "expires": unix seconds, "fetched": unix nanoseconds}
+	data := `{"key":` + policy.JSONString(e.key) + `,"token":` + policy.JSONString(e.token.Value) + `,"expires":` + strconv.FormatInt(e.token.Expires.Unix(), 10) +
 		`,"fetched":` + strconv.FormatInt(e.fetched.UnixNano(), 10) + `}`
-	if err := proxywasm.SetSharedData(m.sharedKey(e), []byte(data), 0); err != nil {
+	key := m.sharedKey(e)
+	_, cas, _ := proxywasm.GetSharedData(key)
+	if err := proxywasm.SetSharedData(key, []byte(data), cas); err != nil {
 		proxywasm.LogWarnf("apimguard: managed identity: cannot share a token with other workers: %v", err)
 	}
 }
@@ -264,15 +351,16 @@ func (m *tokenManager) storeShared(e *tokenEntry) {
 // it is still usable and not due for refresh.
 func (m *tokenManager) loadShared(e *tokenEntry, t time.Time) bool {
 	data, _, err := proxywasm.GetSharedData(m.sharedKey(e))
-	if err != nil || len(data) == 0 || len(data) > identity.MaxToken+256 || jsonlimit.Check(data, identity.MaxToken+256) != nil {
+	limit := identity.MaxToken + len(e.key) + 256
+	if err != nil || len(data) == 0 || len(data) > limit || jsonlimit.Check(data, limit) != nil {
 		return false
 	}
 	if !gjson.ValidBytes(data) {
 		return false
 	}
 	doc := gjson.ParseBytes(data)
-	value, expires, stamp := doc.Get("token"), doc.Get("expires"), doc.Get("fetched")
-	if value.Type != gjson.String || expires.Type != gjson.Number || stamp.Type != gjson.Number {
+	key, value, expires, stamp := doc.Get("key"), doc.Get("token"), doc.Get("expires"), doc.Get("fetched")
+	if key.Str != e.key || value.Type != gjson.String || expires.Type != gjson.Number || stamp.Type != gjson.Number {
 		return false
 	}
 	fetched := time.Unix(0, stamp.Int())
@@ -285,12 +373,17 @@ func (m *tokenManager) loadShared(e *tokenEntry, t time.Time) bool {
 }
 
 // lease takes the right to fetch e's token for tokenLease, unless another
-// worker holds it. Shared data's compare-and-swap makes two workers that
-// try at once see one winner.
+// worker holds it. The key exists from plugin start (createLease), so
+// every write is a compare-and-swap: of two workers that try at once,
+// one wins.
 func (m *tokenManager) lease(e *tokenEntry, t time.Time) bool {
-	key := "apimguard.mi.lease." + e.key
+	key := m.leaseKey(e)
 	data, cas, err := proxywasm.GetSharedData(key)
-	if err != nil && err != types.ErrorStatusNotFound {
+	switch {
+	case err == types.ErrorStatusNotFound:
+		createLease(key) // never expected; take it on the next tick
+		return false
+	case err != nil:
 		return true // no shared data: fetch alone rather than never
 	}
 	if owner, until, ok := strings.Cut(string(data), "|"); ok && owner != m.vm {
@@ -299,21 +392,12 @@ func (m *tokenManager) lease(e *tokenEntry, t time.Time) bool {
 		}
 	}
 	mine := m.vm + "|" + strconv.FormatInt(t.Add(tokenLease).UnixNano(), 10)
-	if err := proxywasm.SetSharedData(key, []byte(mine), cas); err != nil {
-		return false // another worker took it first
-	}
-	if cas == 0 {
-		// A first lease has nothing to compare with: read it back, the
-		// last writer won.
-		got, _, err := proxywasm.GetSharedData(key)
-		return err == nil && string(got) == mine
-	}
-	return true
+	return proxywasm.SetSharedData(key, []byte(mine), cas) == nil // else another worker took it first
 }
 
 // release gives the lease back.
 func (m *tokenManager) release(e *tokenEntry) {
-	key := "apimguard.mi.lease." + e.key
+	key := m.leaseKey(e)
 	if data, cas, err := proxywasm.GetSharedData(key); err == nil && strings.HasPrefix(string(data), m.vm+"|") {
 		_ = proxywasm.SetSharedData(key, []byte(m.vm+"|0"), cas)
 	}

@@ -33,7 +33,10 @@ type ClientCertificates struct {
 	// Trust names the CA certificates (ids in Options.Certificates) that
 	// validate-trust builds chains to.
 	Trust []string
-	// CRLs are PEM X509 CRLs of those CAs, for validate-revocation.
+	// CRLs are PEM X509 CRLs of those CAs, for validate-revocation. Each
+	// applies to the certificates signed by the key that signed it: a CA
+	// renewed with a new key under the same name has a CRL per key, and
+	// several CRLs of one key are read together.
 	CRLs []string
 	// TrustedProxies are the SHA-256 digests (hex) of the proxies' client
 	// certificates, for Source "proxy".
@@ -58,7 +61,8 @@ type clientCerts struct {
 	anchors []*x509.Certificate // the Trust certificates
 	known   []*x509.Certificate // every certificate of the configuration
 	byID    map[string]*x509.Certificate
-	crls    map[string]*crl // by the issuer's raw subject
+	crls    map[string]*crl        // by issuerKey of the CA that signed them
+	crlList []*x509.RevocationList // as configured, for stale
 	proxies map[string]bool
 	now     func() time.Time
 	chains  chainCache
@@ -113,9 +117,40 @@ func (cc *chainCache) put(c *clientcert.Certificate, chain []*x509.Certificate) 
 	cc.entries[chainKey(c)] = e
 }
 
+// crl is what the CRLs of one CA key say: the serial numbers revoked by
+// any of them, and the earliest nextUpdate (past it, the status is
+// unknown).
 type crl struct {
 	next    time.Time
 	revoked map[string]bool // serial numbers, big-endian bytes
+}
+
+// issuerKey names a CA by its name and its public key: a CA renewed with a
+// new key keeps its name, and its CRLs speak only for the certificates the
+// key that signed them signed.
+func issuerKey(ca *x509.Certificate) string {
+	h := sha256.Sum256(ca.RawSubjectPublicKeyInfo)
+	return string(ca.RawSubject) + string(h[:])
+}
+
+// stale lists the trust anchors that are not valid at now and the CRLs past
+// their nextUpdate: every request they decide is then refused, which an
+// operator must hear about.
+func (cc *clientCerts) stale(now time.Time) []string {
+	var out []string
+	for _, a := range cc.anchors {
+		if now.Before(a.NotBefore) || now.After(a.NotAfter) {
+			out = append(out, fmt.Sprintf("clientCertificates.trust: the CA certificate %q is valid only from %s to %s: no chain to it is trusted now",
+				abbreviate(clientcert.FormatName(a.RawSubject)), a.NotBefore.UTC().Format(time.RFC3339), a.NotAfter.UTC().Format(time.RFC3339)))
+		}
+	}
+	for i, l := range cc.crlList {
+		if !l.NextUpdate.IsZero() && now.After(l.NextUpdate) {
+			out = append(out, fmt.Sprintf("clientCertificates.crls[%d] of %q was due for an update at %s: the revocation status of the certificates of its CA is unknown until a newer one is configured",
+				i, abbreviate(clientcert.FormatName(l.RawIssuer)), l.NextUpdate.UTC().Format(time.RFC3339)))
+		}
+	}
+	return out
 }
 
 var defaultClientCerts = &clientCerts{now: time.Now}
@@ -174,25 +209,31 @@ func compileClientCerts(cfg ClientCertificates, certs map[string]string, now fun
 		if err != nil {
 			return nil, bad("crls[%d] does not parse: %v", i, err)
 		}
-		var issuer *x509.Certificate
+		// The CRL speaks for the key that signed it, under every
+		// certificate of the configuration that carries that key and name.
+		keys := map[string]bool{}
 		for _, c := range cc.known {
 			if bytes.Equal(c.RawSubject, l.RawIssuer) && l.CheckSignatureFrom(c) == nil {
-				issuer = c
-				break
+				keys[issuerKey(c)] = true
 			}
 		}
-		if issuer == nil {
-			return nil, bad("crls[%d]: no certificate in \"certificates\" issued it (add its CA's certificate)", i)
+		if len(keys) == 0 {
+			return nil, bad("crls[%d]: no certificate in \"certificates\" issued it (add the certificate of the CA key that signed it: a CA renewed with a new key under the same name needs its new certificate too)", i)
 		}
-		key := string(l.RawIssuer)
-		if cc.crls[key] != nil {
-			return nil, bad("crls[%d]: a second CRL of the same CA", i)
+		for key := range keys {
+			entry := cc.crls[key]
+			if entry == nil {
+				entry = &crl{next: l.NextUpdate, revoked: map[string]bool{}}
+				cc.crls[key] = entry
+			}
+			if !l.NextUpdate.IsZero() && (entry.next.IsZero() || l.NextUpdate.Before(entry.next)) {
+				entry.next = l.NextUpdate
+			}
+			for _, r := range l.RevokedCertificateEntries {
+				entry.revoked[string(r.SerialNumber.Bytes())] = true
+			}
 		}
-		entry := &crl{next: l.NextUpdate, revoked: map[string]bool{}}
-		for _, r := range l.RevokedCertificateEntries {
-			entry.revoked[string(r.SerialNumber.Bytes())] = true
-		}
-		cc.crls[key] = entry
+		cc.crlList = append(cc.crlList, l)
 	}
 	for i, d := range cfg.TrustedProxies {
 		if cc.source != sourceProxy {
@@ -302,9 +343,9 @@ func fromXFCC(h, want string) (*clientcert.Certificate, string) {
 
 // meshCertificate is what a mesh connection tells of the peer.
 func meshCertificate(p Peer, digest string) *clientcert.Certificate {
-	c := &clientcert.Certificate{SHA256: digest}
+	c := &clientcert.Certificate{SHA256: digest, Validated: p.Validated}
 	if attrs, err := clientcert.ParseName(p.Subject); err == nil {
-		c.Subject = clientcert.FormatAttrs(attrs)
+		c.SubjectAttrs, c.Subject = attrs, clientcert.FormatAttrs(attrs)
 	}
 	if p.DNSSAN != "" {
 		c.DNSNames = []string{p.DNSSAN}
@@ -332,10 +373,15 @@ type certChecks struct {
 }
 
 // verify applies the checks to c and returns the failure reason, or "".
-// A mesh certificate passed the sidecar's handshake, which checked its
-// chain and dates; revocation is refused at load time in that mode.
+// A mesh certificate's chain and dates are the handshake's to check: they
+// pass only when the connection says the handshake validated it (a
+// listener that accepts untrusted certificates lets others through);
+// revocation is refused at load time in that mode.
 func (cc *clientCerts) verify(c *clientcert.Certificate, k certChecks) string {
 	if c.Leaf == nil {
+		if (k.trust || k.notBefore || k.notAfter) && !c.Validated {
+			return reasonNotTrusted
+		}
 		return ""
 	}
 	now := cc.now()
@@ -374,16 +420,31 @@ func (cc *clientCerts) verify(c *clientcert.Certificate, k certChecks) string {
 	}
 	if k.revocation {
 		if chain == nil {
-			chain = []*x509.Certificate{c.Leaf, nil} // the leaf only: its issuer's CRL
-		}
-		for _, ch := range chain[:len(chain)-1] {
-			l := cc.crls[string(ch.RawIssuer)]
-			if l == nil || (!l.next.IsZero() && now.After(l.next)) {
+			// Without a chain to the trust, the leaf's issuer is the
+			// certificate whose key signed it.
+			issuer := cc.issuerOf(c)
+			if issuer == nil {
 				return reasonRevocationUnknown
 			}
-			if l.revoked[string(ch.SerialNumber.Bytes())] {
-				return reasonRevoked
-			}
+			chain = []*x509.Certificate{c.Leaf, issuer}
+		}
+		return cc.revocation(chain, now)
+	}
+	return ""
+}
+
+// revocation looks every certificate of chain (leaf first, each signed by
+// the next) up in the CRLs of the key that signed it: a serial number
+// speaks only within the key that issued it. A CA key without a CRL, or
+// whose CRL is past nextUpdate, leaves the status unknown.
+func (cc *clientCerts) revocation(chain []*x509.Certificate, now time.Time) string {
+	for i := 0; i+1 < len(chain); i++ {
+		l := cc.crls[issuerKey(chain[i+1])]
+		if l == nil || (!l.next.IsZero() && now.After(l.next)) {
+			return reasonRevocationUnknown
+		}
+		if l.revoked[string(chain[i].SerialNumber.Bytes())] {
+			return reasonRevoked
 		}
 	}
 	return ""

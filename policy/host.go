@@ -49,11 +49,17 @@ type Peer struct {
 	Subject string // connection.subject_peer_certificate (RFC 2253)
 	URISAN  string // connection.uri_san_peer_certificate (the first)
 	DNSSAN  string // connection.dns_san_peer_certificate (the first)
+	// Validated: the TLS handshake validated the certificate against the
+	// listener's trust (connection.peer_certificate_valid, Envoy 1.40).
+	// A listener that accepts untrusted certificates reports false for
+	// them; a host that cannot tell reports false.
+	Validated bool
 }
 
 // PeerReporter is implemented by a Request whose host can report the
 // connection's client certificate. Without it a request has none. names:
-// the subject and SANs are needed too (a mesh); else the digest is enough.
+// the subject, SANs and Validated are needed too (a mesh); else the digest
+// is enough.
 type PeerReporter interface {
 	Peer(names bool) Peer
 }

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Config is a gateway's policies: the global document and the API and
@@ -57,6 +58,7 @@ type Gateway struct {
 	// constant.
 	tokenRequests []TokenRequest
 	warnings      []string
+	certs         *clientCerts
 }
 
 // TokenRequests returns the managed-identity tokens whose resource is a
@@ -69,6 +71,12 @@ func (g *Gateway) KeySources() []string { return g.keySources }
 // Warnings returns load-time remarks that did not stop the compilation,
 // each naming its document and position.
 func (g *Gateway) Warnings() []string { return g.warnings }
+
+// StaleCertificates counts the trust anchors not valid at now and the CRLs
+// past their nextUpdate (clientCertificates): while it is above zero some
+// client certificates are refused whatever they are. The plugin reports it
+// as a gauge an alert can watch.
+func (g *Gateway) StaleCertificates(now time.Time) int { return len(g.certs.stale(now)) }
 
 // Route returns the program for a request and the operation's template
 // parameters. A request that matches no API runs the global policy; one
@@ -105,6 +113,7 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 	if c.certs, err = compileClientCerts(cfg.ClientCertificates, opt.Certificates, opt.Now); err != nil {
 		return nil, err
 	}
+	c.warnings = append(c.warnings, c.certs.stale(c.certs.now())...)
 	var global *document
 	if strings.TrimSpace(cfg.Policy) != "" {
 		if global, err = c.parseDocument(cfg.Policy, opt.Doc, "global"); err != nil {
@@ -119,6 +128,7 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 	if g.global, err = c.program(globalEff); err != nil {
 		return nil, err
 	}
+	g.certs = c.certs
 	defer func() { g.keySources, g.warnings, g.tokenRequests = c.keySources, c.warnings, c.tokenRequests }()
 	if len(cfg.APIs) == 0 {
 		if len(cfg.Subscriptions) > 0 || len(cfg.Products) > 0 {

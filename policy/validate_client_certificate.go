@@ -37,7 +37,9 @@ import (
 //     are refused at load time.
 //   - thumbprint takes a SHA-1 (40 hex digits, APIM's) or SHA-256 (64)
 //     thumbprint, in any case; serial-number compares as a number; names
-//     compare attribute by attribute without regard to ASCII case.
+//     compare attribute by attribute, ASCII case-insensitively for the
+//     attribute types .NET names and byte for byte for other OIDs, never
+//     with Unicode case folding, spaces significant (clientcert.ValuesEqual).
 //   - uri-name is an apimguard extension: a URI SAN (a SPIFFE ID in a
 //     mesh), which APIM's attributes cannot express.
 type validateClientCertificate struct {
@@ -157,7 +159,16 @@ func (c *compiler) certIdentity(n *Node, mesh bool) (certIdentity, error) {
 		if err != nil {
 			return id, err
 		}
-		v = strings.TrimSpace(v)
+		switch a.Name {
+		case "common-name", "dns-name", "uri-name":
+			// Spaces in names are significant: one at an end would be
+			// compared, and is far more likely a slip than meant.
+			if v != strings.TrimSpace(v) {
+				return id, c.errf(n, a.Pos, "attribute %q begins or ends with white space, which would be compared; remove it", a.Name)
+			}
+		default:
+			v = strings.TrimSpace(v)
+		}
 		if v == "" {
 			return id, c.errf(n, a.Pos, "attribute %q is empty", a.Name)
 		}
@@ -191,6 +202,11 @@ func (c *compiler) certIdentity(n *Node, mesh bool) (certIdentity, error) {
 			attrs, err := clientcert.ParseName(v)
 			if err != nil || len(attrs) == 0 {
 				return id, c.errf(n, a.Pos, "attribute %q is not a distinguished name such as \"CN=client, O=Contoso\"", a.Name)
+			}
+			for _, at := range attrs {
+				if !clientcert.KnownType(at.Type) {
+					return id, c.errf(n, a.Pos, "attribute %q names the attribute type %q, which is none of CN, O, OU, C, L, S, STREET, E, DC, UID, SERIALNUMBER, SN, G, T, I or an OID", a.Name, abbreviate(at.Type))
+				}
 			}
 			*map[string]*[]clientcert.NameAttr{"subject": &id.subject, "issuer-subject": &id.issuerSubject}[a.Name] = attrs
 		case "issuer-certificate-id":
@@ -233,18 +249,19 @@ func (v *validateClientCertificate) check(x *Exec) string {
 	if len(v.identities) == 0 {
 		return ""
 	}
-	var subject []clientcert.NameAttr
 	for i := range v.identities {
-		if v.identities[i].matches(c, v.certs, &subject) {
+		if v.identities[i].matches(c, v.certs) {
 			return ""
 		}
 	}
 	return reasonIdentity
 }
 
-// matches reports whether c has every attribute of the identity. subject
-// caches c's parsed subject across identities.
-func (id *certIdentity) matches(c *clientcert.Certificate, cc *clientCerts, subject *[]clientcert.NameAttr) bool {
+// matches reports whether c has every attribute of the identity. Names
+// compare as clientcert.ValuesEqual says: ASCII case-insensitively where the
+// attribute type allows it, spaces significant; DNS names ASCII
+// case-insensitively (RFC 5280, 7.2); URIs exactly.
+func (id *certIdentity) matches(c *clientcert.Certificate, cc *clientCerts) bool {
 	if id.thumbprint != "" {
 		want := c.Thumbprint
 		if len(id.thumbprint) == 64 {
@@ -254,18 +271,13 @@ func (id *certIdentity) matches(c *clientcert.Certificate, cc *clientCerts, subj
 			return false
 		}
 	}
-	if id.commonName != "" || id.subject != nil {
-		if *subject == nil {
-			*subject, _ = clientcert.ParseName(c.Subject)
-		}
-		if id.commonName != "" && !strings.EqualFold(clientcert.CommonName(*subject), id.commonName) {
-			return false
-		}
-		if id.subject != nil && !clientcert.NamesEqual(id.subject, *subject) {
-			return false
-		}
+	if id.commonName != "" && !clientcert.EqualFoldASCII(clientcert.CommonName(c.SubjectAttrs), id.commonName) {
+		return false
 	}
-	if id.dnsName != "" && !containsFold(c.DNSNames, id.dnsName) {
+	if id.subject != nil && !clientcert.NamesEqual(id.subject, c.SubjectAttrs) {
+		return false
+	}
+	if id.dnsName != "" && !slices.ContainsFunc(c.DNSNames, func(d string) bool { return clientcert.EqualFoldASCII(d, id.dnsName) }) {
 		return false
 	}
 	if id.uriName != "" && !slices.Contains(c.URIs, id.uriName) {
@@ -277,11 +289,8 @@ func (id *certIdentity) matches(c *clientcert.Certificate, cc *clientCerts, subj
 	if id.serial != nil && id.serial.Cmp(c.Leaf.SerialNumber) != 0 {
 		return false
 	}
-	if id.issuerSubject != nil {
-		is, _ := clientcert.ParseName(c.Issuer)
-		if !clientcert.NamesEqual(id.issuerSubject, is) {
-			return false
-		}
+	if id.issuerSubject != nil && !clientcert.NamesEqual(id.issuerSubject, c.IssuerAttrs) {
+		return false
 	}
 	if id.issuerThumbprint != "" {
 		issuer := cc.issuerOf(c)
@@ -299,13 +308,4 @@ func (id *certIdentity) matches(c *clientcert.Certificate, cc *clientCerts, subj
 		}
 	}
 	return true
-}
-
-func containsFold(list []string, s string) bool {
-	for _, v := range list {
-		if strings.EqualFold(v, s) {
-			return true
-		}
-	}
-	return false
 }

@@ -278,9 +278,12 @@ func TestValidateClientCertificate_mesh(t *testing.T) {
 		peer Peer
 		want string
 	}{
-		{Peer{SHA256: digest, URISAN: "spiffe://cluster.local/ns/shop/sa/checkout"}, ""},
-		{Peer{SHA256: digest, Subject: "CN=legacy,O=Contoso"}, ""},
-		{Peer{SHA256: digest, URISAN: "spiffe://cluster.local/ns/shop/sa/other"}, reasonIdentity},
+		{Peer{SHA256: digest, URISAN: "spiffe://cluster.local/ns/shop/sa/checkout", Validated: true}, ""},
+		{Peer{SHA256: digest, Subject: "CN=legacy,O=Contoso", Validated: true}, ""},
+		{Peer{SHA256: digest, URISAN: "spiffe://cluster.local/ns/shop/sa/other", Validated: true}, reasonIdentity},
+		// A listener that accepts untrusted certificates (issue #26): the
+		// handshake did not validate it, so trust and dates fail.
+		{Peer{SHA256: digest, URISAN: "spiffe://cluster.local/ns/shop/sa/checkout"}, reasonNotTrusted},
 		{Peer{}, reasonMissing},
 	} {
 		if got := run(t, g, tlsRequest{headers: headers{}, peer: tc.peer}); got != tc.want {

@@ -468,9 +468,11 @@ func parseSubscriptions(v gjson.Result) ([]policy.Subscription, error) {
 	return out, nil
 }
 
-// subscriptionKeys turns the subscriptions' keys into digests: a key is
-// given as "sha256:<hex digest>", or as a named value "{{name}}" (from the
-// VM's environment, say), never in clear in the configuration.
+// subscriptionKeys turns the subscriptions' keys into digests. A key is
+// given as "sha256:<hex digest>", or as exactly one reference "{{NAME}}" to
+// a variable of the VM's environment (a secret the platform injects); never
+// in clear in the configuration, and so never through namedValues, which
+// is part of the configuration, nor with text around the reference.
 func (c *Config) subscriptionKeys() ([]policy.Subscription, error) {
 	out := make([]policy.Subscription, len(c.Subscriptions))
 	for i, s := range c.Subscriptions {
@@ -479,30 +481,59 @@ func (c *Config) subscriptionKeys() ([]policy.Subscription, error) {
 			name          string
 		}{{&s.PrimaryKey, &s.PrimaryClear, "primaryKey"}, {&s.SecondaryKey, &s.SecondaryClear, "secondaryKey"}} {
 			v := *k.digest
+			bad := func(format string, args ...any) error {
+				return fmt.Errorf("plugin configuration: subscriptions[%d].%s: "+format, append([]any{i, k.name}, args...)...)
+			}
 			switch {
 			case v == "":
 			case strings.HasPrefix(v, "sha256:"):
 				d := strings.ToLower(strings.TrimPrefix(v, "sha256:"))
 				if b, err := hex.DecodeString(d); err != nil || len(b) != sha256.Size {
-					return nil, fmt.Errorf("plugin configuration: subscriptions[%d].%s: a sha256: digest is 64 hex digits", i, k.name)
+					return nil, bad("a sha256: digest is 64 hex digits")
 				}
 				*k.digest = d
-			case strings.HasPrefix(v, "{{") && strings.HasSuffix(v, "}}"):
-				key, err := c.resolve(v)
-				if err != nil {
-					return nil, err
+			case strings.Contains(v, "{{"):
+				name, ok := envReference(v)
+				if !ok {
+					return nil, bad("a key reference is exactly \"{{NAME}}\", one variable of the VM's environment, with nothing around it")
+				}
+				if _, inConfig := c.NamedValues[name]; inConfig {
+					return nil, bad("{{%s}} names a value of \"namedValues\", which is written in the configuration; a key comes from the VM's environment (a secret) or as \"sha256:<hex digest>\"", name)
+				}
+				key, ok := os.LookupEnv(name)
+				if !ok {
+					return nil, bad("{{%s}} is not a variable of the VM's environment", name)
 				}
 				if len(key) < 16 {
-					return nil, fmt.Errorf("plugin configuration: subscriptions[%d].%s: the key is shorter than 16 characters", i, k.name)
+					return nil, bad("the key is shorter than 16 characters")
 				}
 				*k.digest, *k.clear = policy.KeyDigest(key), key
 			default:
-				return nil, fmt.Errorf("plugin configuration: subscriptions[%d].%s: keys are secrets; give \"sha256:<hex digest of the key>\" or a named value \"{{name}}\" from the VM's environment, not the key", i, k.name)
+				return nil, bad("keys are secrets; give \"sha256:<hex digest of the key>\" or \"{{NAME}}\", a variable of the VM's environment, not the key")
 			}
 		}
 		out[i] = s
 	}
 	return out, nil
+}
+
+// envReference reads "{{NAME}}" (spaces inside the braces allowed) where
+// NAME is an environment variable's name: letters, digits and '_'.
+func envReference(v string) (string, bool) {
+	if !strings.HasPrefix(v, "{{") || !strings.HasSuffix(v, "}}") || len(v) < 5 {
+		return "", false
+	}
+	name := strings.TrimSpace(v[2 : len(v)-2])
+	if name == "" {
+		return "", false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return "", false
+		}
+	}
+	return name, true
 }
 
 // namedValue resolves {{name}}: namedValues first, then the environment.

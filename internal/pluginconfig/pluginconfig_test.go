@@ -99,11 +99,21 @@ func TestSubscriptionKeys(t *testing.T) {
 	for _, tc := range []struct{ key, err string }{
 		{`"sha256:` + strings.Repeat("ab", 32) + `"`, ""},
 		{`"{{ACME_KEY}}"`, ""},
-		{`"acme-key-in-clear-123"`, `keys are secrets; give "sha256:<hex digest of the key>" or a named value "{{name}}"`},
-		{`"sha256:abc"`, `a sha256: digest is 64 hex digits`},
-		{`"{{SHORT}}"`, `named value "SHORT" is not defined`},
+		{`"{{ ACME_KEY }}"`, ""},
+		{`"acme-key-in-clear-123"`, `subscriptions[0].primaryKey: keys are secrets; give "sha256:<hex digest of the key>" or "{{NAME}}"`},
+		{`"sha256:abc"`, `subscriptions[0].primaryKey: a sha256: digest is 64 hex digits`},
+		{`"{{SHORT}}"`, `subscriptions[0].primaryKey: {{SHORT}} is not a variable of the VM's environment`},
+		// A key in clear through a named value of the configuration, or
+		// around an empty reference (issue #26).
+		{`"{{K}}"`, `subscriptions[0].primaryKey: {{K}} names a value of "namedValues", which is written in the configuration`},
+		{`"{{E}}acme-key-in-clear-123{{E}}"`, `subscriptions[0].primaryKey: a key reference is exactly "{{NAME}}"`},
+		{`"acme-key-{{ACME_KEY}}"`, `subscriptions[0].primaryKey: a key reference is exactly "{{NAME}}"`},
+		{`"{{ACME_KEY}}{{ACME_KEY}}"`, `subscriptions[0].primaryKey: a key reference is exactly "{{NAME}}"`},
+		{`"{{}}"`, `subscriptions[0].primaryKey: a key reference is exactly "{{NAME}}"`},
 	} {
-		c, err := Parse([]byte(strings.Replace(base, "%s", tc.key, 1)))
+		in := strings.Replace(base, "%s", tc.key, 1)
+		in = strings.Replace(in, `{"apis"`, `{"namedValues":{"K":"acme-key-in-clear-123","E":""},"apis"`, 1)
+		c, err := Parse([]byte(in))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.key, err)
 		}

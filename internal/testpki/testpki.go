@@ -107,6 +107,20 @@ type Issued struct {
 func (ca *CA) Issue(l Leaf) *Issued {
 	helper(ca.tb)
 	key := newKey(ca.tb)
+	tmpl, err := template(l)
+	if err != nil {
+		fatal(ca.tb, err)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if err != nil {
+		fatal(ca.tb, err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &Issued{Cert: cert, Key: key}
+}
+
+// template is the certificate l describes, defaults filled in.
+func template(l Leaf) (*x509.Certificate, error) {
 	if l.Serial == nil {
 		l.Serial = serial()
 	}
@@ -126,13 +140,25 @@ func (ca *CA) Issue(l Leaf) *Issued {
 	for _, u := range l.URIs {
 		parsed, err := url.Parse(u)
 		if err != nil {
-			fatal(ca.tb, err)
+			return nil, err
 		}
 		tmpl.URIs = append(tmpl.URIs, parsed)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	return tmpl, nil
+}
+
+// SelfSigned makes a certificate for l that its own key signed, as an
+// attacker can make for any name.
+func SelfSigned(tb testing.TB, l Leaf) *Issued {
+	helper(tb)
+	key := newKey(tb)
+	tmpl, err := template(l)
 	if err != nil {
-		fatal(ca.tb, err)
+		fatal(tb, err)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		fatal(tb, err)
 	}
 	cert, _ := x509.ParseCertificate(der)
 	return &Issued{Cert: cert, Key: key}

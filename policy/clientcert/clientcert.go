@@ -52,10 +52,19 @@ type Certificate struct {
 	// Subject and Issuer are .NET's renderings ("CN=a, O=b"): most
 	// specific first, ", " between attributes. Issuer is "" in mesh.
 	Subject, Issuer string
+	// SubjectAttrs and IssuerAttrs are the names' attributes in the order
+	// Subject and Issuer render them, read from the certificate's DER (in
+	// mesh, SubjectAttrs from the connection's report; IssuerAttrs nil).
+	// Identity checks compare these, never a rendering read back.
+	SubjectAttrs, IssuerAttrs []NameAttr
 	// SerialNumber is .NET's: upper-case hex of the DER integer's bytes.
 	SerialNumber        string
 	NotBefore, NotAfter time.Time // zero in mesh
 	DNSNames, URIs      []string
+	// Validated is set in mesh when the connection reports that the TLS
+	// handshake validated the certificate (trust and dates); false
+	// elsewhere, where the plugin checks the certificate itself.
+	Validated bool
 }
 
 // Parse reads a certificate from DER and its intermediates.
@@ -70,12 +79,13 @@ func Parse(der []byte, chain []*x509.Certificate) (*Certificate, error) {
 		Leaf: leaf, Chain: chain,
 		SHA256:       hex.EncodeToString(sum[:]),
 		Thumbprint:   strings.ToUpper(hex.EncodeToString(thumb[:])),
-		Subject:      FormatName(leaf.RawSubject),
-		Issuer:       FormatName(leaf.RawIssuer),
+		SubjectAttrs: NameAttrs(leaf.RawSubject),
+		IssuerAttrs:  NameAttrs(leaf.RawIssuer),
 		SerialNumber: serialHex(leaf),
 		NotBefore:    leaf.NotBefore, NotAfter: leaf.NotAfter,
 		DNSNames: leaf.DNSNames,
 	}
+	c.Subject, c.Issuer = FormatAttrs(c.SubjectAttrs), FormatAttrs(c.IssuerAttrs)
 	for _, u := range leaf.URIs {
 		c.URIs = append(c.URIs, u.String())
 	}
@@ -143,34 +153,35 @@ var attributeNames = map[string]string{
 	"0.9.2342.19200300.100.1.1": "UID",
 }
 
-// FormatName renders a DER Name as .NET's X500DistinguishedName.Name:
-// the last RDN first, ", " between attributes, a value quoted when it
-// holds a character that would split it. Attributes of unknown type are
-// written OID.1.2.3=value.
-func FormatName(der []byte) string {
+// NameAttrs reads a DER Name into its attributes, the last RDN first (the
+// order .NET renders them in), with .NET's short names for the types it
+// knows and OID.1.2.3 for others; nil when the DER does not parse. A value
+// of a type that is not a string is "" (no configured value is empty).
+func NameAttrs(der []byte) []NameAttr {
 	var rdns pkix.RDNSequence
 	if rest, err := asn1.Unmarshal(der, &rdns); err != nil || len(rest) > 0 {
-		return ""
+		return nil
 	}
-	var b strings.Builder
+	var attrs []NameAttr
 	for i := len(rdns) - 1; i >= 0; i-- {
 		for _, atv := range rdns[i] {
-			if b.Len() > 0 {
-				b.WriteString(", ")
-			}
 			oid := atv.Type.String()
 			name, ok := attributeNames[oid]
 			if !ok {
 				name = "OID." + oid
 			}
-			b.WriteString(name)
-			b.WriteByte('=')
 			v, _ := atv.Value.(string)
-			writeValue(&b, v)
+			attrs = append(attrs, NameAttr{Type: name, Value: v})
 		}
 	}
-	return b.String()
+	return attrs
 }
+
+// FormatName renders a DER Name as .NET's X500DistinguishedName.Name:
+// the last RDN first, ", " between attributes, a value quoted when it
+// holds a character that would split it. Attributes of unknown type are
+// written OID.1.2.3=value.
+func FormatName(der []byte) string { return FormatAttrs(NameAttrs(der)) }
 
 // FormatAttrs renders a parsed name as FormatName renders a DER one.
 func FormatAttrs(attrs []NameAttr) string {
@@ -210,7 +221,8 @@ type NameAttr struct{ Type, Value string }
 // separated by ',' (or '+' within an RDN, read the same), each TYPE=value,
 // with a value either "quoted" ("" or \" inside) or escaped RFC 4514-style
 // (\, \+ \\ \XX). Types are upper-cased and mapped to .NET's short names
-// (ST is S, EMAILADDRESS is E); surrounding spaces are dropped.
+// (ST is S, EMAILADDRESS is E). Spaces around an attribute are dropped;
+// spaces inside quotes, and escaped ones (\ ), are part of the value.
 func ParseName(s string) ([]NameAttr, error) {
 	if len(s) > 4096 {
 		return nil, errors.New("the name is longer than 4096 bytes")
@@ -235,18 +247,13 @@ func ParseName(s string) ([]NameAttr, error) {
 		if !validType(typ) {
 			return nil, errors.New("an attribute type is not a keyword or an OID")
 		}
-		typ = strings.ToUpper(typ)
-		switch typ {
-		case "ST":
-			typ = "S"
-		case "EMAILADDRESS", "EMAIL":
-			typ = "E"
-		}
+		typ = canonicalType(typ)
 		i += eq + 1
 		for i < len(s) && s[i] == ' ' {
 			i++
 		}
 		var v strings.Builder
+		keep := 0 // the value's length up to its last significant byte
 		if i < len(s) && s[i] == '"' {
 			i++
 			closed := false
@@ -273,6 +280,7 @@ func ParseName(s string) ([]NameAttr, error) {
 			if !closed {
 				return nil, errors.New("a quoted value is not closed")
 			}
+			keep = v.Len()
 			for i < len(s) && s[i] == ' ' {
 				i++
 			}
@@ -284,17 +292,21 @@ func ParseName(s string) ([]NameAttr, error) {
 						x, _ := hex.DecodeString(s[i+1 : i+3])
 						v.WriteByte(x[0])
 						i += 3
-						continue
+					} else {
+						v.WriteByte(s[i+1])
+						i += 2
 					}
-					v.WriteByte(s[i+1])
-					i += 2
+					keep = v.Len()
 					continue
 				}
 				v.WriteByte(c)
+				if c != ' ' {
+					keep = v.Len()
+				}
 				i++
 			}
 		}
-		attrs = append(attrs, NameAttr{Type: typ, Value: strings.TrimRight(v.String(), " ")})
+		attrs = append(attrs, NameAttr{Type: typ, Value: v.String()[:keep]})
 		if len(attrs) > 64 {
 			return nil, errors.New("the name has more than 64 attributes")
 		}
@@ -323,19 +335,88 @@ func validType(t string) bool {
 	return true
 }
 
+// canonicalType is an attribute type as NameAttrs writes it: .NET's short
+// name when it has one (ST is S, EMAILADDRESS is E, 2.5.4.3 and OID.2.5.4.3
+// are CN), OID.1.2.3 for another OID, else the keyword upper-cased.
+func canonicalType(t string) string {
+	t = strings.ToUpper(t)
+	switch t {
+	case "ST":
+		return "S"
+	case "EMAILADDRESS", "EMAIL":
+		return "E"
+	}
+	oid := strings.TrimPrefix(t, "OID.")
+	if oid != "" && strings.Trim(oid, "0123456789.") == "" {
+		if name, ok := attributeNames[oid]; ok {
+			return name
+		}
+		return "OID." + oid
+	}
+	return t
+}
+
+// KnownType reports whether a canonical type can appear in a
+// certificate's NameAttrs: one of .NET's short names, or an OID.
+func KnownType(t string) bool {
+	if strings.HasPrefix(t, "OID.") {
+		return true
+	}
+	for _, name := range attributeNames {
+		if name == t {
+			return true
+		}
+	}
+	return false
+}
+
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// NamesEqual compares two parsed names attribute by attribute, in order;
-// values compare without regard to ASCII case, as X.500 matching rules
-// for these attribute types do.
+// NamesEqual compares two parsed names attribute by attribute, in order,
+// with ValuesEqual.
 func NamesEqual(a, b []NameAttr) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := range a {
-		if a[i].Type != b[i].Type || !strings.EqualFold(a[i].Value, b[i].Value) {
+		if a[i].Type != b[i].Type || !ValuesEqual(a[i].Type, a[i].Value, b[i].Value) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValuesEqual compares two values of an attribute of type typ as X.509
+// names are compared (RFC 5280, 7.1), within what a gateway can do
+// without a Unicode string preparation: the attribute types .NET names
+// (CN, O, OU, C, L, S, STREET, E, DC, ...) match case-insensitively, and
+// only in ASCII (a non-ASCII letter never equals an ASCII one, as U+017F
+// would equal "s" under Unicode folding); an attribute of another type
+// (OID.x) matches byte for byte. Spaces are significant everywhere.
+func ValuesEqual(typ, a, b string) bool {
+	if strings.HasPrefix(typ, "OID.") {
+		return a == b
+	}
+	return EqualFoldASCII(a, b)
+}
+
+// EqualFoldASCII reports whether a and b are equal when ASCII letters are
+// folded to lower case; every other byte must be equal.
+func EqualFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
 			return false
 		}
 	}

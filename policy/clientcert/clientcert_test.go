@@ -39,6 +39,37 @@ func TestParseXFCC(t *testing.T) {
 	}
 }
 
+// Names compare as X.509 names: ASCII letters without regard to case for
+// the attribute types .NET names, other OIDs byte for byte, never through
+// Unicode case folding, spaces significant (issue #26).
+func TestNamesEqual(t *testing.T) {
+	name := func(s string) []NameAttr {
+		a, err := ParseName(s)
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		return a
+	}
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{`CN=orders-client, O=Contoso`, `cn=ORDERS-CLIENT, o=contoso`, true},
+		{`CN=orders-client`, `CN=order\C5\BF-client`, false}, // U+017F, escaped as Envoy writes it
+		{`CN=orders-client`, "CN=order\u017f-client", false},
+		{`O=Kelvin`, "O=\u212aelvin", false},
+		{`CN=orders-client`, `CN="orders-client "`, false},
+		{`CN=orders-client`, `CN=\ orders-client`, false},
+		{`OID.1.2.3=Abc`, `OID.1.2.3=abc`, false},
+		{`OID.1.2.3=Abc`, `1.2.3=Abc`, true},
+		{`CN=a, O=b`, `O=b, CN=a`, false},
+	} {
+		if got := NamesEqual(name(tc.a), name(tc.b)); got != tc.want {
+			t.Errorf("%q = %q: %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
 func TestParseName(t *testing.T) {
 	tests := []struct {
 		in   string
@@ -51,6 +82,13 @@ func TestParseName(t *testing.T) {
 		{`ST=WA, emailAddress=a@b`, `S=WA, E=a@b`, false},
 		{`CN=\41B`, `CN=AB`, false},
 		{`O="say ""hi"""`, `O="say ""hi"""`, false},
+		// Spaces inside quotes and escaped ones are part of the value;
+		// spaces around an attribute are not (issue #26).
+		{`CN="orders-client ", O=Contoso`, `CN="orders-client ", O=Contoso`, false},
+		{`CN=orders-client\ ,O=Contoso`, `CN="orders-client ", O=Contoso`, false},
+		{`CN=orders-client  , O=Contoso  `, `CN=orders-client, O=Contoso`, false},
+		{`CN=\ a`, `CN=" a"`, false},
+		{`2.5.4.3=a, OID.2.5.4.10=b, 1.2.3.4=c`, `CN=a, O=b, OID.1.2.3.4=c`, false},
 		{``, ``, false},
 		{`CN=a,`, ``, true},
 		{`CN`, ``, true},
