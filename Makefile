@@ -110,8 +110,9 @@ test.envoy:
 ## become regression tests that plain `go test` runs). Every parser that sees outside
 ## input has one: the document reader, the expression compiler, the JSON depth guard,
 ## the JWS/JWT reader, key sets and discovery, the request's host, path and origin,
-## the plugin configuration, client addresses, validate-jwt's Authorization reader and
-## the module's layer in an OCI image.
+## the plugin configuration, client addresses, validate-jwt's Authorization reader,
+## the module's layer in an OCI image, and the client-certificate checks that decide on
+## outside input: name matching and the choice of a CRL.
 FUZZ_TARGETS := \
 	FuzzParseDocument:./policy \
 	FuzzRequestShape:./policy \
@@ -123,6 +124,8 @@ FUZZ_TARGETS := \
 	FuzzClientAddress:./policy \
 	FuzzParseXFCC:./policy/clientcert \
 	FuzzParseName:./policy/clientcert \
+	FuzzNameMatch:./policy/clientcert \
+	FuzzCRLSelect:./policy \
 	FuzzParse:./internal/identity \
 	FuzzCredential:./policy \
 	FuzzExtract:./internal/wasmimage

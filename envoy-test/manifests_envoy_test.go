@@ -161,8 +161,8 @@ func etcEnvoy(t *testing.T, wasm string) string {
 }
 
 // TestManifests_envoyGateway reads the Envoy Gateway manifest into Envoy
-// Gateway's own API types (github.com/envoyproxy/gateway, unknown fields
-// refused): the connection manager hardened and TLS 1.2 at its listeners,
+// Gateway's own API types and checks it against the CRDs of the oldest
+// release it claims (egMinimum; unknown fields refused): the connection manager hardened and TLS 1.2 at its listeners,
 // the identity provider's cluster (go-control-plane's Cluster) speaking
 // TLS 1.2 and named in the plugin's upstreams, the module pinned by digest
 // and never failing open, and a plugin configuration the plugin and a real
@@ -234,6 +234,13 @@ func TestManifests_envoyGateway(t *testing.T) {
 			t.Fatalf("unexpected %s", d.kind)
 		}
 	}
+	raw, err := os.ReadFile(filepath.Join(envoytest.Root(), "build", "envoy-gateway", "apimguard.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, _, _ := strings.Cut(string(raw), "\n"); !strings.Contains(first, "Envoy Gateway ("+egMinimum+" or later)") {
+		t.Errorf("the manifest's first line does not name the minimum the tests check, %s: %q", egMinimum, first)
+	}
 	if len(kinds) != 3 {
 		t.Fatalf("want a ClientTrafficPolicy, an EnvoyPatchPolicy and an EnvoyExtensionPolicy, got %v", kinds)
 	}
@@ -250,4 +257,5 @@ func egStrict(t *testing.T, d doc, into any) {
 	if err := yaml.UnmarshalStrict(d.whole, into); err != nil {
 		t.Fatalf("not a %s: %v", d.kind, err)
 	}
+	egCRD(t, d)
 }

@@ -38,7 +38,8 @@ func TestSubscriptions_throughEnvoy(t *testing.T) {
     {"name": "status", "pathPrefix": "/status", "subscriptionRequired": false}
   ],
   "products": [{"id": "starter", "name": "Starter", "apis": ["orders", "invoices"],
-    "policy": "<policies><inbound><set-header name=\"x-product\" exists-action=\"override\"><value>@(context.Product.Name)</value></set-header><base/></inbound></policies>"}],
+    "policy": "<policies><inbound><set-header name=\"x-product\" exists-action=\"override\"><value>@(context.Product.Name)</value></set-header><base/></inbound></policies>"},
+    {"id": "free", "apis": ["status"], "subscriptionRequired": false}],
   "subscriptions": [
     {"id": "acme-starter", "name": "Acme", "scope": "product:starter", "primaryKey": "{{ACME_PRIMARY}}", "secondaryKey": ` + sha(acmeSecondary) + `,
      "user": {"id": "u1", "email": "dev@acme.example", "firstName": "Ada", "lastName": "Acme"}},
@@ -95,9 +96,10 @@ func TestSubscriptions_throughEnvoy(t *testing.T) {
 			}
 		}
 	}
-	for _, reason := range []string{"SubscriptionKeyNotFound", "SubscriptionKeyInvalid"} {
-		if !st.logged(`"policy":"subscription","reason":"` + reason + `"`) {
-			t.Errorf("no security event with reason %s", reason)
+	// Each refusal's event names the API the request was routed to.
+	for _, ev := range [][2]string{{"SubscriptionKeyNotFound", "orders"}, {"SubscriptionKeyInvalid", "invoices"}, {"SubscriptionKeyInvalid", "admin"}} {
+		if !st.logged(`"policy":"subscription","reason":"` + ev[0] + `","status":401,"section":"inbound","api":"` + ev[1] + `"`) {
+			t.Errorf("no security event with reason %s naming API %s", ev[0], ev[1])
 		}
 	}
 	log := st.envoy.Log()
@@ -115,5 +117,11 @@ func TestSubscriptions_throughEnvoy(t *testing.T) {
 	}
 	if got := m[`apimguard_subscription_requests{subscription="acme-starter"}`]; got != "5" {
 		t.Errorf(`apimguard_subscription_requests{subscription="acme-starter"} = %q, want 5 (its valid requests)`, got)
+	}
+	// The open product's request has no subscription: no series for one.
+	for name := range m {
+		if strings.Contains(name, "subscription__") || strings.Contains(name, `subscription=""`) {
+			t.Errorf("a subscription metric without an id: %s", name)
+		}
 	}
 }

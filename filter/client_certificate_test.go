@@ -4,6 +4,7 @@ package main
 
 import (
 	"crypto/x509/pkix"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,4 +71,45 @@ func TestClientCertificate_mesh(t *testing.T) {
 			t.Fatalf("mesh peer: %+v", o.local)
 		}
 	})
+}
+
+// A trust anchor that is no longer valid and a CRL past its nextUpdate
+// load (the configuration is not wrong, only old), but each is named in a
+// warning at load and counted in a gauge an alert can watch (issue #26).
+func TestClientCertificate_staleTrust(t *testing.T) {
+	ca := testpki.NewCA(t, "Stale CA")
+	cfg := `{"policy": ` + jsonQuote(`<policies><inbound><validate-client-certificate /></inbound></policies>`) +
+		`, "certificates": {"ca": ` + jsonQuote(testpki.PEM(ca.Cert)) + `}, "clientCertificates": {"trust": ["ca"], "crls": [` + jsonQuote(ca.CRL(time.Hour)) + `]}}`
+	for _, tc := range []struct {
+		name  string
+		clock time.Time
+		want  uint64
+	}{
+		{"now", time.Now(), 0},
+		// Two days on: the CA (valid for a day) has expired, and its CRL
+		// was due an hour after it was made.
+		{"two days on", time.Now().Add(48 * time.Hour), 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			eachVM(t, func(t *testing.T, vm types.VMContext) {
+				p, st := startPluginVM(t, vm, `{"testClock": "`+tc.clock.UTC().Format(time.RFC3339)+`"}`, cfg)
+				if st != types.OnPluginStartStatusOK {
+					t.Fatalf("refused: %q", p.host.GetCriticalLogs())
+				}
+				if n, err := p.host.GetGaugeMetric("apimguard.client_certificates.stale"); err != nil || n != tc.want {
+					t.Errorf("apimguard.client_certificates.stale = %d (%v), want %d", n, err, tc.want)
+				}
+				var named int
+				for _, l := range p.host.GetWarnLogs() {
+					if strings.Contains(l, `clientCertificates.trust: the CA certificate "CN=Stale CA, O=apimguard tests" is valid only from`) ||
+						strings.Contains(l, `clientCertificates.crls[0] of "CN=Stale CA, O=apimguard tests" was due for an update at`) {
+						named++
+					}
+				}
+				if named != int(tc.want) {
+					t.Errorf("%d warnings name the stale anchor and CRL, want %d: %q", named, tc.want, p.host.GetWarnLogs())
+				}
+			})
+		})
+	}
 }

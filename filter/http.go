@@ -92,7 +92,9 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	}
 	var sub *expr.Subscription
 	if gw.HasSubscriptions() {
-		if prog, sub = gw.Subscribe(prog, h, clock()); sub != nil {
+		// An open product's request has a subscription without an id:
+		// no subscription to count.
+		if prog, sub = gw.Subscribe(prog, h, clock()); sub != nil && sub.ID != "" {
 			h.count("apimguard.subscription." + sub.ID + ".subscription_requests")
 		}
 	}

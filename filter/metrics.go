@@ -1,7 +1,11 @@
 package main
 
 import (
+	"time"
+
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
+
+	"github.com/apimguard/apimguard/policy"
 )
 
 // Metric names. Envoy exposes them as wasmcustom.<name>; the stats_tags of
@@ -101,5 +105,58 @@ func (m *memoryGauge) release() {
 	if m.pages != 0 {
 		m.gauge.Add(-m.pages)
 		m.pages = 0
+	}
+}
+
+// metricStaleCertificates is a gauge of the client-certificate trust
+// anchors that are not valid now and the CRLs past their nextUpdate
+// (policy.Gateway.StaleCertificates): above zero, some client certificates
+// are refused whatever they are. Like the memory gauge it is the sum over
+// the plugin's VMs (each adds its own count, and takes it out when its
+// plugin is done), so it is the count times the number of VMs; defined at
+// 0 from the start so that an alert sees the series before anything goes
+// stale.
+const metricStaleCertificates = "apimguard.client_certificates.stale"
+
+// staleEvery is how often the tick recounts.
+const staleEvery = time.Minute
+
+type staleGauge struct {
+	gauge proxywasm.MetricGauge
+	gw    *policy.Gateway
+	at    time.Time
+	last  int
+}
+
+func (s *staleGauge) start(gw *policy.Gateway) {
+	s.gauge, s.gw = proxywasm.DefineGaugeMetric(metricStaleCertificates), gw
+	s.at, s.last = now(), gw.StaleCertificates(clock())
+	s.gauge.Add(int64(s.last)) // the load's warnings named each one
+}
+
+// tick recounts every staleEvery; a change of the count is logged (a CRL
+// that passes its nextUpdate while Envoy runs).
+func (s *staleGauge) tick() {
+	if t := now(); t.Sub(s.at) >= staleEvery {
+		s.record(t)
+	}
+}
+
+// record counts at the time certificates are checked against (clock) and
+// remembers when (now).
+func (s *staleGauge) record(t time.Time) {
+	n := s.gw.StaleCertificates(clock())
+	if n != s.last {
+		proxywasm.LogWarnf("apimguard: %d client-certificate trust anchors or CRLs are out of date (%s); certificates that need them are refused", n, metricStaleCertificates)
+		s.gauge.Add(int64(n - s.last))
+	}
+	s.at, s.last = t, n
+}
+
+// release takes this VM's count out of the gauge.
+func (s *staleGauge) release() {
+	if s.last != 0 {
+		s.gauge.Add(int64(-s.last))
+		s.last = 0
 	}
 }

@@ -78,6 +78,7 @@ type pluginContext struct {
 	events         *eventLimiter
 	counters       counters
 	memory         memoryGauge
+	stale          staleGauge
 	// free holds finished HTTP contexts for reuse: the context is the
 	// largest allocation of a request, and every byte a request allocates
 	// brings the VM's garbage collector sooner (BENCHMARKS.md).
@@ -141,6 +142,7 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 	// before anything goes wrong: an alert on its increase then sees the
 	// first one (a series that appears at 1 has no increase to show).
 	proxywasm.DefineCounterMetric(metricInternalErrors)
+	p.stale.start(gw)
 	proxywasm.LogInfo("apimguard: policy loaded")
 	return types.OnPluginStartStatusOK
 }
@@ -157,6 +159,7 @@ func (p *pluginContext) OnTick() {
 	p.counters.flush()
 	p.events.tick()
 	p.keys.tick()
+	p.stale.tick()
 	if p.tokens.source != nil {
 		p.tokens.tick()
 	}
@@ -168,6 +171,7 @@ func (p *pluginContext) OnTick() {
 func (p *pluginContext) OnPluginDone() bool {
 	p.counters.flush()
 	p.memory.release()
+	p.stale.release()
 	return true
 }
 

@@ -180,6 +180,8 @@ type compiler struct {
 	warnings []string
 	// certs is the compiled clientCertificates setting.
 	certs *clientCerts
+	// subs are the compiled products and subscriptions (nil: none).
+	subs *subscriptions
 	// tokenRequests are the managed-identity tokens known at load time.
 	tokenRequests []TokenRequest
 }

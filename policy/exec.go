@@ -32,6 +32,8 @@ type Program struct {
 	// product, by product id.
 	sub      *apiSubscription
 	products map[string]*Program
+	// refusals are this route's answers to a missing and an invalid key.
+	refusals [2]*Program
 }
 
 // statement is one compiled policy element.

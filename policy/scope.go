@@ -141,6 +141,7 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 		if g.subs, err = compileSubscriptions(cfg.Products, cfg.Subscriptions, cfg.APIs); err != nil {
 			return nil, err
 		}
+		c.subs = g.subs
 	}
 	// productDocs are the products' documents, parsed once.
 	productDocs := map[string]*document{}
@@ -179,6 +180,9 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 			return nil, err
 		}
 		g.openProduct(rule)
+		if rule != nil && rule.open != nil && api.SubscriptionRequired != nil && *api.SubscriptionRequired {
+			c.warnings = append(c.warnings, fmt.Sprintf("%s: \"subscriptionRequired\" is true, but the API is in product %q, which requires no subscription: as in APIM, a request without a key is admitted, under that product's policy", where, rule.open.ID))
+		}
 		// Each product of the API: its policy between global and API.
 		productEff := map[string]map[section][]*Node{}
 		for _, p := range cfg.Products {
@@ -262,6 +266,9 @@ func (g *Gateway) openProduct(rule *apiSubscription) {
 // maps an API-level effective document to this route's).
 func (c *compiler) variants(prog *Program, rule *apiSubscription, productEff map[string]map[section][]*Node, scope func(map[section][]*Node) map[section][]*Node) error {
 	prog.sub = rule
+	if rule != nil && c.subs != nil {
+		prog.refusals = c.subs.refusals(prog)
+	}
 	for id, eff := range productEff {
 		v, err := c.program(scope(eff))
 		if err != nil {

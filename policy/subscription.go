@@ -111,6 +111,17 @@ func subscriptionReject(reason, message string) *Program {
 	}}}
 }
 
+// refusals are the 401 programs of a route (missing key, invalid key):
+// the shared refusals, named after the route so that the security event
+// and metrics say which API was refused.
+func (s *subscriptions) refusals(route *Program) [2]*Program {
+	var out [2]*Program
+	for i, base := range []*Program{s.missing, s.invalid} {
+		out[i] = &Program{inbound: base.inbound, API: route.API, Operation: route.Operation}
+	}
+	return out
+}
+
 // validID is a subscription or product id: it names metrics.
 func validID(s string) bool {
 	if s == "" || len(s) > 80 {
@@ -253,7 +264,7 @@ func (g *Gateway) Subscribe(prog *Program, req Request, now time.Time) (*Program
 			return prog, &expr.Subscription{Product: p.ctx}
 		}
 		if rule.required {
-			return g.subs.missing, nil
+			return prog.refusals[0], nil
 		}
 		return prog, nil
 	}
@@ -261,7 +272,7 @@ func (g *Gateway) Subscribe(prog *Program, req Request, now time.Time) (*Program
 	sub := ref.sub
 	if !found || !sub.activeAt(now) || !sub.covers(rule.api) {
 		if rule.required {
-			return g.subs.invalid, nil
+			return prog.refusals[1], nil
 		}
 		return prog, nil
 	}

@@ -227,7 +227,35 @@ func TestSubscriptions_preflight(t *testing.T) {
 		t.Errorf("preflight on a cors route: %+v", r)
 	}
 	prog, _ = g.Route("api.example.com", "OPTIONS", "/plain/x")
-	if p, _ := g.Subscribe(prog, pre("/plain/x"), subNow); p != g.subs.missing {
+	if p, _ := g.Subscribe(prog, pre("/plain/x"), subNow); p != prog.refusals[0] || p.inbound[0] != g.subs.missing.inbound[0] {
 		t.Error("an OPTIONS request without a cors on its route did not need a key")
+	} else if p.API != "plain" {
+		t.Errorf("the refusal names API %q, want the route's, plain (its security event says which API refused)", p.API)
+	}
+}
+
+// An API that requires a subscription but is also in an open product is
+// open to requests without a key, as APIM documents; the gateway loads it
+// and says so (issue #26).
+func TestSubscriptions_requiredButOpen(t *testing.T) {
+	yes := true
+	g, err := CompileGateway(Config{
+		APIs:          []API{{Name: "catalog", PathPrefix: "/catalog", SubscriptionRequired: &yes}, {Name: "orders", PathPrefix: "/orders", SubscriptionRequired: &yes}},
+		Products:      []Product{{ID: "free", APIs: []string{"catalog"}, Open: true}},
+		Subscriptions: []Subscription{{ID: "s", Scope: "all", PrimaryKey: KeyDigest("k")}},
+	}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `apis[catalog]: "subscriptionRequired" is true, but the API is in product "free", which requires no subscription: as in APIM, a request without a key is admitted, under that product's policy`
+	if w := g.Warnings(); len(w) != 1 || w[0] != want {
+		t.Errorf("warnings %q, want exactly %q", w, want)
+	}
+	for path, wantKey := range map[string]bool{"/catalog/1": false, "/orders/1": true} {
+		prog, _ := g.Route("api.example.com", "GET", path)
+		p, _ := g.Subscribe(prog, headers{":method": "GET", ":path": path}, subNow)
+		if got := p == prog.refusals[0]; got != wantKey {
+			t.Errorf("%s without a key: refused %v, want %v", path, got, wantKey)
+		}
 	}
 }
