@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 
 	"github.com/apimguard/apimguard/internal/identity"
@@ -105,5 +106,75 @@ func TestTokens_bound(t *testing.T) {
 	}
 	if !m.wait(policy.TokenRequest{Resource: "https://vault.azure.net"}, 1000, func() {}) {
 		t.Fatal("the policy's constant resource was refused")
+	}
+}
+
+// When the resources from expressions fill the cache, a new one takes the
+// place of one whose fetch failed, then of one without a usable token,
+// then of the one used least recently; never of one being waited for or
+// of a constant resource of the policies (issue #26).
+func TestTokens_evict(t *testing.T) {
+	mustStart(t, &vmContext{}, miConfig)
+	m := newTokenManager()
+	m.rootID = proxytest.PluginContextID
+	m.source = &identity.Source{Kind: identity.IMDS}
+	constant := policy.TokenRequest{Resource: "https://vault.azure.net"}
+	m.reserve([]policy.TokenRequest{constant})
+	res := func(i int) policy.TokenRequest { return policy.TokenRequest{Resource: "api://r-" + strconv.Itoa(i)} }
+	base := time.Now()
+	for i := 0; i < maxTokens; i++ {
+		e := &tokenEntry{req: res(i), key: m.entryKey(res(i)), lastUsed: base.Add(time.Duration(i) * time.Second),
+			token: identity.Token{Value: "t", Expires: base.Add(time.Hour)}}
+		m.entries[e.key], m.order, m.dynamic = e, append(m.order, e.key), m.dynamic+1
+	}
+	m.entries[m.entryKey(res(40))].failed = true
+	m.entries[m.entryKey(res(41))].token = identity.Token{}
+	m.entries[m.entryKey(res(0))].waiters = []uint32{7} // the oldest, but waited for
+	for _, want := range []int{40, 41, 1, 2} {
+		if !m.evict(base.Add(time.Minute)) {
+			t.Fatalf("nothing evicted, want r-%d", want)
+		}
+		if m.entries[m.entryKey(res(want))] != nil {
+			t.Fatalf("r-%d is still cached", want)
+		}
+	}
+	if m.entries[m.entryKey(res(0))] == nil || m.entries[m.entryKey(constant)] == nil {
+		t.Fatal("a waited-for or constant resource was evicted")
+	}
+	if m.dynamic != maxTokens-4 || len(m.order) != maxTokens-4+1 {
+		t.Fatalf("dynamic %d, order %d", m.dynamic, len(m.order))
+	}
+}
+
+// A fetch lease is taken with compare-and-swap on a key that exists from
+// plugin start: of two workers, one gets it; the other gets it once it is
+// given back (issue #26: the first lease was an unconditional write).
+func TestTokens_lease(t *testing.T) {
+	mustStart(t, &vmContext{}, miConfig)
+	workers := [2]*tokenManager{newTokenManager(), newTokenManager()}
+	for _, m := range workers {
+		m.source = &identity.Source{Kind: identity.IMDS}
+		m.reserve([]policy.TokenRequest{{Resource: "https://vault.azure.net"}})
+	}
+	a, b := workers[0], workers[1]
+	ea, eb := a.entries[a.order[0]], b.entries[b.order[0]]
+	if _, cas, err := proxywasm.GetSharedData(a.leaseKey(ea)); err != nil || cas == 0 {
+		t.Fatalf("the lease key does not exist after start: cas %d, %v", cas, err)
+	}
+	t0 := time.Now()
+	if !a.lease(ea, t0) {
+		t.Fatal("the first worker did not get the lease")
+	}
+	if b.lease(eb, t0) {
+		t.Fatal("both workers hold the lease")
+	}
+	a.release(ea)
+	if !b.lease(eb, t0) {
+		t.Fatal("the second worker did not get the lease once it was given back")
+	}
+	// Resources from expressions share a bounded set of keys.
+	dyn := &tokenEntry{key: a.entryKey(policy.TokenRequest{Resource: "api://anything"})}
+	if k := a.leaseKey(dyn); !strings.HasPrefix(k, "apimguard.mi.d.lease.") {
+		t.Fatalf("a dynamic resource's lease key %q", k)
 	}
 }
