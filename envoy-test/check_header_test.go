@@ -82,10 +82,6 @@ func TestCheckHeader_jsonConfigThroughEnvoy(t *testing.T) {
 // to start, envoytest.Envoy rejects the configuration, and the log names the document,
 // line, element and attribute.
 func TestBadPolicy_refusedByEnvoy(t *testing.T) {
-	envoyBin, wasm, err := envoytest.Paths()
-	if err != nil {
-		t.Fatal(err)
-	}
 	tests := []struct{ name, policy, want string }{
 		{"a misspelt attribute",
 			"<policies>\n  <inbound>\n    <check-header name=\"x-api-key\" failed-check-httpcode=\"403\" failed-check-eror-message=\"no\">\n      <value>abc</value>\n    </check-header>\n  </inbound>\n</policies>",
@@ -98,26 +94,40 @@ func TestBadPolicy_refusedByEnvoy(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			port, _ := envoytest.FreePort()
-			admin, _ := envoytest.FreePort()
-			cfg, err := envoytest.Render("apimguard.yaml", envoytest.Params{ListenerPort: port, AdminPort: admin, UpstreamPort: 9, WasmPath: wasm, PluginConfig: tc.policy})
-			if err != nil {
-				t.Fatal(err)
+			log := refusedByEnvoy(t, envoytest.Params{PluginConfig: tc.policy})
+			if !strings.Contains(log, tc.want) {
+				t.Fatalf("envoy log does not name the element and its line; got:\n%.20000s", log)
 			}
-			e, err := envoytest.Start(envoyBin, cfg, admin, port, envoytest.StartOptions{Wait: 30 * time.Second})
-			defer e.Stop()
-			if err == nil {
-				t.Fatalf("envoy became ready with a bad policy")
-			}
-			if !strings.Contains(e.Log(), tc.want) {
-				t.Fatalf("envoy log does not name the element and its line; got err %v and log:\n%.20000s", err, e.Log())
-			}
-			if strings.Contains(e.Log(), "Maximum call stack size exceeded") {
+			if strings.Contains(log, "Maximum call stack size exceeded") {
 				t.Fatal("the VM overflowed its stack")
-			}
-			if !e.Exited(10 * time.Second) {
-				t.Fatalf("envoy is still running with a refused plugin")
 			}
 		})
 	}
+}
+
+// refusedByEnvoy starts Envoy with the plugin configured by p (ports and
+// module filled in), expects it never to become ready and to exit, and
+// returns its log.
+func refusedByEnvoy(t *testing.T, p envoytest.Params) string {
+	t.Helper()
+	envoyBin, wasm, err := envoytest.Paths()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ListenerPort, _ = envoytest.FreePort()
+	p.AdminPort, _ = envoytest.FreePort()
+	p.UpstreamPort, p.WasmPath = 9, wasm
+	cfg, err := envoytest.Render("apimguard.yaml", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := envoytest.Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, envoytest.StartOptions{Wait: 60 * time.Second})
+	defer e.Stop()
+	if err == nil {
+		t.Fatalf("envoy became ready with a configuration the plugin must refuse")
+	}
+	if !e.Exited(10 * time.Second) {
+		t.Fatalf("envoy is still running with a refused plugin")
+	}
+	return e.Log()
 }
