@@ -130,14 +130,14 @@ func TestObservability_rulesAndDashboard(t *testing.T) {
 	if err != nil {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "SUCCESS: 6 rules found") {
+	if !strings.Contains(string(out), "SUCCESS: 7 rules found") {
 		t.Errorf("promtool: %s", out)
 	}
 	names, err := usedMetrics()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"apimguard_allowed", "apimguard_callouts", "apimguard_denied", "apimguard_errors", "apimguard_internal_errors",
+	want := []string{"apimguard_allowed", "apimguard_callouts", "apimguard_client_certificates_stale", "apimguard_denied", "apimguard_errors", "apimguard_internal_errors",
 		"apimguard_key_fetches", "apimguard_preflights", "apimguard_requests", "apimguard_subscription_requests",
 		"apimguard_token_fetches", "apimguard_vm_memory_pages"}
 	if !slices.Equal(names, want) {
