@@ -21,9 +21,27 @@ FUZZTIME      ?= 200000x
 WASM_OPT       := wasm-opt
 WASM_OPT_FLAGS := -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int
 
+# Debian's packages, installed as root when missing (CI is root). Another
+# install holding apt's locks (unattended upgrades, a parallel make) is waited
+# for, not a failure: dpkg's lock up to 10 minutes, apt-get update retried as
+# long.
+APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
+define apt_install
+for i in $$(seq 1 60); do $(APT_GET) update -qq && break; \
+  echo "apt-get update failed (another install holding apt's lock?); retrying in 10 s"; sleep 10; done; \
+$(APT_GET) install -y -qq $(1) >/dev/null
+endef
+
+# What the module is built from: every Go file the filter can import (the
+# filter, the engine, internal/), without tests, and the module files.
+MODULE_SOURCES := $(shell find filter policy internal -name '*.go' ! -name '*_test.go') go.mod go.sum
+
 ## build: compile the plugin with upstream Go (wasip1) to build/apimguard.go.wasm, then
-## optimise it with wasm-opt into build/apimguard.wasm, the module every test and demo loads.
-build: binaryen
+## optimise it with wasm-opt into build/apimguard.wasm, the module every test and demo loads;
+## nothing is rebuilt when no source changed since the last build.
+build: $(WASM)
+
+$(WASM): $(MODULE_SOURCES) | binaryen
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o build/apimguard.go.wasm ./filter
 	$(WASM_OPT) $(WASM_OPT_FLAGS) build/apimguard.go.wasm -o $(WASM)
 	@ls -l build/apimguard.go.wasm $(WASM)
@@ -32,7 +50,7 @@ build: binaryen
 binaryen:
 	@command -v $(WASM_OPT) >/dev/null || { \
 	  echo "installing binaryen (wasm-opt) from Debian's packages"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen >/dev/null; }
+	  $(call apt_install,binaryen); }
 	@command -v $(WASM_OPT) >/dev/null
 
 # The version images and release files carry: the git tag or commit.
@@ -66,7 +84,7 @@ $(ENVOY):
 browser:
 	@command -v chromium >/dev/null || { \
 	  echo "installing chromium from Debian's packages"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	  $(call apt_install,chromium); }
 	@test -x /usr/bin/chromium
 
 ## promtool: install Debian's prometheus package for promtool, which checks the alert rules
@@ -74,7 +92,7 @@ browser:
 promtool:
 	@command -v promtool >/dev/null || { \
 	  echo "installing prometheus (promtool) from Debian's packages"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	  $(call apt_install,--no-install-recommends prometheus); }
 	@command -v promtool >/dev/null
 
 ## test: build, then all three tiers: engine, plugin (native + wazero), real Envoy (and Chromium).
@@ -147,7 +165,7 @@ bench.go: build
 
 ## bench.tools: wrk from Debian, vegeta from the Go module proxy.
 bench.tools:
-	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	@command -v wrk >/dev/null || { $(call apt_install,wrk); }
 	@command -v vegeta >/dev/null || test -x $(TOOLS)/bin/vegeta || GOBIN=$(TOOLS)/bin $(GO) install github.com/tsenart/vegeta/v12@v12.12.0
 
 ## bench: apimguard against the no-op Go module and Envoy's native filters in a real Envoy,
@@ -162,7 +180,7 @@ bench.quick: build envoy bench.tools build/noop.wasm
 
 # G0's module: every callback the SDK's default, built as the plugin is (wasm-opt too),
 # so that P / G0 compares the plugin's own code and nothing else.
-build/noop.wasm: envoy-test/cmd/bench/noop/main.go go.mod binaryen
+build/noop.wasm: envoy-test/cmd/bench/noop/main.go go.mod | binaryen
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o build/noop.go.wasm ./envoy-test/cmd/bench/noop
 	$(WASM_OPT) $(WASM_OPT_FLAGS) build/noop.go.wasm -o $@
 

@@ -70,11 +70,11 @@ func replay(t *testing.T, s *corpus.Suite) {
 		if tc.Request.ClientIP != "" {
 			p.BehindProxy = true
 		}
-		if tc.Request.Certificate != "" && !listenerTLS {
+		if (tc.Request.Certificate != "" || tc.Request.TLS != "") && !listenerTLS {
 			listenerTLS = true
-			// Client certificates: TLS at the edge as shipped, asking for
-			// one and handing it to the plugin (SANITIZE_SET); the plugin
-			// checks trust, so the listener lets any through.
+			// TLS 1.2 and 1.3 at the edge as shipped, asking for a client
+			// certificate and handing it to the plugin (SANITIZE_SET); the
+			// plugin checks trust, so the listener lets any through.
 			_, cert, key := ca.leaf("edge", "api.example.com")
 			p.TLS = &envoytest.TLSListener{CertFile: cert, KeyFile: key, MinVersion: "TLSv1_2", ClientCAFile: ca.caFile(), AcceptUntrusted: true}
 			p.XFCC = "SANITIZE_SET"
@@ -97,7 +97,8 @@ func replay(t *testing.T, s *corpus.Suite) {
 
 // exchange sends a case's request through Envoy and returns what the client
 // and the upstream saw. With ca set, the listener speaks TLS and the
-// client presents the case's certificate.
+// client speaks the case's version (any from 1.2 without one) and presents
+// the case's certificate.
 func exchange(t *testing.T, st *stack, ca *testCA, tc corpus.Case) corpus.Outcome {
 	r := tc.Request
 	url, c := st.envoy.URL(corpus.Or(r.Path, "/")), client
@@ -111,8 +112,9 @@ func exchange(t *testing.T, st *stack, ca *testCA, tc corpus.Case) corpus.Outcom
 			}
 			cert = &pair
 		}
+		version := map[string]uint16{"": 0, "1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13}[r.TLS]
 		c = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
-			RootCAs: ca.pool(), ServerName: "api.example.com", MinVersion: tls.VersionTLS12,
+			RootCAs: ca.pool(), ServerName: "api.example.com", MinVersion: max(version, tls.VersionTLS12), MaxVersion: version,
 			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 				if cert == nil {
 					return &tls.Certificate{}, nil

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/apimguard/apimguard/policy"
-	"github.com/apimguard/apimguard/policy/expr"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/properties"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
@@ -71,36 +70,17 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	testPanic("request")
 	h.count(metricRequests)
 	gw := h.plugin.gw
-	prog, params := gw.Global(), map[string]string(nil)
 	if gw.HasAPIs() {
-		// One read of the whole map rather than three of single headers.
+		// One read of the whole map rather than three of single headers
+		// when the engine routes.
 		h.Headers()
-		authority, _ := h.Header(":authority")
-		method, _ := h.Header(":method")
-		path, _ := h.Header(":path")
-		prog, params = gw.Route(authority, method, path)
 	}
-	if gw.HasTLSFloor() {
-		// Only with a TLS floor: one more host call per request.
-		v, err := proxywasm.GetProperty([]string{"connection", "tls_version"})
-		if err != nil && err != types.ErrorStatusNotFound {
-			v = []byte("unknown") // fail closed: refused as an unknown version
-		}
-		if refuse := gw.CheckTLS(string(v)); refuse != nil {
-			prog, params = refuse, nil
-		}
+	h.prog = gw.Begin(&h.exec, h, clock())
+	// An open product's request has a subscription without an id: no
+	// subscription to count.
+	if sub := h.exec.Subscription(); sub != nil && sub.ID != "" {
+		h.count("apimguard.subscription." + sub.ID + ".subscription_requests")
 	}
-	var sub *expr.Subscription
-	if gw.HasSubscriptions() {
-		// An open product's request has a subscription without an id:
-		// no subscription to count.
-		if prog, sub = gw.Subscribe(prog, h, clock()); sub != nil && sub.ID != "" {
-			h.count("apimguard.subscription." + sub.ID + ".subscription_requests")
-		}
-	}
-	h.prog = prog
-	prog.InitExec(&h.exec, h, params)
-	h.exec.SetSubscription(sub)
 	h.x = &h.exec
 	r := h.x.Inbound()
 	if h.reqHeaders.err != nil {
@@ -247,6 +227,17 @@ func (h *httpContext) ClientIP() string {
 		h.clientIP = &ip
 	}
 	return *h.clientIP
+}
+
+// TLSVersion implements policy.TLSReporter: Envoy's connection.tls_version,
+// read only when a TLS floor is configured (one host call). A failed read
+// is "unknown", which the floor refuses.
+func (h *httpContext) TLSVersion() string {
+	v, err := proxywasm.GetProperty([]string{"connection", "tls_version"})
+	if err != nil && err != types.ErrorStatusNotFound {
+		return "unknown"
+	}
+	return string(v)
 }
 
 // Peer implements policy.PeerReporter: what Envoy's connection attributes

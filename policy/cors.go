@@ -253,11 +253,27 @@ func (p *cors) respondFirst(x *Exec) (Result, bool) {
 	return p.preflight(x), true
 }
 
-// isPreflight reports whether the request is a CORS preflight.
-func isPreflight(x *Exec) bool { return requestIsPreflight(x.req) }
+// isPreflight reports whether the request is a CORS preflight, decided
+// once per request: by Gateway.Begin when the route has a cors to answer
+// it, else at the first question.
+func isPreflight(x *Exec) bool {
+	if x.preflight == preflightUnknown {
+		x.preflight = preflightNo
+		if requestIsPreflight(x.req) {
+			x.preflight = preflightYes
+		}
+	}
+	return x.preflight == preflightYes
+}
 
-// requestIsPreflight is isPreflight before an Exec exists (the
-// subscription check lets a preflight through to its route's cors).
+// Whether a request is a CORS preflight: not asked yet, no, yes.
+const (
+	preflightUnknown uint8 = iota
+	preflightNo
+	preflightYes
+)
+
+// requestIsPreflight reads the request's method and CORS headers.
 func requestIsPreflight(req Request) bool {
 	// Origin first: the host may read :method alone, but a cors will read
 	// Origin anyway.

@@ -121,6 +121,9 @@ type Exec struct {
 	alwaysAdded bool
 	once        onceFlag
 
+	// preflight is whether the request is a CORS preflight, once known
+	// (preflightUnknown until Begin or a cors asks; cors.go).
+	preflight uint8
 	// The client certificate, read at its first use (client_certificate.go).
 	certRead    bool
 	cert        *clientcert.Certificate

@@ -241,11 +241,17 @@ func (g *Gateway) HasSubscriptions() bool { return g.subs != nil }
 // (nil when none). A key is looked up by its digest: one hash and one map
 // lookup, however many subscriptions there are.
 func (g *Gateway) Subscribe(prog *Program, req Request, now time.Time) (*Program, *expr.Subscription) {
+	return g.subscribe(prog, req, now, prog.first != nil && requestIsPreflight(req))
+}
+
+// subscribe is Subscribe with the preflight question answered (Begin
+// answers it once for the request).
+func (g *Gateway) subscribe(prog *Program, req Request, now time.Time, preflight bool) (*Program, *expr.Subscription) {
 	rule := prog.sub
 	if g.subs == nil || rule == nil {
 		return prog, nil
 	}
-	if prog.first != nil && requestIsPreflight(req) {
+	if preflight {
 		// A browser's preflight carries no key: the route's cors answers
 		// it, and nothing reaches the backend (docs/policies.md, cors).
 		return prog, nil

@@ -68,7 +68,7 @@ func (r *runner) runCase(vm proxytest.WasmVMContext, s *corpus.Suite, tc corpus.
 	if err != nil {
 		return []string{err.Error()}, nil
 	}
-	for name, v := range map[string]string{"sha256_peer_certificate_digest": conn.Peer.SHA256, "subject_peer_certificate": conn.Peer.Subject,
+	for name, v := range map[string]string{"tls_version": conn.TLSVersion, "sha256_peer_certificate_digest": conn.Peer.SHA256, "subject_peer_certificate": conn.Peer.Subject,
 		"uri_san_peer_certificate": conn.Peer.URISAN, "dns_san_peer_certificate": conn.Peer.DNSSAN} {
 		if v != "" {
 			opt = opt.WithProperty([]string{"connection", name}, []byte(v))

@@ -9,18 +9,32 @@ import (
 	"github.com/apimguard/apimguard/policy/clientcert"
 )
 
-// Connection is what the module learns of a case's connection: the peer
-// certificate's attributes and the x-forwarded-client-cert header Envoy
-// sets from it ("" without a certificate).
+// Connection is what the module learns of a case's connection: the TLS
+// version it negotiated (as Envoy's connection.tls_version says it), the
+// peer certificate's attributes and the x-forwarded-client-cert header
+// Envoy sets from it ("" without a certificate).
 type Connection struct {
-	Peer policy.Peer
-	XFCC string
+	TLSVersion string
+	Peer       policy.Peer
+	XFCC       string
 }
 
-// Connection reads the case's certificate.
+// Connection reads the case's TLS version and certificate. A case with a
+// certificate and no tls speaks TLS 1.3, as a Go client to Envoy does.
 func (r Request) Connection() (Connection, error) {
+	var conn Connection
+	switch r.TLS {
+	case "":
+		if strings.TrimSpace(r.Certificate) != "" {
+			conn.TLSVersion = "TLSv1.3"
+		}
+	case "1.2", "1.3":
+		conn.TLSVersion = "TLSv" + r.TLS
+	default:
+		return conn, fmt.Errorf("request.tls: want \"1.2\" or \"1.3\", not %q", r.TLS)
+	}
 	if strings.TrimSpace(r.Certificate) == "" {
-		return Connection{}, nil
+		return conn, nil
 	}
 	chain, err := clientcert.ParseChain(r.Certificate)
 	if err != nil || len(chain) == 0 {
@@ -30,7 +44,7 @@ func (r Request) Connection() (Connection, error) {
 	if err != nil {
 		return Connection{}, fmt.Errorf("request.certificate: %v", err)
 	}
-	conn := Connection{Peer: policy.Peer{SHA256: c.SHA256, Subject: c.Subject}}
+	conn.Peer = policy.Peer{SHA256: c.SHA256, Subject: c.Subject}
 	if len(c.URIs) > 0 {
 		conn.Peer.URISAN = c.URIs[0]
 	}

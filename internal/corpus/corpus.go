@@ -77,6 +77,10 @@ type Request struct {
 	// the Envoy tier needs, for the handshake.
 	Certificate string `yaml:"certificate"`
 	Key         string `yaml:"key"`
+	// TLS is the TLS version the connection negotiates, "1.2" or "1.3";
+	// without it a request is plain HTTP (TLS 1.3 when it presents a
+	// certificate).
+	TLS string `yaml:"tls"`
 }
 
 // Upstream is what the protected API answers when a request reaches it.

@@ -45,19 +45,14 @@ func RunEngine(s *Suite, tc Case) (Outcome, error) {
 	}
 	req := &fakeRequest{pairs: append([][2]string{
 		{":method", Or(r.Method, "GET")}, {":path", Or(r.Path, "/")}, {":authority", Or(r.Authority, "api.example.com")}, {":scheme", "https"},
-	}, r.HeadersWith(conn)...), peer: conn.Peer}
+	}, r.HeadersWith(conn)...), peer: conn.Peer, tls: conn.TLSVersion}
 	req.ip = r.ClientIP
 	if cfg.XFFTrustedHops > 0 {
 		xff, _ := req.Header("x-forwarded-for")
 		req.ip = policy.ClientFromXFF(xff, cfg.XFFTrustedHops)
 	}
-	auth, _ := req.Header(":authority")
-	method, _ := req.Header(":method")
-	path, _ := req.Header(":path")
-	prog, params := gw.Route(auth, method, path)
-	prog, sub := gw.Subscribe(prog, req, now())
-	x := prog.NewExec(req, params)
-	x.SetSubscription(sub)
+	x := new(policy.Exec)
+	gw.Begin(x, req, now())
 	res, err := settle(s, tc, cfg.Upstreams, x, x.Inbound())
 	if err != nil {
 		return Outcome{}, err
@@ -138,12 +133,14 @@ type fakeRequest struct {
 	pairs [][2]string
 	ip    string
 	peer  policy.Peer
+	tls   string
 }
 
 func (r *fakeRequest) Header(name string) (string, bool) { return policy.JoinHeader(r.pairs, name) }
 func (r *fakeRequest) ClientIP() string                  { return r.ip }
 func (r *fakeRequest) Headers() [][2]string              { return r.pairs }
 func (r *fakeRequest) Peer(bool) policy.Peer             { return r.peer }
+func (r *fakeRequest) TLSVersion() string                { return r.tls }
 
 // calloutKeys is a KeyStore that fetches discovery documents and key sets
 // from the suite's callouts the first time a source is asked for.
