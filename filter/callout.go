@@ -1,5 +1,9 @@
 package main
 
+// Outgoing calls of send-request: dispatched from the request's stream,
+// which pauses until the answer resumes the engine. Background fetches
+// (keys, tokens) are in fetch.go.
+
 import (
 	"errors"
 	"strconv"
@@ -153,47 +157,4 @@ func (h *httpContext) resume(r policy.Result, dir direction, async bool) types.A
 		proxywasm.LogErrorf("apimguard: cannot resume the stream: %v", err)
 	}
 	return action
-}
-
-// OnHttpRequestBody implements types.HttpContext: while a call is pending
-// the body is held, then forwarded intact.
-func (h *httpContext) OnHttpRequestBody(int, bool) types.Action {
-	if h.pending && h.dir == requestDirection {
-		return types.ActionPause
-	}
-	return types.ActionContinue
-}
-
-// OnHttpResponseBody implements types.HttpContext.
-func (h *httpContext) OnHttpResponseBody(int, bool) types.Action {
-	if h.pending && h.dir == responseDirection {
-		return types.ActionPause
-	}
-	return types.ActionContinue
-}
-
-// hostReady resumes a request that waited for signing keys or a token.
-func (h *httpContext) hostReady() {
-	if h.done || !h.waitingHost {
-		return
-	}
-	h.pending, h.waitingHost = false, false
-	h.inHostReady = true
-	defer func() { h.inHostReady = false }()
-	var action types.Action
-	defer h.recoverTo(&action)
-	action = h.resume(h.x.Resume(nil, nil), h.dir, true)
-}
-
-// OnHttpStreamDone implements types.HttpContext: a call still in flight
-// must not touch the finished stream.
-func (h *httpContext) OnHttpStreamDone() {
-	h.done = true
-	if p := h.plugin; p != nil {
-		p.keys.cancel(h.id)
-		if p.tokens != nil {
-			p.tokens.cancel(h.id)
-		}
-		p.release(h)
-	}
 }

@@ -104,6 +104,49 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) (action types.Action) {
 	return h.apply(r, responseDirection)
 }
 
+// OnHttpRequestBody implements types.HttpContext: while a call is pending
+// the body is held, then forwarded intact.
+func (h *httpContext) OnHttpRequestBody(int, bool) types.Action {
+	if h.pending && h.dir == requestDirection {
+		return types.ActionPause
+	}
+	return types.ActionContinue
+}
+
+// OnHttpResponseBody implements types.HttpContext.
+func (h *httpContext) OnHttpResponseBody(int, bool) types.Action {
+	if h.pending && h.dir == responseDirection {
+		return types.ActionPause
+	}
+	return types.ActionContinue
+}
+
+// hostReady resumes a request that waited for signing keys or a token.
+func (h *httpContext) hostReady() {
+	if h.done || !h.waitingHost {
+		return
+	}
+	h.pending, h.waitingHost = false, false
+	h.inHostReady = true
+	defer func() { h.inHostReady = false }()
+	var action types.Action
+	defer h.recoverTo(&action)
+	action = h.resume(h.x.Resume(nil, nil), h.dir, true)
+}
+
+// OnHttpStreamDone implements types.HttpContext: a call still in flight
+// must not touch the finished stream.
+func (h *httpContext) OnHttpStreamDone() {
+	h.done = true
+	if p := h.plugin; p != nil {
+		p.keys.cancel(h.id)
+		if p.tokens != nil {
+			p.tokens.cancel(h.id)
+		}
+		p.release(h)
+	}
+}
+
 // apply carries out a Result on the stream in dir.
 func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 	switch r.Action {

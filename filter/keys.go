@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -9,7 +8,6 @@ import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tidwall/gjson"
 
-	"github.com/apimguard/apimguard/internal/jsonlimit"
 	"github.com/apimguard/apimguard/internal/pluginconfig"
 	"github.com/apimguard/apimguard/policy"
 	"github.com/apimguard/apimguard/policy/jwt"
@@ -21,41 +19,31 @@ import (
 const (
 	keyRefresh      = time.Hour
 	unknownKidDelay = 5 * time.Minute
-	coldRetry       = 2 * time.Second
-	fetchTimeoutMS  = 5000
-	fetchStuck      = 15 * time.Second
-	tickMS          = 200
 )
 
 // keySource is one openid-config URL and the keys fetched from it.
 type keySource struct {
+	fetchState
 	url            string
 	set            *jwt.KeySet
-	fetching       bool
 	wanted         bool // a request asked for a fetch at the next tick
-	fetchStarted   time.Time
-	lastAttempt    time.Time
 	lastSuccess    time.Time
 	lastKidRefetch time.Time
-	waiters        []uint32 // HTTP contexts waiting for this fetch
 }
 
-// keyManager fetches and caches the key sets of every openid-config source.
-// All fetches are dispatched from the plugin (root) context on ticks, so a
-// request that ends early never takes a fetch with it.
+// keyManager fetches and caches the key sets of every openid-config
+// source, in the background (fetch.go). The waitList knows the requests
+// waiting for keys only by id.
 type keyManager struct {
-	rootID    uint32 // the plugin context, made effective again after resuming waiters
+	waitList
 	counters  counters
 	sources   map[string]*keySource
 	order     []string
 	upstreams pluginconfig.Upstreams
-	// waiting are the HTTP contexts waiting for keys, with what resumes
-	// each: the manager knows requests only by id.
-	waiting map[uint32]func()
 }
 
 func newKeyManager() *keyManager {
-	return &keyManager{sources: map[string]*keySource{}, waiting: map[uint32]func(){}}
+	return &keyManager{waitList: newWaitList(), sources: map[string]*keySource{}}
 }
 
 // configure sets the sources to fetch and the clusters that reach them.
@@ -98,26 +86,20 @@ func (m *keyManager) wait(sources []string, id uint32, resume func()) bool {
 		default:
 			continue
 		}
-		s.waiters = append(s.waiters, id)
+		m.add(&s.fetchState, id, resume, time.Time{})
 		must = true
-	}
-	if must {
-		m.waiting[id] = resume
 	}
 	return must
 }
-
-// cancel forgets a context that ended while it waited.
-func (m *keyManager) cancel(id uint32) { delete(m.waiting, id) }
 
 // tick starts the fetches that are due.
 func (m *keyManager) tick() {
 	t := now()
 	for _, src := range m.order {
 		s := m.sources[src]
-		if s.fetching && t.Sub(s.fetchStarted) > fetchStuck {
+		if s.stuck(t) {
 			proxywasm.LogWarnf("apimguard: key fetch from %s got no answer; giving up on it", s.url)
-			m.done(s)
+			m.done(&s.fetchState)
 		}
 		if s.fetching {
 			continue
@@ -130,7 +112,7 @@ func (m *keyManager) tick() {
 		}
 		if m.loadShared(s) {
 			// Another worker fetched newer keys: use them, fetch nothing.
-			m.done(s)
+			m.done(&s.fetchState)
 			continue
 		}
 		m.fetch(s)
@@ -139,15 +121,19 @@ func (m *keyManager) tick() {
 
 // fetch gets the discovery document, then the JWK set it names.
 func (m *keyManager) fetch(s *keySource) {
-	t := now()
-	s.fetching, s.wanted, s.fetchStarted, s.lastAttempt = true, false, t, t
-	m.get(s, s.url, func(body []byte) {
+	s.start(now())
+	s.wanted = false
+	failed := func(why string) { m.failed(s, why) }
+	get := func(rawURL string, next func([]byte)) {
+		dispatchFetch(m.upstreams, fetchCall{what: "key fetch", method: "GET", url: rawURL, headers: [][2]string{{"accept", "application/json"}}}, next, failed)
+	}
+	get(s.url, func(body []byte) {
 		issuer, jwksURI, err := jwt.ParseDiscovery(body)
 		if err != nil {
 			m.failed(s, err.Error())
 			return
 		}
-		m.get(s, jwksURI, func(body []byte) {
+		get(jwksURI, func(body []byte) {
 			keys, err := jwt.ParseJWKS(body)
 			if err != nil {
 				m.failed(s, err.Error())
@@ -158,64 +144,9 @@ func (m *keyManager) fetch(s *keySource) {
 			proxywasm.LogInfof("apimguard: loaded %d signing keys from %s", len(keys), s.url)
 			m.counters.count(outcomeMetric("success", "key_fetches"))
 			m.storeShared(s, issuer, body)
-			m.done(s)
+			m.done(&s.fetchState)
 		})
 	})
-}
-
-// get makes one GET of a key-fetching step; on success next gets the body.
-// rawURL may come from the identity provider (jwks_uri): log lines quote it
-// shortened.
-func (m *keyManager) get(s *keySource, rawURL string, next func([]byte)) {
-	u, err := url.Parse(rawURL)
-	if len(rawURL) > 100 {
-		rawURL = rawURL[:97] + "..."
-	}
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		m.failed(s, "bad URL "+strconv.Quote(rawURL))
-		return
-	}
-	path := u.EscapedPath()
-	if u.RawQuery != "" {
-		path += "?" + u.RawQuery
-	}
-	cluster := m.upstreams.Cluster(u.Host, u.Scheme)
-	headers := callHeaders("GET", path, u.Host, u.Scheme, [2]string{"accept", "application/json"})
-	_, err = proxywasm.DispatchHttpCall(cluster, headers, nil, nil, fetchTimeoutMS, func(numHeaders, bodySize, _ int) {
-		defer func() {
-			if r := recover(); r != nil {
-				recovered("key fetch", r)
-				m.failed(s, rawURL+": internal error")
-			}
-		}()
-		testPanic("key fetch")
-		body, why := okBody(numHeaders, bodySize)
-		if why != "" {
-			m.failed(s, rawURL+": "+why)
-			return
-		}
-		next(body)
-	})
-	if err != nil {
-		m.failed(s, "cannot call cluster "+strconv.Quote(cluster)+": "+err.Error())
-	}
-}
-
-// okBody reads the answer of a key or token fetch: the body of a 200, or
-// why there is none ("no answer", "status 503"; never the body itself).
-func okBody(numHeaders, bodySize int) ([]byte, string) {
-	if numHeaders == 0 {
-		return nil, "no answer"
-	}
-	resp, err := callResponse(bodySize)
-	if err != nil || resp.StatusCode != 200 {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		return nil, "status " + strconv.Itoa(status)
-	}
-	return resp.Body, ""
 }
 
 // failed ends a fetch that did not load keys; the last good keys stay.
@@ -228,37 +159,7 @@ func (m *keyManager) failed(s *keySource, why string) {
 	}
 	proxywasm.LogWarnf("apimguard: key fetch from %s failed: %s", s.url, why)
 	m.counters.count(outcomeMetric("failure", "key_fetches"))
-	m.done(s)
-}
-
-// done ends a fetch and resumes the requests that waited for it.
-func (m *keyManager) done(s *keySource) {
-	s.fetching = false
-	waiters := s.waiters
-	s.waiters = nil
-	resumeWaiters(m.rootID, waiters, func(id uint32) func() {
-		resume := m.waiting[id]
-		delete(m.waiting, id)
-		return resume
-	})
-}
-
-// resumeWaiters resumes the requests ids that still wait (take returns a
-// request's resume function and forgets it; nil when it no longer waits),
-// each with its own context effective, then makes the plugin's context
-// effective again.
-func resumeWaiters(rootID uint32, ids []uint32, take func(id uint32) func()) {
-	if len(ids) == 0 {
-		return
-	}
-	defer proxywasm.SetEffectiveContext(rootID)
-	for _, id := range ids {
-		resume := take(id)
-		if resume == nil || proxywasm.SetEffectiveContext(id) != nil {
-			continue
-		}
-		resume()
-	}
+	m.done(&s.fetchState)
 }
 
 func sharedKey(source string) string { return "apimguard.keys." + source }
@@ -268,7 +169,7 @@ func (m *keyManager) storeShared(s *keySource, issuer string, jwks []byte) {
 	// {"at": unix nanoseconds of the fetch, "issuer": ..., "jwks": the set}
 	// (jwks passed ParseJWKS: it is JSON).
 	data := `{"at":` + strconv.FormatInt(s.lastSuccess.UnixNano(), 10) + `,"issuer":` + policy.JSONString(issuer) + `,"jwks":` + string(jwks) + `}`
-	if err := proxywasm.SetSharedData(sharedKey(s.url), []byte(data), 0); err != nil {
+	if err := storeShared(sharedKey(s.url), []byte(data)); err != nil {
 		proxywasm.LogWarnf("apimguard: cannot share the keys of %s with other workers: %v", s.url, err)
 	}
 }
@@ -277,14 +178,10 @@ func (m *keyManager) storeShared(s *keySource, issuer string, jwks []byte) {
 // this VM's and younger than the refresh period. An unknown-kid refetch
 // also accepts any newer set: it may hold the new kid.
 func (m *keyManager) loadShared(s *keySource) bool {
-	data, _, err := proxywasm.GetSharedData(sharedKey(s.url))
-	if err != nil || len(data) == 0 {
+	doc, ok := loadShared(sharedKey(s.url), 2*jwt.MaxKeyDocumentSize)
+	if !ok {
 		return false
 	}
-	if jsonlimit.Check(data, 2*jwt.MaxKeyDocumentSize) != nil || !gjson.ValidBytes(data) {
-		return false
-	}
-	doc := gjson.ParseBytes(data)
 	stamp, issuer := doc.Get("at"), doc.Get("issuer")
 	if stamp.Type != gjson.Number || issuer.Type != gjson.String {
 		return false

@@ -4,18 +4,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"hash/fnv"
-	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
-	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 	"github.com/tidwall/gjson"
 
 	"github.com/apimguard/apimguard/internal/identity"
-	"github.com/apimguard/apimguard/internal/jsonlimit"
 	"github.com/apimguard/apimguard/internal/pluginconfig"
 	"github.com/apimguard/apimguard/policy"
 )
@@ -39,46 +35,36 @@ const (
 
 // tokenEntry is the token of one (resource, client id).
 type tokenEntry struct {
-	req          policy.TokenRequest
-	key          string
-	token        identity.Token
-	fetched      time.Time
-	refreshAt    time.Time
-	fetching     bool
-	fetchStarted time.Time
-	lastAttempt  time.Time
-	failed       bool // the last attempt failed
-	used         bool // asked for since the last fetch: keep it fresh
-	lastUsed     time.Time
-	reserved     bool // a constant resource of the policies: not counted against maxTokens
-	waiters      []uint32
-}
-
-// tokenWaiter is a request waiting for a token.
-type tokenWaiter struct {
-	resume   func()
-	deadline time.Time
+	fetchState
+	req       policy.TokenRequest
+	key       string
+	token     identity.Token
+	fetched   time.Time
+	refreshAt time.Time
+	failed    bool // the last attempt failed
+	used      bool // asked for since the last fetch: keep it fresh
+	lastUsed  time.Time
+	reserved  bool // a constant resource of the policies: not counted against maxTokens
 }
 
 // tokenManager fetches, caches, shares and refreshes managed-identity
-// tokens. Fetches are dispatched from the plugin context on ticks, and one
-// worker fetches for all: a lease in shared data says who.
+// tokens in the background (fetch.go); one worker fetches for all, a lease
+// in shared data says who.
 type tokenManager struct {
-	rootID    uint32
+	waitList
 	counters  counters
 	source    *identity.Source
 	upstreams pluginconfig.Upstreams
 	entries   map[string]*tokenEntry
 	order     []string
-	dynamic   int // entries not reserved
-	waiting   map[uint32]tokenWaiter
+	dynamic   int    // entries not reserved
 	vm        string // this VM's lease owner id
 }
 
 func newTokenManager() *tokenManager {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return &tokenManager{entries: map[string]*tokenEntry{}, waiting: map[uint32]tokenWaiter{}, vm: hex.EncodeToString(b[:])}
+	return &tokenManager{waitList: newWaitList(), entries: map[string]*tokenEntry{}, vm: hex.EncodeToString(b[:])}
 }
 
 // reserve makes room for the tokens whose resource is known at load time,
@@ -95,16 +81,6 @@ func (m *tokenManager) reserve(reqs []policy.TokenRequest) {
 	}
 	for i := 0; i < maxTokens; i++ {
 		createLease(dynamicSlot("lease.", i))
-	}
-}
-
-// createLease creates an empty lease at key unless one exists. The plugin
-// starts on Envoy's main thread (its configuration check) before any
-// worker, so a lease key always exists before a worker can take it, and
-// every lease is then taken with compare-and-swap.
-func createLease(key string) {
-	if _, _, err := proxywasm.GetSharedData(key); err == types.ErrorStatusNotFound {
-		_ = proxywasm.SetSharedData(key, nil, 0)
 	}
 }
 
@@ -161,8 +137,7 @@ func (m *tokenManager) wait(r policy.TokenRequest, id uint32, resume func()) boo
 		return false
 	}
 	e.used, e.lastUsed = true, t
-	e.waiters = append(e.waiters, id)
-	m.waiting[id] = tokenWaiter{resume: resume, deadline: t.Add(tokenWait)}
+	m.add(&e.fetchState, id, resume, t.Add(tokenWait))
 	return true
 }
 
@@ -199,30 +174,21 @@ func (m *tokenManager) evict(t time.Time) bool {
 	return true
 }
 
-// cancel forgets a context that ended while it waited.
-func (m *tokenManager) cancel(id uint32) { delete(m.waiting, id) }
-
 // tick expires waits, takes tokens other workers fetched, and starts the
 // fetches that are due.
 func (m *tokenManager) tick() {
 	t := now()
-	var late []uint32
-	for id, w := range m.waiting {
-		if t.After(w.deadline) {
-			late = append(late, id)
-		}
-	}
-	resumeWaiters(m.rootID, late, m.take)
+	m.expire(t)
 	for _, key := range m.order {
 		e := m.entries[key]
-		if e.fetching && t.Sub(e.fetchStarted) > fetchStuck {
+		if e.stuck(t) {
 			m.failed(e, "no answer")
 		}
 		if e.fetching {
 			continue
 		}
 		if len(e.waiters) > 0 && e.token.Usable(t) {
-			m.done(e) // a token arrived while they were being registered
+			m.done(&e.fetchState) // a token arrived while they were being registered
 			continue
 		}
 		waited := len(e.waiters) > 0
@@ -231,10 +197,10 @@ func (m *tokenManager) tick() {
 			continue
 		}
 		if m.loadShared(e, t) {
-			m.done(e)
+			m.done(&e.fetchState)
 			continue
 		}
-		if !m.lease(e, t) {
+		if !takeLease(m.leaseKey(e), m.vm, t, tokenLease) {
 			continue // another worker is fetching: its token arrives through shared data
 		}
 		m.fetch(e, t)
@@ -243,34 +209,10 @@ func (m *tokenManager) tick() {
 
 // fetch asks the token source for e's token.
 func (m *tokenManager) fetch(e *tokenEntry, t time.Time) {
-	e.fetching, e.fetchStarted, e.lastAttempt = true, t, t
+	e.start(t)
 	req := m.source.Request(e.req)
-	u, err := url.Parse(req.URL)
-	if err != nil {
-		m.failed(e, "bad endpoint")
-		return
-	}
-	path := u.EscapedPath()
-	if u.RawQuery != "" {
-		path += "?" + u.RawQuery
-	}
-	cluster := m.upstreams.Cluster(u.Host, u.Scheme)
-	headers := callHeaders(req.Method, path, u.Host, u.Scheme, req.Headers...)
-	_, err = proxywasm.DispatchHttpCall(cluster, headers, req.Body, nil, fetchTimeoutMS, func(numHeaders, bodySize, _ int) {
-		defer func() {
-			if r := recover(); r != nil {
-				recovered("token fetch", r)
-				m.failed(e, "internal error")
-			}
-		}()
-		testPanic("token fetch")
-		// The answer's body is never logged: a token endpoint's error can
-		// echo what was sent.
-		body, why := okBody(numHeaders, bodySize)
-		if why != "" {
-			m.failed(e, why)
-			return
-		}
+	call := fetchCall{what: "token fetch", method: req.Method, url: req.URL, headers: req.Headers, body: req.Body}
+	dispatchFetch(m.upstreams, call, func(body []byte) {
 		tok, err := identity.Parse(body, now())
 		if err != nil {
 			m.failed(e, err.Error())
@@ -281,12 +223,9 @@ func (m *tokenManager) fetch(e *tokenEntry, t time.Time) {
 		m.counters.count(outcomeMetric("success", "token_fetches"))
 		proxywasm.LogInfof("apimguard: managed identity: token for %s fetched, valid until %s", abbreviateURL(e.req.Resource), tok.Expires.UTC().Format(time.RFC3339))
 		m.storeShared(e)
-		m.release(e)
-		m.done(e)
-	})
-	if err != nil {
-		m.failed(e, "cannot call cluster "+strconv.Quote(cluster)+": "+err.Error())
-	}
+		releaseLease(m.leaseKey(e), m.vm)
+		m.done(&e.fetchState)
+	}, func(why string) { m.failed(e, why) })
 }
 
 // failed ends a fetch without a token; a token still valid stays in use.
@@ -294,26 +233,8 @@ func (m *tokenManager) failed(e *tokenEntry, why string) {
 	proxywasm.LogWarnf("apimguard: managed identity: token fetch for %s failed: %s", abbreviateURL(e.req.Resource), why)
 	m.counters.count(outcomeMetric("failure", "token_fetches"))
 	e.failed = true
-	m.release(e)
-	m.done(e)
-}
-
-// done ends a fetch (or a wait) and resumes the requests waiting for e.
-func (m *tokenManager) done(e *tokenEntry) {
-	e.fetching = false
-	waiters := e.waiters
-	e.waiters = nil
-	resumeWaiters(m.rootID, waiters, m.take)
-}
-
-// take forgets a waiting request and returns its resume function.
-func (m *tokenManager) take(id uint32) func() {
-	w, ok := m.waiting[id]
-	if !ok {
-		return nil
-	}
-	delete(m.waiting, id)
-	return w.resume
+	releaseLease(m.leaseKey(e), m.vm)
+	m.done(&e.fetchState)
 }
 
 // sharedKey is where e's token is shared: its own key for a constant
@@ -340,9 +261,7 @@ func (m *tokenManager) storeShared(e *tokenEntry) {
 	// {"key": ..., "token": ..., "expires": unix seconds, "fetched": unix nanoseconds}
 	data := `{"key":` + policy.JSONString(e.key) + `,"token":` + policy.JSONString(e.token.Value) + `,"expires":` + strconv.FormatInt(e.token.Expires.Unix(), 10) +
 		`,"fetched":` + strconv.FormatInt(e.fetched.UnixNano(), 10) + `}`
-	key := m.sharedKey(e)
-	_, cas, _ := proxywasm.GetSharedData(key)
-	if err := proxywasm.SetSharedData(key, []byte(data), cas); err != nil {
+	if err := storeShared(m.sharedKey(e), []byte(data)); err != nil {
 		proxywasm.LogWarnf("apimguard: managed identity: cannot share a token with other workers: %v", err)
 	}
 }
@@ -350,15 +269,10 @@ func (m *tokenManager) storeShared(e *tokenEntry) {
 // loadShared takes a token another worker fetched after this VM's, when
 // it is still usable and not due for refresh.
 func (m *tokenManager) loadShared(e *tokenEntry, t time.Time) bool {
-	data, _, err := proxywasm.GetSharedData(m.sharedKey(e))
-	limit := identity.MaxToken + len(e.key) + 256
-	if err != nil || len(data) == 0 || len(data) > limit || jsonlimit.Check(data, limit) != nil {
+	doc, ok := loadShared(m.sharedKey(e), identity.MaxToken+len(e.key)+256)
+	if !ok {
 		return false
 	}
-	if !gjson.ValidBytes(data) {
-		return false
-	}
-	doc := gjson.ParseBytes(data)
 	key, value, expires, stamp := doc.Get("key"), doc.Get("token"), doc.Get("expires"), doc.Get("fetched")
 	if key.Str != e.key || value.Type != gjson.String || expires.Type != gjson.Number || stamp.Type != gjson.Number {
 		return false
@@ -370,37 +284,6 @@ func (m *tokenManager) loadShared(e *tokenEntry, t time.Time) bool {
 	}
 	e.token, e.fetched, e.refreshAt, e.failed = tok, fetched, tok.RefreshAt(fetched), false
 	return true
-}
-
-// lease takes the right to fetch e's token for tokenLease, unless another
-// worker holds it. The key exists from plugin start (createLease), so
-// every write is a compare-and-swap: of two workers that try at once,
-// one wins.
-func (m *tokenManager) lease(e *tokenEntry, t time.Time) bool {
-	key := m.leaseKey(e)
-	data, cas, err := proxywasm.GetSharedData(key)
-	switch {
-	case err == types.ErrorStatusNotFound:
-		createLease(key) // never expected; take it on the next tick
-		return false
-	case err != nil:
-		return true // no shared data: fetch alone rather than never
-	}
-	if owner, until, ok := strings.Cut(string(data), "|"); ok && owner != m.vm {
-		if n, err := strconv.ParseInt(until, 10, 64); err == nil && t.Before(time.Unix(0, n)) {
-			return false
-		}
-	}
-	mine := m.vm + "|" + strconv.FormatInt(t.Add(tokenLease).UnixNano(), 10)
-	return proxywasm.SetSharedData(key, []byte(mine), cas) == nil // else another worker took it first
-}
-
-// release gives the lease back.
-func (m *tokenManager) release(e *tokenEntry) {
-	key := m.leaseKey(e)
-	if data, cas, err := proxywasm.GetSharedData(key); err == nil && strings.HasPrefix(string(data), m.vm+"|") {
-		_ = proxywasm.SetSharedData(key, []byte(m.vm+"|0"), cas)
-	}
 }
 
 // abbreviateURL shortens a resource for a log line.
