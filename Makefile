@@ -144,7 +144,7 @@ FUZZ_TARGETS := \
 	FuzzParseName:./policy/clientcert \
 	FuzzNameMatch:./policy/clientcert \
 	FuzzCRLSelect:./policy \
-	FuzzParse:./internal/identity \
+	FuzzParse:./internal/managedidentity \
 	FuzzCredential:./policy \
 	FuzzExtract:./internal/wasmimage
 

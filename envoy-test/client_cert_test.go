@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
-	"github.com/apimguard/apimguard/internal/testpki"
+	"github.com/apimguard/apimguard/internal/testsupport/testpki"
 	"github.com/apimguard/apimguard/policy"
 	"github.com/apimguard/apimguard/policy/clientcert"
 )

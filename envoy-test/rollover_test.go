@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
-	"github.com/apimguard/apimguard/internal/testpki"
+	"github.com/apimguard/apimguard/internal/testsupport/testpki"
 	"github.com/apimguard/apimguard/policy"
 )
 

@@ -19,8 +19,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
-	"github.com/apimguard/apimguard/internal/testjwt"
-	"github.com/apimguard/apimguard/internal/testpki"
+	"github.com/apimguard/apimguard/internal/testsupport/testjwt"
+	"github.com/apimguard/apimguard/internal/testsupport/testpki"
 )
 
 // testCA is a certificate authority made for one test, with a directory

@@ -10,7 +10,7 @@ import (
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 
-	"github.com/apimguard/apimguard/internal/testpki"
+	"github.com/apimguard/apimguard/internal/testsupport/testpki"
 	"github.com/apimguard/apimguard/policy/clientcert"
 )
 

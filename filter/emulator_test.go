@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/apimguard/apimguard/internal/hostfake"
+	"github.com/apimguard/apimguard/internal/testsupport/hostfake"
 	"github.com/apimguard/apimguard/policy"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"

@@ -20,10 +20,10 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/apimguard/apimguard/internal/testjwt"
+	"github.com/apimguard/apimguard/internal/testsupport/testjwt"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 
-	"github.com/apimguard/apimguard/internal/hostfake"
+	"github.com/apimguard/apimguard/internal/testsupport/hostfake"
 )
 
 func certPEM(t *testing.T, k *ecdsa.PrivateKey) string {

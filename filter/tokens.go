@@ -11,7 +11,7 @@ import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tidwall/gjson"
 
-	"github.com/apimguard/apimguard/internal/identity"
+	"github.com/apimguard/apimguard/internal/managedidentity"
 	"github.com/apimguard/apimguard/internal/pluginconfig"
 	"github.com/apimguard/apimguard/policy"
 )
@@ -38,7 +38,7 @@ type tokenEntry struct {
 	fetchState
 	req       policy.TokenRequest
 	key       string
-	token     identity.Token
+	token     managedidentity.Token
 	fetched   time.Time
 	refreshAt time.Time
 	failed    bool // the last attempt failed
@@ -53,7 +53,7 @@ type tokenEntry struct {
 type tokenManager struct {
 	waitList
 	counters  counters
-	source    *identity.Source
+	source    *managedidentity.Source
 	upstreams pluginconfig.Upstreams
 	entries   map[string]*tokenEntry
 	order     []string
@@ -213,7 +213,7 @@ func (m *tokenManager) fetch(e *tokenEntry, t time.Time) {
 	req := m.source.Request(e.req)
 	call := fetchCall{what: "token fetch", method: req.Method, url: req.URL, headers: req.Headers, body: req.Body}
 	dispatchFetch(m.upstreams, call, func(body []byte) {
-		tok, err := identity.Parse(body, now())
+		tok, err := managedidentity.Parse(body, now())
 		if err != nil {
 			m.failed(e, err.Error())
 			return
@@ -269,7 +269,7 @@ func (m *tokenManager) storeShared(e *tokenEntry) {
 // loadShared takes a token another worker fetched after this VM's, when
 // it is still usable and not due for refresh.
 func (m *tokenManager) loadShared(e *tokenEntry, t time.Time) bool {
-	doc, ok := loadShared(m.sharedKey(e), identity.MaxToken+len(e.key)+256)
+	doc, ok := loadShared(m.sharedKey(e), managedidentity.MaxToken+len(e.key)+256)
 	if !ok {
 		return false
 	}
@@ -278,7 +278,7 @@ func (m *tokenManager) loadShared(e *tokenEntry, t time.Time) bool {
 		return false
 	}
 	fetched := time.Unix(0, stamp.Int())
-	tok := identity.Token{Value: value.Str, Expires: time.Unix(expires.Int(), 0)}
+	tok := managedidentity.Token{Value: value.Str, Expires: time.Unix(expires.Int(), 0)}
 	if !fetched.After(e.fetched) || !tok.Usable(t) || !t.Before(tok.RefreshAt(fetched)) {
 		return false
 	}

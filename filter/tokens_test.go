@@ -11,7 +11,7 @@ import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 
-	"github.com/apimguard/apimguard/internal/identity"
+	"github.com/apimguard/apimguard/internal/managedidentity"
 	"github.com/apimguard/apimguard/policy"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
@@ -94,7 +94,7 @@ func TestTokens_bound(t *testing.T) {
 	mustStart(t, &vmContext{}, miConfig) // a host for the manager's log lines
 	m := newTokenManager()
 	m.rootID = proxytest.PluginContextID
-	m.source = &identity.Source{Kind: identity.IMDS}
+	m.source = &managedidentity.Source{Kind: managedidentity.IMDS}
 	m.reserve([]policy.TokenRequest{{Resource: "https://vault.azure.net"}})
 	for i := 0; i < maxTokens; i++ {
 		if !m.wait(policy.TokenRequest{Resource: "api://made-up-" + strconv.Itoa(i)}, uint32(100+i), func() {}) {
@@ -117,18 +117,18 @@ func TestTokens_evict(t *testing.T) {
 	mustStart(t, &vmContext{}, miConfig)
 	m := newTokenManager()
 	m.rootID = proxytest.PluginContextID
-	m.source = &identity.Source{Kind: identity.IMDS}
+	m.source = &managedidentity.Source{Kind: managedidentity.IMDS}
 	constant := policy.TokenRequest{Resource: "https://vault.azure.net"}
 	m.reserve([]policy.TokenRequest{constant})
 	res := func(i int) policy.TokenRequest { return policy.TokenRequest{Resource: "api://r-" + strconv.Itoa(i)} }
 	base := time.Now()
 	for i := 0; i < maxTokens; i++ {
 		e := &tokenEntry{req: res(i), key: m.entryKey(res(i)), lastUsed: base.Add(time.Duration(i) * time.Second),
-			token: identity.Token{Value: "t", Expires: base.Add(time.Hour)}}
+			token: managedidentity.Token{Value: "t", Expires: base.Add(time.Hour)}}
 		m.entries[e.key], m.order, m.dynamic = e, append(m.order, e.key), m.dynamic+1
 	}
 	m.entries[m.entryKey(res(40))].failed = true
-	m.entries[m.entryKey(res(41))].token = identity.Token{}
+	m.entries[m.entryKey(res(41))].token = managedidentity.Token{}
 	m.entries[m.entryKey(res(0))].waiters = []uint32{7} // the oldest, but waited for
 	for _, want := range []int{40, 41, 1, 2} {
 		if !m.evict(base.Add(time.Minute)) {
@@ -153,7 +153,7 @@ func TestTokens_lease(t *testing.T) {
 	mustStart(t, &vmContext{}, miConfig)
 	workers := [2]*tokenManager{newTokenManager(), newTokenManager()}
 	for _, m := range workers {
-		m.source = &identity.Source{Kind: identity.IMDS}
+		m.source = &managedidentity.Source{Kind: managedidentity.IMDS}
 		m.reserve([]policy.TokenRequest{{Resource: "https://vault.azure.net"}})
 	}
 	a, b := workers[0], workers[1]

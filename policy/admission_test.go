@@ -2,14 +2,6 @@ package policy
 
 import "testing"
 
-// tlsHeaders is a request whose connection reports a TLS version.
-type tlsHeaders struct {
-	headers
-	version string
-}
-
-func (r tlsHeaders) TLSVersion() string { return r.version }
-
 // Begin admits a request in one order whatever the host: route, TLS floor,
 // preflight, subscription; the Exec it readies runs the program it returns.
 func TestBegin(t *testing.T) {

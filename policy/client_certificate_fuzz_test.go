@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apimguard/apimguard/internal/testpki"
+	"github.com/apimguard/apimguard/internal/testsupport/testpki"
 	"github.com/apimguard/apimguard/policy/clientcert"
 )
 

@@ -7,23 +7,6 @@ import (
 	"github.com/apimguard/apimguard/policy/expr"
 )
 
-// resp is an upstream Response for outbound tests.
-type resp map[string]string
-
-func (r resp) Header(name string) (string, bool) { v, ok := r[name]; return v, ok }
-
-func get(m map[string]string) headers {
-	h := headers{":method": "GET", ":path": "/orders/42?x=1", ":authority": "api.contoso.com", ":scheme": "https"}
-	for k, v := range m {
-		h[k] = v
-	}
-	return h
-}
-
-func doc(inbound, outbound, onError string) string {
-	return "<policies>\n<inbound>" + inbound + "</inbound>\n<backend><forward-request/></backend>\n<outbound>" + outbound + "</outbound>\n<on-error>" + onError + "</on-error>\n</policies>"
-}
-
 func TestChoose(t *testing.T) {
 	p := mustCompile(t, doc(`
 <choose>

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/apimguard/apimguard/internal/corpus"
-	"github.com/apimguard/apimguard/internal/hostfake"
+	"github.com/apimguard/apimguard/internal/testsupport/hostfake"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )

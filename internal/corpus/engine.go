@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apimguard/apimguard/internal/identity"
+	"github.com/apimguard/apimguard/internal/managedidentity"
 	"github.com/apimguard/apimguard/internal/pluginconfig"
 	"github.com/apimguard/apimguard/policy"
 	"github.com/apimguard/apimguard/policy/jwt"
@@ -173,7 +173,7 @@ func (k *calloutKeys) KeySet(source string) *jwt.KeySet {
 // the suite's callouts, as the plugin's token source reaches them.
 type calloutTokens struct {
 	keys   *calloutKeys
-	source *identity.Source
+	source *managedidentity.Source
 	now    func() time.Time
 	tokens map[policy.TokenRequest]string
 }
@@ -184,7 +184,7 @@ func (t *calloutTokens) Token(r policy.TokenRequest) string {
 	}
 	tok := ""
 	if body, ok := t.keys.get(t.source.Request(r).URL); ok {
-		if parsed, err := identity.Parse(body, t.now()); err == nil {
+		if parsed, err := managedidentity.Parse(body, t.now()); err == nil {
 			tok = parsed.Value
 		}
 	}

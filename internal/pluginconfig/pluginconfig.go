@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apimguard/apimguard/internal/identity"
+	"github.com/apimguard/apimguard/internal/managedidentity"
 	"github.com/apimguard/apimguard/internal/jsonlimit"
 	"github.com/apimguard/apimguard/policy"
 	"github.com/apimguard/apimguard/policy/expr"
@@ -55,7 +55,7 @@ type Config struct {
 	// ManagedIdentity is the token source of authentication-managed-identity
 	// ("managedIdentity"), as written: {{name}} references are resolved by
 	// TokenSource.
-	ManagedIdentity *identity.Source
+	ManagedIdentity *managedidentity.Source
 }
 
 // MaxSize bounds the whole plugin configuration; each policy document
@@ -163,7 +163,7 @@ func Parse(data []byte) (*Config, error) {
 		case "subscriptions":
 			c.Subscriptions, err = parseSubscriptions(v)
 		case "managedIdentity":
-			c.ManagedIdentity = &identity.Source{}
+			c.ManagedIdentity = &managedidentity.Source{}
 			err = object("managedIdentity", v, map[string]gjson.Type{"source": gjson.String, "endpoint": gjson.String, "identityHeader": gjson.String,
 				"clientId": gjson.String, "clientSecret": gjson.String, "scope": gjson.String}, func(key string, f gjson.Result) error {
 				*map[string]*string{"source": &c.ManagedIdentity.Kind, "endpoint": &c.ManagedIdentity.Endpoint, "identityHeader": &c.ManagedIdentity.IdentityHeader,
@@ -548,12 +548,12 @@ func (c *Config) namedValue(name string) (string, bool) {
 // references resolved and checked; nil without "managedIdentity". An App
 // Service source takes its endpoint from IDENTITY_ENDPOINT when none is
 // given.
-func (c *Config) TokenSource() (*identity.Source, error) {
+func (c *Config) TokenSource() (*managedidentity.Source, error) {
 	if c.ManagedIdentity == nil {
 		return nil, nil
 	}
 	s := *c.ManagedIdentity
-	if s.Kind == identity.AppService && s.Endpoint == "" {
+	if s.Kind == managedidentity.AppService && s.Endpoint == "" {
 		s.Endpoint = "{{IDENTITY_ENDPOINT}}"
 	}
 	for _, f := range []*string{&s.Endpoint, &s.IdentityHeader, &s.ClientID, &s.ClientSecret, &s.Scope} {

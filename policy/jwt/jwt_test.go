@@ -19,7 +19,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/apimguard/apimguard/internal/testjwt"
+	"github.com/apimguard/apimguard/internal/testsupport/testjwt"
 )
 
 var (

@@ -18,8 +18,8 @@ import (
 
 	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
 	"github.com/apimguard/apimguard/internal/corpus"
-	"github.com/apimguard/apimguard/internal/testjwt"
-	"github.com/apimguard/apimguard/internal/testpki"
+	"github.com/apimguard/apimguard/internal/testsupport/testjwt"
+	"github.com/apimguard/apimguard/internal/testsupport/testpki"
 )
 
 // The seed's validate-jwt example names Microsoft Entra ID's discovery

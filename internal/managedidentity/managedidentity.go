@@ -1,4 +1,4 @@
-// Package identity speaks the token protocols of managed identities: it
+// Package managedidentity speaks the token protocols of managed identities: it
 // builds the request for a token and reads the answer, for Azure's
 // instance metadata service (IMDS, also what AKS's pod-identity and
 // workload-identity proxy endpoints speak), the App Service / Container
@@ -6,7 +6,7 @@
 // endpoint. The filter makes the calls and caches the tokens; the corpus
 // replayer uses the same requests and readers. It must not import
 // proxy-wasm.
-package identity
+package managedidentity
 
 import (
 	"errors"

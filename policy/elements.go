@@ -1,0 +1,90 @@
+package policy
+
+// The table of policy elements: which element compiles how, in which
+// sections it may stand.
+
+type element struct {
+	sections section
+	// compile returns nil for an element with nothing to do at run time.
+	compile func(c *compiler, n *Node) (statement, error)
+	// firstOnly: only the first of these in a section applies (a load-time
+	// warning names the others).
+	firstOnly bool
+}
+
+// elements is the table of supported policy elements and their sections.
+func elements(name string) (element, bool) {
+	switch name {
+	case "base":
+		return element{sections: anySection, compile: compileBase}, true
+	case "authentication-managed-identity":
+		return element{sections: inbound, compile: compileManagedIdentity}, true
+	case "check-header":
+		return element{sections: inbound, compile: compileCheckHeader}, true
+	case "check-ip":
+		return element{sections: inbound, compile: compileCheckIP}, true
+	case "ip-filter":
+		return element{sections: inbound, compile: compileIPFilter}, true
+	case "cors":
+		return element{sections: inbound | outbound, compile: compileCORS, firstOnly: true}, true
+	case "choose":
+		return element{sections: anySection, compile: compileChoose}, true
+	case "forward-request":
+		return element{sections: backend, compile: compileForwardRequest}, true
+	case "return-response":
+		return element{sections: anySection, compile: compileReturnResponse}, true
+	case "send-request":
+		return element{sections: anySection, compile: compileSendRequest}, true
+	case "set-body":
+		return element{sections: onError, compile: compileSetBody}, true
+	case "set-header":
+		return element{sections: anySection, compile: compileSetHeader}, true
+	case "set-method":
+		return element{sections: inbound | backend, compile: compileSetMethod}, true
+	case "set-status":
+		return element{sections: outbound | onError, compile: compileSetStatus}, true
+	case "set-variable":
+		return element{sections: anySection, compile: compileSetVariable}, true
+	case "validate-jwt":
+		return element{sections: inbound, compile: compileValidateJWT}, true
+	case "validate-azure-ad-token":
+		return element{sections: inbound, compile: compileValidateAzureADToken}, true
+	case "validate-client-certificate":
+		return element{sections: inbound, compile: compileValidateClientCertificate}, true
+	}
+	return element{}, false
+}
+
+// meta is what a statement records about its element.
+func (c *compiler) meta(n *Node) stmtMeta {
+	scope := n.Scope
+	if scope == "" {
+		scope = "global"
+	}
+	return stmtMeta{element: n.Name, id: policyID(n), scope: scope, path: n.Path}
+}
+
+// compileBase handles a <base/> left after splicing: at global scope it has
+// no parent.
+func compileBase(c *compiler, n *Node) (statement, error) {
+	if err := c.attrs(n); err != nil {
+		return nil, err
+	}
+	return nil, c.empty(n)
+}
+
+// compileForwardRequest accepts a bare <forward-request/>: forwarding is what
+// Envoy does after the filter chain.
+//
+// # Notes
+//
+// Its attributes (timeout, follow-redirects, buffering) are refused: route
+// timeouts and retries belong to the Envoy route, not to the plugin.
+func compileForwardRequest(c *compiler, n *Node) (statement, error) {
+	for _, a := range n.Attrs {
+		if a.Name != "id" {
+			return nil, c.errf(n, a.Pos, "attribute %q is not supported: set timeouts and retries on the Envoy route", a.Name)
+		}
+	}
+	return nil, c.empty(n)
+}
