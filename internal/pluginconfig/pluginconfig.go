@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apimguard/apimguard/internal/managedidentity"
 	"github.com/apimguard/apimguard/internal/jsonlimit"
+	"github.com/apimguard/apimguard/internal/managedidentity"
 	"github.com/apimguard/apimguard/policy"
 	"github.com/apimguard/apimguard/policy/expr"
 	"github.com/tidwall/gjson"
