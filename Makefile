@@ -99,15 +99,25 @@ promtool:
 test: check build envoy browser promtool
 	$(MAKE) --no-print-directory test.policy test.fuzz test.filter test.cases test.envoy
 
-## check: gofmt, go vet on the host and for the module's target (GOOS=wasip1: the filter's
-## build-tagged files, clock_wasm.go and memory_wasm.go, are vetted only there; its tests
-## need the SDK's emulator, which does not build for wasip1), and, on CI (CI=true), a tree
-## with no change and nothing untracked.
-check:
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK         := $(TOOLS)/bin/staticcheck
+
+## check: gofmt, go mod tidy (no change), go vet and staticcheck on the host and for the
+## module's target (GOOS=wasip1: the filter's build-tagged files, clock_wasm.go and
+## memory_wasm.go, are checked only there; its tests need the SDK's emulator, which does
+## not build for wasip1), and, on CI (CI=true), a tree with no change and nothing untracked.
+check: $(STATICCHECK)
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$unformatted" ]; then echo "gofmt -w these files:"; echo "$$unformatted"; exit 1; fi
+	@$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy"; exit 1; }
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./filter ./policy/... ./internal/jsonlimit
+	$(STATICCHECK) ./...
+	GOOS=wasip1 GOARCH=wasm $(STATICCHECK) ./filter ./policy/... ./internal/jsonlimit
 	@if [ "$${CI:-}" = true ] && [ -n "$$(git status --porcelain)" ]; then echo "the tree is not clean:"; git status --short; exit 1; fi
+
+## staticcheck: install honnef.co/go/tools' staticcheck from the Go module proxy into .tools/.
+$(STATICCHECK):
+	GOBIN=$(TOOLS)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 test.policy:
 	$(GO) test -count=1 -timeout 5m ./policy/... ./internal/...

@@ -21,9 +21,9 @@ const invalidClientCert = `{"statusCode":401,"message":"Invalid client certifica
 // stranger's CA, and the server certificate of Envoy's listener.
 type clientPKI struct {
 	*testCA
-	issuing, stranger  *testpki.CA
-	serverCert, server string // files
-	serverKey          string
+	issuing, stranger *testpki.CA
+	serverCert        string // files
+	serverKey         string
 }
 
 func newClientPKI(t *testing.T) *clientPKI {

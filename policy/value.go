@@ -102,6 +102,7 @@ func parseBool(s string) (bool, error) {
 func (x *Exec) variableString(name string) (string, error) {
 	v, ok := x.vars[name]
 	if !ok {
+		//lint:ignore ST1005 .NET's KeyNotFoundException message, which APIM reports
 		return "", fmt.Errorf("The given key '%s' was not present in the dictionary.", name)
 	}
 	return expr.ToString(v), nil

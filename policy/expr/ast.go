@@ -38,7 +38,6 @@ type (
 	}
 	indexNode struct {
 		x, index node
-		nullCond bool
 		off      int
 	}
 	callNode struct {

@@ -273,8 +273,12 @@ func TestParseJWKS(t *testing.T) {
 	// Keys that are not usable are skipped, one by one: a point off the
 	// curve, a short coordinate, an RSA modulus under 2048 bits, an unknown
 	// type, a non-string kid.
-	x, y := b64(ec256.PublicKey.X.FillBytes(make([]byte, 32))), b64(ec256.PublicKey.Y.FillBytes(make([]byte, 32)))
-	offCurve := b64(new(big.Int).Add(ec256.PublicKey.Y, big.NewInt(1)).FillBytes(make([]byte, 32)))
+	point, err := ec256.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := b64(point[1:33]), b64(point[33:])
+	offCurve := b64(new(big.Int).Add(new(big.Int).SetBytes(point[33:]), big.NewInt(1)).FillBytes(make([]byte, 32)))
 	small := b64(rsaK.PublicKey.N.Bytes()[:128])
 	mixed := `{"keys":[{"kty":"EC","crv":"P-256","kid":"off","x":"` + x + `","y":"` + offCurve + `"},` +
 		`{"kty":"EC","crv":"P-256","kid":"short","x":"` + x[2:] + `","y":"` + y + `"},` +
