@@ -121,7 +121,7 @@ func refusedByEnvoy(t *testing.T, p envoytest.Params) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := envoytest.Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, envoytest.StartOptions{Wait: 60 * time.Second})
+	e, err := envoytest.Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, envoytest.StartOptions{Wait: 180 * time.Second})
 	defer e.Stop()
 	if err == nil {
 		t.Fatalf("envoy became ready with a configuration the plugin must refuse")

@@ -237,9 +237,11 @@ func Start(envoyBin, configText string, adminPort, port int, opt StartOptions) (
 		os.RemoveAll(dir)
 		close(e.done)
 	}()
+	// Ready takes about 4 s of one core here (V8 compiles the module); a
+	// busy or slow machine can take many times that.
 	wait := opt.Wait
 	if wait == 0 {
-		wait = 60 * time.Second
+		wait = 180 * time.Second
 	}
 	if err := e.waitReady(wait); err != nil {
 		e.Stop()
