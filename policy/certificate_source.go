@@ -463,18 +463,27 @@ func (cc *clientCerts) issuerOf(c *clientcert.Certificate) *x509.Certificate {
 	return nil
 }
 
+// requestCertificate is a request's client certificate as read once: the
+// certificate (nil without one) and why a presented one is not believed.
+type requestCertificate struct {
+	read    bool
+	cert    *clientcert.Certificate
+	problem string
+}
+
 // clientCertificate is the request's client certificate, read once, and
 // the reason a presented one is not believed.
 func (x *Exec) clientCertificate() (*clientcert.Certificate, string) {
-	if !x.certRead {
-		x.certRead = true
+	rc := &x.certificate
+	if !rc.read {
+		rc.read = true
 		cc := x.prog.certs
 		if cc == nil {
 			cc = defaultClientCerts
 		}
-		x.cert, x.certProblem = cc.fromRequest(x.req)
+		rc.cert, rc.problem = cc.fromRequest(x.req)
 	}
-	return x.cert, x.certProblem
+	return rc.cert, rc.problem
 }
 
 // ClientCertificate implements expr.Env: a certificate that is not

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apimguard/apimguard/policy/clientcert"
 	"github.com/apimguard/apimguard/policy/expr"
 )
 
@@ -124,10 +123,9 @@ type Exec struct {
 	// preflight is whether the request is a CORS preflight, once known
 	// (preflightUnknown until Begin or a cors asks; cors.go).
 	preflight uint8
-	// The client certificate, read at its first use (client_certificate.go).
-	certRead    bool
-	cert        *clientcert.Certificate
-	certProblem string
+	// certificate is the request's client certificate, read at its first
+	// use (certificate_source.go).
+	certificate requestCertificate
 
 	// sub is the subscription whose key the request presented.
 	sub *expr.Subscription
