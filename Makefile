@@ -142,7 +142,7 @@ test.envoy:
 ## the module's layer in an OCI image, and the client-certificate checks that decide on
 ## outside input: name matching and the choice of a CRL.
 FUZZ_TARGETS := \
-	FuzzParseDocument:./policy \
+	FuzzParseDocument:./policy/xmldoc \
 	FuzzRequestShape:./policy \
 	FuzzCompile:./policy/expr \
 	FuzzCheck:./internal/jsonlimit \

@@ -160,7 +160,7 @@ func compileClientCerts(cfg ClientCertificates, certs map[string]string, now fun
 		now = time.Now
 	}
 	bad := func(format string, args ...any) error {
-		return &ConfigError{Doc: "clientCertificates", Pos: Pos{1, 1}, Msg: fmt.Sprintf(format, args...)}
+		return &ConfigError{Doc: "clientCertificates", Pos: Pos{Line: 1, Col: 1}, Msg: fmt.Sprintf(format, args...)}
 	}
 	cc := &clientCerts{now: now, byID: map[string]*x509.Certificate{}}
 	switch cfg.Source {

@@ -132,7 +132,7 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 	defer func() { g.keySources, g.warnings, g.tokenRequests = c.keySources, c.warnings, c.tokenRequests }()
 	if len(cfg.APIs) == 0 {
 		if len(cfg.Subscriptions) > 0 || len(cfg.Products) > 0 {
-			return nil, &ConfigError{Doc: "subscriptions", Pos: Pos{1, 1}, Msg: "products and subscriptions need \"apis\": a key is checked for the API a request is routed to"}
+			return nil, &ConfigError{Doc: "subscriptions", Pos: Pos{Line: 1, Col: 1}, Msg: "products and subscriptions need \"apis\": a key is checked for the API a request is routed to"}
 		}
 		return g, nil
 	}
@@ -156,10 +156,10 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 	for i, api := range cfg.APIs {
 		where := fmt.Sprintf("apis[%d]", i)
 		if api.Name == "" {
-			return nil, &ConfigError{Doc: where, Pos: Pos{1, 1}, Msg: "missing \"name\""}
+			return nil, &ConfigError{Doc: where, Pos: Pos{Line: 1, Col: 1}, Msg: "missing \"name\""}
 		}
 		if seen[api.Name] {
-			return nil, &ConfigError{Doc: where, Pos: Pos{1, 1}, Msg: fmt.Sprintf("duplicate API name %q", api.Name)}
+			return nil, &ConfigError{Doc: where, Pos: Pos{Line: 1, Col: 1}, Msg: fmt.Sprintf("duplicate API name %q", api.Name)}
 		}
 		seen[api.Name] = true
 		where = "apis[" + api.Name + "]"
@@ -203,10 +203,10 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 		for j, op := range api.Operations {
 			opWhere := fmt.Sprintf("%s.operations[%d]", where, j)
 			if op.Name == "" {
-				return nil, &ConfigError{Doc: opWhere, Pos: Pos{1, 1}, Msg: "missing \"name\""}
+				return nil, &ConfigError{Doc: opWhere, Pos: Pos{Line: 1, Col: 1}, Msg: "missing \"name\""}
 			}
 			if opSeen[op.Name] {
-				return nil, &ConfigError{Doc: opWhere, Pos: Pos{1, 1}, Msg: fmt.Sprintf("duplicate operation name %q", op.Name)}
+				return nil, &ConfigError{Doc: opWhere, Pos: Pos{Line: 1, Col: 1}, Msg: fmt.Sprintf("duplicate operation name %q", op.Name)}
 			}
 			opSeen[op.Name] = true
 			opWhere = where + ".operations[" + op.Name + "]"
@@ -242,14 +242,14 @@ func subscriptionRule(where string, api API, cfg Config) (*apiSubscription, erro
 		required = *api.SubscriptionRequired
 	}
 	if required && !haveSubs {
-		return nil, &ConfigError{Doc: where, Pos: Pos{1, 1}, Msg: "\"subscriptionRequired\" needs \"subscriptions\" to check keys against"}
+		return nil, &ConfigError{Doc: where, Pos: Pos{Line: 1, Col: 1}, Msg: "\"subscriptionRequired\" needs \"subscriptions\" to check keys against"}
 	}
 	if !haveSubs && len(cfg.Products) == 0 {
 		return nil, nil
 	}
 	header := orDefault(api.KeyNames.Header, DefaultKeyHeader)
 	if !validHeaderName(header) {
-		return nil, &ConfigError{Doc: where, Pos: Pos{1, 1}, Msg: fmt.Sprintf("subscriptionKeyParameterNames.header is not a header name: %q", abbreviate(header))}
+		return nil, &ConfigError{Doc: where, Pos: Pos{Line: 1, Col: 1}, Msg: fmt.Sprintf("subscriptionKeyParameterNames.header is not a header name: %q", abbreviate(header))}
 	}
 	return &apiSubscription{api: api.Name, required: required, header: strings.ToLower(header), query: orDefault(api.KeyNames.Query, DefaultKeyQuery)}, nil
 }

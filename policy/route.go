@@ -53,16 +53,16 @@ func newRouter() *router { return &router{root: &prefixNode{}} }
 func (r *router) addAPI(where string, api API, prog *Program) (*apiRoute, error) {
 	prefix := strings.TrimSpace(api.PathPrefix)
 	if !strings.HasPrefix(prefix, "/") {
-		return nil, &ConfigError{Doc: where, Pos: Pos{1, 1}, Msg: fmt.Sprintf("\"pathPrefix\" must start with '/', got %q", api.PathPrefix)}
+		return nil, &ConfigError{Doc: where, Pos: Pos{Line: 1, Col: 1}, Msg: fmt.Sprintf("\"pathPrefix\" must start with '/', got %q", api.PathPrefix)}
 	}
 	if strings.ContainsAny(prefix, "?#{}") {
-		return nil, &ConfigError{Doc: where, Pos: Pos{1, 1}, Msg: fmt.Sprintf("\"pathPrefix\" must be a plain path, got %q", api.PathPrefix)}
+		return nil, &ConfigError{Doc: where, Pos: Pos{Line: 1, Col: 1}, Msg: fmt.Sprintf("\"pathPrefix\" must be a plain path, got %q", api.PathPrefix)}
 	}
 	ar := &apiRoute{name: api.Name, prog: prog}
 	for _, h := range api.Hosts {
 		h = strings.ToLower(strings.TrimSpace(h))
 		if h == "" || strings.ContainsAny(h, "/:?# ") || strings.Contains(h[1:], "*") || (strings.HasPrefix(h, "*") && !strings.HasPrefix(h, "*.")) {
-			return nil, &ConfigError{Doc: where, Pos: Pos{1, 1}, Msg: fmt.Sprintf("bad host %q: want a host name or *.domain", h)}
+			return nil, &ConfigError{Doc: where, Pos: Pos{Line: 1, Col: 1}, Msg: fmt.Sprintf("bad host %q: want a host name or *.domain", h)}
 		}
 		ar.hosts = append(ar.hosts, h)
 	}
@@ -81,7 +81,7 @@ func (r *router) addAPI(where string, api API, prog *Program) (*apiRoute, error)
 	}
 	for _, other := range n.apis {
 		if overlaps(other.hosts, ar.hosts) {
-			return nil, &ConfigError{Doc: where, Pos: Pos{1, 1}, Msg: fmt.Sprintf("API %q has the same path prefix and hosts as API %q", api.Name, other.name)}
+			return nil, &ConfigError{Doc: where, Pos: Pos{Line: 1, Col: 1}, Msg: fmt.Sprintf("API %q has the same path prefix and hosts as API %q", api.Name, other.name)}
 		}
 	}
 	n.apis = append(n.apis, ar)
@@ -106,7 +106,7 @@ func overlaps(a, b []string) bool {
 
 func (ar *apiRoute) addOperation(where string, op Operation, prog *Program) error {
 	errf := func(format string, args ...any) error {
-		return &ConfigError{Doc: where, Pos: Pos{1, 1}, Msg: fmt.Sprintf(format, args...)}
+		return &ConfigError{Doc: where, Pos: Pos{Line: 1, Col: 1}, Msg: fmt.Sprintf(format, args...)}
 	}
 	method := strings.ToUpper(strings.TrimSpace(op.Method))
 	switch {

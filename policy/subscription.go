@@ -138,7 +138,7 @@ func validID(s string) bool {
 
 func compileSubscriptions(products []Product, subs []Subscription, apis []API) (*subscriptions, error) {
 	bad := func(doc, format string, args ...any) error {
-		return &ConfigError{Doc: doc, Pos: Pos{1, 1}, Msg: fmt.Sprintf(format, args...)}
+		return &ConfigError{Doc: doc, Pos: Pos{Line: 1, Col: 1}, Msg: fmt.Sprintf(format, args...)}
 	}
 	known := map[string]bool{}
 	for _, a := range apis {

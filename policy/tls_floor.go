@@ -34,7 +34,7 @@ func compileTLSFloor(f TLSFloor) (tlsFloor, error) {
 	case "1.3":
 		t.min = 13
 	default:
-		return t, &ConfigError{Doc: "tls", Pos: Pos{1, 1}, Msg: fmt.Sprintf("minVersion must be \"1.2\" or \"1.3\", not %q", abbreviate(f.MinVersion))}
+		return t, &ConfigError{Doc: "tls", Pos: Pos{Line: 1, Col: 1}, Msg: fmt.Sprintf("minVersion must be \"1.2\" or \"1.3\", not %q", abbreviate(f.MinVersion))}
 	}
 	t.configured, t.plainText = true, f.AllowPlainText
 	message := "TLS " + f.MinVersion + " or higher is required."

@@ -1,4 +1,4 @@
-package policy
+package xmldoc
 
 // Reading @(...) and @{...} expressions inside policy documents.
 

@@ -1,4 +1,4 @@
-package policy
+package xmldoc
 
 import (
 	"errors"
@@ -84,7 +84,7 @@ func TestParseDocument_relaxedQuoting(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			n, err := ParseDocument(tc.in)
+			n, err := Parse(tc.in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,7 +104,7 @@ func TestParseDocument_relaxedQuoting(t *testing.T) {
 
 func TestParseDocument_positions(t *testing.T) {
 	doc := "<policies>\n  <inbound>\n    <check-header  name=\"x\">\n      <value>é v</value>\n    </check-header>\n  </inbound>\n</policies>"
-	n, err := ParseDocument(doc)
+	n, err := Parse(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestParseDocument_errors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseDocument(tc.in)
+			_, err := Parse(tc.in)
 			var pe *ParseError
 			if !errors.As(err, &pe) {
 				t.Fatalf("err = %v, want a *ParseError", err)
@@ -154,7 +154,7 @@ func TestParseDocument_errors(t *testing.T) {
 
 // FuzzParseDocument: the reader never panics or loops, and whatever it
 // accepts has element names and positions inside the input.
-func FuzzParseDocument(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		`<policies><inbound><check-header name="x" failed-check-httpcode="403"><value>{{context.Variables["k"]}}</value></check-header></inbound></policies>`,
 		`<r a="@(context.Request.Method == "DELETE")"/>`,
@@ -168,7 +168,7 @@ func FuzzParseDocument(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		n, err := ParseDocument(s)
+		n, err := Parse(s)
 		if err != nil {
 			var pe *ParseError
 			if !errors.As(err, &pe) || pe.Pos.Line < 1 || pe.Pos.Col < 1 {
