@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"net/netip"
 	"strings"
 )
 
@@ -10,23 +9,6 @@ import (
 // different route than the upstream serves is a way around a policy. See
 // RATIONALE.md, "Why does the router normalise paths and refuse some
 // hosts?".
-
-// rejectRequest fails a request the router will not route, with 400 and
-// before any policy runs: it is the whole inbound of badHostProgram.
-type rejectRequest struct {
-	stmtMeta
-	reason, message string
-	status          int    // 0: 400
-	body            string // "": {"statusCode":400,"message":"Bad request."}
-}
-
-func (r *rejectRequest) run(*Exec) error {
-	status, body := r.status, r.body
-	if status == 0 {
-		status, body = 400, errorBody(400, "Bad request.")
-	}
-	return &Failure{Source: r.element, Reason: r.reason, Status: status, Body: body, Message: r.message, scope: r.scope}
-}
 
 // badPathProgram answers a request whose path does not settle under
 // routePath's normalisation.
@@ -202,29 +184,4 @@ func unhex(c byte) byte {
 
 func isUnreserved(c byte) bool {
 	return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~'
-}
-
-// ClientFromXFF returns the hops-th address from the right of an X-Forwarded-For
-// value, as Envoy's xff_num_trusted_hops does: entries left of it were
-// written by the client and are never trusted.
-func ClientFromXFF(xff string, hops int) string {
-	entries := strings.Split(xff, ",")
-	if strings.TrimSpace(xff) == "" || len(entries) < hops {
-		return ""
-	}
-	return HostOnly(strings.TrimSpace(entries[len(entries)-hops]))
-}
-
-// HostOnly strips the port from "ip:port" or "[v6]:port".
-func HostOnly(addr string) string {
-	if ap, err := netip.ParseAddrPort(addr); err == nil {
-		if ap.Addr().Is4() { // parsed only if canonical: the host's text as is
-			return addr[:strings.LastIndexByte(addr, ':')]
-		}
-		return ap.Addr().Unmap().String()
-	}
-	if a, err := netip.ParseAddr(strings.Trim(addr, "[]")); err == nil {
-		return a.Unmap().String()
-	}
-	return ""
 }
