@@ -323,6 +323,9 @@ func ParseName(s string) ([]NameAttr, error) {
 // validType reports whether t is an attribute type: a keyword (letters,
 // digits, '-') or an OID (digits and dots, optionally after "OID.").
 func validType(t string) bool {
+	if len(t) > 4 && strings.EqualFold(t[:4], "OID.") {
+		t = t[4:] // the prefix canonicalType writes does not count
+	}
 	if t == "" || len(t) > 64 {
 		return false
 	}
