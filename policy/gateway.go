@@ -99,9 +99,6 @@ func (g *Gateway) Route(authority, method, path string) (*Program, map[string]st
 // request runs the global program and Route needs no request headers.
 func (g *Gateway) HasAPIs() bool { return g.router != nil }
 
-// Global returns the program of the global scope.
-func (g *Gateway) Global() *Program { return g.global }
-
 // CompileGateway compiles every scope once and computes the effective policy
 // of each route by splicing operation → API → global at <base/>.
 func CompileGateway(cfg Config, opt Options) (*Gateway, error) {

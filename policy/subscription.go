@@ -232,9 +232,6 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// HasSubscriptions reports whether any API has subscription rules.
-func (g *Gateway) HasSubscriptions() bool { return g.subs != nil }
-
 // Subscribe applies the subscription rule of prog's API to the request: it
 // returns the program to run (prog, its product's variant, or a 401
 // refusal) and the subscription the request presented a valid key of

@@ -48,10 +48,6 @@ func compileTLSFloor(f TLSFloor) (tlsFloor, error) {
 	return t, nil
 }
 
-// HasTLSFloor reports whether the host must report each request's TLS
-// version to CheckTLS.
-func (g *Gateway) HasTLSFloor() bool { return g.tls.configured }
-
 // CheckTLS returns nil when a request that arrived over version may go on,
 // else the program that refuses it (403, before any policy). version is
 // what Envoy's connection.tls_version reports: "TLSv1.2", "TLSv1.3", ...;
