@@ -58,7 +58,7 @@ func (g *Gateway) Begin(x *Exec, req Request, now time.Time) *Program {
 		prog, sub = g.subscribe(prog, req, now, preflight == preflightYes)
 	}
 	prog.InitExec(x, req, params)
-	x.preflight = preflight
+	x.cors.preflight = preflight
 	x.SetSubscription(sub)
 	return prog
 }

@@ -257,13 +257,27 @@ func (p *cors) respondFirst(x *Exec) (Result, bool) {
 // once per request: by Gateway.Begin when the route has a cors to answer
 // it, else at the first question.
 func isPreflight(x *Exec) bool {
-	if x.preflight == preflightUnknown {
-		x.preflight = preflightNo
+	if x.cors.preflight == preflightUnknown {
+		x.cors.preflight = preflightNo
 		if requestIsPreflight(x.req) {
-			x.preflight = preflightYes
+			x.cors.preflight = preflightYes
 		}
 	}
-	return x.preflight == preflightYes
+	return x.cors.preflight == preflightYes
+}
+
+// corsState is what cors keeps of one request.
+type corsState struct {
+	// preflight is whether the request is a CORS preflight, once known
+	// (preflightUnknown until Gateway.Begin or a cors asks).
+	preflight uint8
+	// always are headers every response to the client carries from now
+	// on, local responses and denials included (a matched grant); edits
+	// are them as edits when precomputed (shared: never written); added:
+	// they are in the response edits.
+	always [][2]string
+	edits  []HeaderEdit
+	added  bool
 }
 
 // Whether a request is a CORS preflight: not asked yet, no, yes.
@@ -356,4 +370,84 @@ func (p *cors) run(x *Exec) error {
 		return errRespond
 	}
 	return nil
+}
+
+// addToEveryResponse makes every response the client gets from now on
+// carry headers (see corsState).
+func (x *Exec) addToEveryResponse(headers [][2]string, edits []HeaderEdit) {
+	x.cors.always, x.cors.edits = headers, edits
+	if x.phase == phaseOutbound {
+		x.addAlways(&x.respEdits)
+	}
+}
+
+// finish adds the always headers to what the client gets: a local
+// response, or the upstream's response at the end of outbound.
+func (x *Exec) finish(r Result) Result {
+	if x.cors.always == nil {
+		return r
+	}
+	switch {
+	case r.Action == Respond:
+		headers := append([][2]string(nil), r.Headers...)
+		for _, g := range x.cors.always {
+			if _, ok := JoinHeader(headers, g[0]); !ok {
+				headers = append(headers, g)
+			}
+		}
+		r.Headers = headers
+	case r.Action == Continue && x.phase == phaseOutbound:
+		x.addAlways(&x.respEdits)
+		r.Edits = x.respEdits.list()
+	}
+	return r
+}
+
+// alwaysEdits is always headers as response header edits, in two
+// allocations; Vary: Origin is a line of its own (see addAlways).
+func alwaysEdits(always [][2]string) []HeaderEdit {
+	edits := make([]HeaderEdit, len(always))
+	values := make([]string, len(always))
+	for i, g := range always {
+		values[i] = g[1]
+		edits[i] = HeaderEdit{Name: g[0], Values: values[i : i+1 : i+1], Append: g[0] == "vary"}
+	}
+	return edits[:len(edits):len(edits)]
+}
+
+// addAlways records the always headers as response header edits, once;
+// Vary keeps the upstream's values.
+func (x *Exec) addAlways(edits *editSet) {
+	if x.cors.added {
+		return
+	}
+	x.cors.added = true
+	if len(edits.edits) == 0 {
+		// Nothing else edited the response: the grant as edits (shared
+		// when precomputed, copied before any change).
+		if x.cors.edits != nil {
+			edits.edits, edits.shared = x.cors.edits, true
+		} else {
+			edits.edits = alwaysEdits(x.cors.always)
+		}
+		return
+	}
+	store := overlay{edits: edits, base: x.resp.Header}
+	for _, g := range x.cors.always {
+		if g[0] == "vary" {
+			if _, edited := edits.lookup("vary"); !edited {
+				// Its own Vary line: the upstream's lines stay as they are
+				// and need not be read.
+				edits.edits = append(edits.edits, HeaderEdit{Name: "vary", Values: []string{g[1]}, Append: true})
+				continue
+			}
+			if v, ok := store.get("vary"); ok && v != "" {
+				if !strings.Contains(strings.ToLower(v), "origin") {
+					store.set("vary", []string{v + ", Origin"})
+				}
+				continue
+			}
+		}
+		store.set(g[0], []string{g[1]})
+	}
 }

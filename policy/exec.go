@@ -111,23 +111,19 @@ type Exec struct {
 	// resume continues the statement that yielded, with the call's outcome.
 	resume func(resp *expr.Response, err error) error
 
-	// always are headers every response to the client carries from now on,
-	// local responses and denials included (a matched CORS grant);
-	// alwaysAdded: they are in respEdits. once holds the onceFlags of the
-	// elements that applied.
-	always      [][2]string
-	alwaysEdits []HeaderEdit // always as edits, when precomputed (shared: never written)
-	alwaysAdded bool
-	once        onceFlag
+	// once holds the onceFlags of the elements that applied.
+	once onceFlag
 
-	// preflight is whether the request is a CORS preflight, once known
-	// (preflightUnknown until Begin or a cors asks; cors.go).
-	preflight uint8
+	// cors is what cors keeps of the request: preflight or not, and the
+	// grant every response carries once one matched (cors.go).
+	cors corsState
 	// certificate is the request's client certificate, read at its first
 	// use (certificate_source.go).
 	certificate requestCertificate
 
-	// sub is the subscription whose key the request presented.
+	// sub is the subscription whose key the request presented: request
+	// context like req, set by Gateway.Begin (subscription.go), read by
+	// expressions as context.Subscription.
 	sub *expr.Subscription
 }
 
@@ -217,86 +213,6 @@ func (x *Exec) firstTime(f onceFlag) bool {
 	}
 	x.once |= f
 	return true
-}
-
-// addToEveryResponse makes every response the client gets from now on
-// carry headers (see always).
-func (x *Exec) addToEveryResponse(headers [][2]string, edits []HeaderEdit) {
-	x.always, x.alwaysEdits = headers, edits
-	if x.phase == phaseOutbound {
-		x.addAlways(&x.respEdits)
-	}
-}
-
-// finish adds the always headers to what the client gets: a local
-// response, or the upstream's response at the end of outbound.
-func (x *Exec) finish(r Result) Result {
-	if x.always == nil {
-		return r
-	}
-	switch {
-	case r.Action == Respond:
-		headers := append([][2]string(nil), r.Headers...)
-		for _, g := range x.always {
-			if _, ok := JoinHeader(headers, g[0]); !ok {
-				headers = append(headers, g)
-			}
-		}
-		r.Headers = headers
-	case r.Action == Continue && x.phase == phaseOutbound:
-		x.addAlways(&x.respEdits)
-		r.Edits = x.respEdits.list()
-	}
-	return r
-}
-
-// alwaysEdits is always headers as response header edits, in two
-// allocations; Vary: Origin is a line of its own (see addAlways).
-func alwaysEdits(always [][2]string) []HeaderEdit {
-	edits := make([]HeaderEdit, len(always))
-	values := make([]string, len(always))
-	for i, g := range always {
-		values[i] = g[1]
-		edits[i] = HeaderEdit{Name: g[0], Values: values[i : i+1 : i+1], Append: g[0] == "vary"}
-	}
-	return edits[:len(edits):len(edits)]
-}
-
-// addAlways records the always headers as response header edits, once;
-// Vary keeps the upstream's values.
-func (x *Exec) addAlways(edits *editSet) {
-	if x.alwaysAdded {
-		return
-	}
-	x.alwaysAdded = true
-	if len(edits.edits) == 0 {
-		// Nothing else edited the response: the grant as edits (shared
-		// when precomputed, copied before any change).
-		if x.alwaysEdits != nil {
-			edits.edits, edits.shared = x.alwaysEdits, true
-		} else {
-			edits.edits = alwaysEdits(x.always)
-		}
-		return
-	}
-	store := overlay{edits: edits, base: x.resp.Header}
-	for _, g := range x.always {
-		if g[0] == "vary" {
-			if _, edited := edits.lookup("vary"); !edited {
-				// Its own Vary line: the upstream's lines stay as they are
-				// and need not be read.
-				edits.edits = append(edits.edits, HeaderEdit{Name: "vary", Values: []string{g[1]}, Append: true})
-				continue
-			}
-			if v, ok := store.get("vary"); ok && v != "" {
-				if !strings.Contains(strings.ToLower(v), "origin") {
-					store.set("vary", []string{v + ", Origin"})
-				}
-				continue
-			}
-		}
-		store.set(g[0], []string{g[1]})
-	}
 }
 
 func (x *Exec) start(p phase, body []statement) {
