@@ -16,9 +16,9 @@ var seedCheckHeader = "<policies>\n  <inbound>\n    <set-variable name=\"allowed
 
 const apiKey = "k-7c41e09b2d"
 
-func TestCheckHeader_seedThroughEnvoy(t *testing.T) {
-	// The named value comes from the VM environment (vm_config).
-	s := startStack(t, envoytest.Params{PluginConfig: seedCheckHeader, Env: map[string]string{"api-key": apiKey}})
+// checkHeaderSeed runs the seed's check-header on a listener whose VM
+// environment sets the named value (vm_config).
+func checkHeaderSeed(t *testing.T, s *stack) {
 	tests := []struct {
 		name       string
 		headers    map[string][]string
@@ -66,15 +66,22 @@ func TestCheckHeader_seedThroughEnvoy(t *testing.T) {
 	}
 }
 
-// The same policy given as the JSON configuration object with namedValues.
-func TestCheckHeader_jsonConfigThroughEnvoy(t *testing.T) {
-	cfg := `{"policy": ` + envoytest.YAMLQuote(seedCheckHeader) + `, "namedValues": {"api-key": "` + apiKey + `"}}`
-	s := startStack(t, envoytest.Params{PluginConfig: cfg})
-	if r := s.do(t, "GET", "/", map[string][]string{"x-api-key": {apiKey}}, ""); r.status != 200 {
+// checkHeaderJSON: the same policy given as the JSON configuration object
+// with namedValues, which come before the VM environment: the
+// environment's key (apiKey) does not open this listener.
+var checkHeaderJSONConfig = `{"policy": ` + envoytest.YAMLQuote(seedCheckHeader) + `, "namedValues": {"api-key": "` + jsonAPIKey + `"}}`
+
+const jsonAPIKey = "k-json-5e1f0a"
+
+func checkHeaderJSON(t *testing.T, s *stack) {
+	if r := s.do(t, "GET", "/", map[string][]string{"x-api-key": {jsonAPIKey}}, ""); r.status != 200 {
 		t.Fatalf("right key: status %d, want 200 (%s)", r.status, r.body)
 	}
 	if r := s.do(t, "GET", "/", map[string][]string{"x-api-key": {"nope"}}, ""); r.status != 403 {
 		t.Fatalf("wrong key: status %d, want 403", r.status)
+	}
+	if r := s.do(t, "GET", "/", map[string][]string{"x-api-key": {apiKey}}, ""); r.status != 403 {
+		t.Fatalf("the environment's key over a namedValues one: status %d, want 403", r.status)
 	}
 }
 

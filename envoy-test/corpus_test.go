@@ -18,81 +18,124 @@ import (
 )
 
 // TestCorpus_throughEnvoy replays every case file of the corpus
-// (examples/*/*.yaml) through a real Envoy: one Envoy per file, the
-// services the module calls as local servers answering from the file's
-// callouts, the file's fixed time as the VM's testClock. A case's clientIp
-// reaches the plugin as Envoy's downstream address: Envoy runs with
-// use_remote_address: false and the client sends it as X-Forwarded-For.
-// The engine (policy.TestCorpus_engine) and the module under wazero
-// (cmd/apimguard) replay the same files.
+// (examples/*/*.yaml) through a real Envoy: one listener per file, with
+// the file's plugin configuration, in as few Envoys as the files allow
+// (files with the same clock share one Envoy and its VM when the services
+// they call differ); the services the module calls are local servers
+// answering from the file's callouts, the file's fixed time is the VM's
+// testClock. A case's clientIp reaches the plugin as Envoy's downstream
+// address: its listener runs with use_remote_address: false and the client
+// sends it as X-Forwarded-For. The engine (policy.TestCorpus_engine) and
+// the module under wazero (cmd/apimguard) replay the same files.
 func TestCorpus_throughEnvoy(t *testing.T) {
 	files, err := corpus.Files(envoytest.Root())
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no case files under examples/ (%v)", err)
 	}
+	var suites []*corpus.Suite
 	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			s, err := corpus.Load(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			replay(t, s)
-		})
+		s, err := corpus.Load(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		suites = append(suites, s)
+	}
+	for _, group := range shareEnvoys(suites) {
+		replay(t, group)
 	}
 }
 
-// replay runs one suite's cases through one Envoy.
-func replay(t *testing.T, s *corpus.Suite) {
+// shareEnvoys groups suites that can share one Envoy: the same clock (a
+// VM setting) and no cluster in common (each cluster's stand-in answers
+// for one file), in file order.
+func shareEnvoys(suites []*corpus.Suite) [][]*corpus.Suite {
+	var groups [][]*corpus.Suite
+next:
+	for _, s := range suites {
+		for i, g := range groups {
+			if g[0].Time != s.Time {
+				continue
+			}
+			taken := map[string]bool{}
+			for _, o := range g {
+				for _, c := range clustersOf(o) {
+					taken[c] = true
+				}
+			}
+			for _, c := range clustersOf(s) {
+				if taken[c] {
+					continue next
+				}
+			}
+			groups[i] = append(g, s)
+			continue next
+		}
+		groups = append(groups, []*corpus.Suite{s})
+	}
+	return groups
+}
+
+// replay runs suites' cases through one Envoy, each suite on its own
+// listener (runShared), one subtest per file.
+func replay(t *testing.T, suites []*corpus.Suite) {
 	var mu sync.Mutex
 	var current corpus.Case
-	p := envoytest.Params{PluginConfig: s.Config}
-	if s.Time != "" {
-		p.VMConfig = `{"testClock": "` + s.Time + `"}`
+	var p envoytest.Params
+	if suites[0].Time != "" {
+		p.VMConfig = `{"testClock": "` + suites[0].Time + `"}`
 	}
 	// The services the module calls speak TLS, as in production: Envoy
 	// checks their certificate (from the test CA, for the host the
 	// cluster stands for) and speaks nothing below TLS 1.2.
 	ca := newTestCA(t)
 	caFile := ca.caFile()
-	for _, cluster := range clustersOf(s) {
-		cluster := cluster
-		host := clusterHost(cluster)
-		cert, _, _ := ca.leaf("callout-"+strconv.Itoa(len(p.Clusters)), host)
-		port := serveCallouts(t, cert, func(path string) (corpus.Callout, bool) {
-			mu.Lock()
-			defer mu.Unlock()
-			return s.Callout(current, cluster, path)
-		})
-		p.Clusters = append(p.Clusters, envoytest.Cluster{Name: cluster, Port: port, CAFile: caFile, SNI: host})
-	}
-	listenerTLS := false
-	for _, tc := range s.Cases {
-		if tc.Request.ClientIP != "" {
-			p.BehindProxy = true
+	var tests []listenerTest
+	for _, s := range suites {
+		for _, cluster := range clustersOf(s) {
+			host := clusterHost(cluster)
+			cert, _, _ := ca.leaf("callout-"+strconv.Itoa(len(p.Clusters)), host)
+			port := serveCallouts(t, cert, func(path string) (corpus.Callout, bool) {
+				mu.Lock()
+				defer mu.Unlock()
+				return s.Callout(current, cluster, path)
+			})
+			p.Clusters = append(p.Clusters, envoytest.Cluster{Name: cluster, Port: port, CAFile: caFile, SNI: host})
 		}
-		if (tc.Request.Certificate != "" || tc.Request.TLS != "") && !listenerTLS {
-			listenerTLS = true
-			// TLS 1.2 and 1.3 at the edge as shipped, asking for a client
-			// certificate and handing it to the plugin (SANITIZE_SET); the
-			// plugin checks trust, so the listener lets any through.
-			_, cert, key := ca.leaf("edge", "api.example.com")
-			p.TLS = &envoytest.TLSListener{CertFile: cert, KeyFile: key, MinVersion: "TLSv1_2", ClientCAFile: ca.caFile(), AcceptUntrusted: true}
-			p.XFCC = "SANITIZE_SET"
-		}
-	}
-	st := startStack(t, p)
-	edge := map[bool]*testCA{true: ca}[listenerTLS]
-	for _, tc := range s.Cases {
-		t.Run(tc.Name, func(t *testing.T) {
-			mu.Lock()
-			current = tc
-			mu.Unlock()
-			st.upstream.Answer(tc.Upstream.Status, tc.Upstream.Headers)
-			if problems := tc.Check(exchange(t, st, edge, tc)); len(problems) > 0 {
-				t.Error(strings.Join(problems, "\n"))
+		l := envoytest.Listener{PluginConfig: s.Config}
+		for _, tc := range s.Cases {
+			if tc.Request.ClientIP != "" {
+				l.BehindProxy = true
 			}
-		})
+			if (tc.Request.Certificate != "" || tc.Request.TLS != "") && l.TLS == nil {
+				// TLS 1.2 and 1.3 at the edge as shipped, asking for a
+				// client certificate and handing it to the plugin
+				// (SANITIZE_SET); the plugin checks trust, so the
+				// listener lets any through.
+				_, cert, key := ca.leaf("edge", "api.example.com")
+				l.TLS = &envoytest.TLSListener{CertFile: cert, KeyFile: key, MinVersion: "TLSv1_2", ClientCAFile: ca.caFile(), AcceptUntrusted: true}
+				l.XFCC = "SANITIZE_SET"
+			}
+		}
+		edge := map[bool]*testCA{true: ca}[l.TLS != nil]
+		tests = append(tests, listenerTest{name: filepath.Base(s.Path), listener: l, run: func(t *testing.T, st *stack) {
+			for _, tc := range s.Cases {
+				t.Run(tc.Name, func(t *testing.T) {
+					mu.Lock()
+					current = tc
+					mu.Unlock()
+					st.upstream.Answer(tc.Upstream.Status, tc.Upstream.Headers)
+					if problems := tc.Check(exchange(t, st, edge, tc)); len(problems) > 0 {
+						t.Error(strings.Join(problems, "\n"))
+					}
+				})
+			}
+		}})
 	}
+	name := tests[0].name
+	if len(tests) > 1 {
+		name += "+" + strconv.Itoa(len(tests)-1)
+	}
+	t.Run(name, func(t *testing.T) { runShared(t, p, tests) })
 }
 
 // exchange sends a case's request through Envoy and returns what the client

@@ -10,14 +10,15 @@ import (
 // seedCORS is the seed's cors example, verbatim.
 var seedCORS = corpus.MustSeedBlock(envoytest.Root(), "cors")
 
-func TestCORS_seedThroughEnvoy(t *testing.T) {
-	policy := "<policies>\n<inbound>\n" + seedCORS + `
+// corsSeedPolicy is the seed's cors before an authentication check.
+var corsSeedPolicy = "<policies>\n<inbound>\n" + seedCORS + `
 <check-header name="authorization" failed-check-httpcode="401" failed-check-error-message="Sign in first">
   <value>Bearer let-me-in</value>
 </check-header>
 </inbound>
 </policies>`
-	s := startStack(t, envoytest.Params{PluginConfig: policy})
+
+func corsSeed(t *testing.T, s *stack) {
 
 	t.Run("preflight answered without auth or upstream", func(t *testing.T) {
 		before := len(s.upstream.Requests())

@@ -3,13 +3,10 @@ package e2e
 import (
 	"encoding/json"
 	"testing"
-
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
 )
 
-// Real source addresses: envoytest.Envoy's downstream address is the caller.
-func TestIPFilter_sourceAddressThroughEnvoy(t *testing.T) {
-	policy := `<policies>
+// Real source addresses: Envoy's downstream address is the caller.
+const ipFilterPolicy = `<policies>
   <inbound>
     <ip-filter action="allow">
       <address>127.0.0.2</address>
@@ -17,7 +14,8 @@ func TestIPFilter_sourceAddressThroughEnvoy(t *testing.T) {
     </ip-filter>
   </inbound>
 </policies>`
-	s := startStack(t, envoytest.Params{PluginConfig: policy})
+
+func ipFilterSourceAddress(t *testing.T, s *stack) {
 	tests := []struct {
 		from       string
 		wantStatus int
@@ -44,13 +42,17 @@ func TestIPFilter_sourceAddressThroughEnvoy(t *testing.T) {
 
 // The seed's check-ip, verbatim, with the client taken from the trusted
 // X-Forwarded-For entry.
-func TestCheckIP_seedWithXFFThroughEnvoy(t *testing.T) {
+// Its listener runs with BehindProxy (use_remote_address: false).
+func checkIPSeedXFFConfig() string {
 	seed := "<policies>\n<inbound>\n<check-ip addresses=\"203.0.113.0/24, 198.51.100.23\">\n<action>allow</action>\n</check-ip>\n</inbound>\n</policies>"
 	cfg, err := json.Marshal(map[string]any{"policy": seed, "clientIp": map[string]int{"xffTrustedHops": 1}})
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
-	s := startStack(t, envoytest.Params{PluginConfig: string(cfg), BehindProxy: true})
+	return string(cfg)
+}
+
+func checkIPSeedXFF(t *testing.T, s *stack) {
 	tests := []struct {
 		name, xff  string
 		wantStatus int

@@ -168,3 +168,38 @@ func (s *stack) logged(sub string) bool {
 		}
 	}
 }
+
+// listenerTest is a test that needs only its own plugin configuration: it
+// runs on its own listener of an Envoy that other such tests share.
+type listenerTest struct {
+	name     string
+	listener envoytest.Listener
+	run      func(t *testing.T, s *stack)
+}
+
+// runShared starts one Envoy with one listener per test (p gives what
+// they share: the VM's environment, clusters, clock) and runs each test as
+// a subtest against its listener. The listeners share one VM, so the
+// module is compiled once for all of them: on a slow machine each Envoy
+// start costs tens of seconds.
+func runShared(t *testing.T, p envoytest.Params, tests []listenerTest) {
+	t.Helper()
+	first := tests[0].listener
+	p.PluginConfig, p.TLS, p.BehindProxy, p.XFCC = first.PluginConfig, first.TLS, first.BehindProxy, first.XFCC
+	ports := make([]int, len(tests))
+	for _, tc := range tests[1:] {
+		l := tc.listener
+		var err error
+		if l.Port, err = envoytest.FreePort(); err != nil {
+			t.Fatal(err)
+		}
+		p.Extra = append(p.Extra, l)
+		ports[len(p.Extra)] = l.Port
+	}
+	st := startStack(t, p)
+	ports[0] = st.envoy.Port
+	for i, tc := range tests {
+		view := &stack{envoy: st.envoy.On(ports[i]), upstream: st.upstream}
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, view) })
+	}
+}

@@ -113,23 +113,24 @@ func TestTLS_edgeListenerThroughEnvoy(t *testing.T) {
 // (Older TLS under the floor: TLS 1.2 under a 1.3 floor, above. Envoy 1.40
 // did not complete a TLS 1.0 or 1.1 handshake with Go's client even with
 // tls_minimum_protocol_version: TLSv1_0.)
-func TestTLS_floorBehindPlainListenerThroughEnvoy(t *testing.T) {
-	floor := `{"policy": "<policies/>", "tls": {"minVersion": "1.2"}}`
-	t.Run("plain HTTP", func(t *testing.T) {
-		st := startStack(t, envoytest.Params{PluginConfig: floor})
-		if r := st.do(t, "GET", "/", nil, ""); r.status != 403 || r.body != `{"statusCode":403,"message":"TLS 1.2 or higher is required."}` {
-			t.Errorf("plain text: %d %q", r.status, r.body)
-		}
-		if !st.logged(`"policy":"tls","reason":"TlsRequired"`) {
-			t.Error("no security event for the plain-text request")
-		}
-	})
-	t.Run("plain HTTP allowed", func(t *testing.T) {
-		st := startStack(t, envoytest.Params{PluginConfig: `{"policy": "<policies/>", "tls": {"minVersion": "1.2", "allowPlainText": true}}`})
-		if r := st.do(t, "GET", "/", nil, ""); r.status != 200 {
-			t.Errorf("plain text allowed: %d %q", r.status, r.body)
-		}
-	})
+const (
+	tlsFloorPlain        = `{"policy": "<policies/>", "tls": {"minVersion": "1.2"}}`
+	tlsFloorPlainAllowed = `{"policy": "<policies/>", "tls": {"minVersion": "1.2", "allowPlainText": true}}`
+)
+
+func tlsFloorBehindPlainListener(t *testing.T, st *stack) {
+	if r := st.do(t, "GET", "/", nil, ""); r.status != 403 || r.body != `{"statusCode":403,"message":"TLS 1.2 or higher is required."}` {
+		t.Errorf("plain text: %d %q", r.status, r.body)
+	}
+	if !st.logged(`"policy":"tls","reason":"TlsRequired"`) {
+		t.Error("no security event for the plain-text request")
+	}
+}
+
+func tlsFloorPlainTextAllowed(t *testing.T, st *stack) {
+	if r := st.do(t, "GET", "/", nil, ""); r.status != 200 {
+		t.Errorf("plain text allowed: %d %q", r.status, r.body)
+	}
 }
 
 // httpsIDP is an OpenID provider over TLS for host, with one RS256 key.

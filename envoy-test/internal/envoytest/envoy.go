@@ -97,6 +97,26 @@ type Params struct {
 	// Remote, when set, loads the module with Envoy's remote code source
 	// (an HTTP fetch checked against a SHA-256) instead of WasmPath.
 	Remote *RemoteCode
+	// Extra are more listeners, each with its own plugin configuration, in
+	// the same Envoy: they share the first listener's VM (one compilation
+	// of the module), so tests that differ only in their plugin
+	// configuration need one Envoy start between them.
+	Extra []Listener
+	// Listeners is what the template ranges over: the first listener
+	// (ListenerPort, PluginConfig, TLS, BehindProxy, XFCC), then Extra.
+	// Render fills it.
+	Listeners []Listener
+}
+
+// Listener is one listener of the config with its own plugin
+// configuration; the fields mean what Params' fields of the same names do.
+type Listener struct {
+	Name         string
+	Port         int
+	PluginConfig string
+	TLS          *TLSListener
+	BehindProxy  bool
+	XFCC         string
 }
 
 // RemoteCode is a module Envoy fetches over HTTP from a loopback port.
@@ -132,6 +152,13 @@ type TLSListener struct {
 
 // Render fills the template envoy-test/configs/name with p.
 func Render(name string, p Params) (string, error) {
+	p.Listeners = []Listener{{Name: "ingress", Port: p.ListenerPort, PluginConfig: p.PluginConfig, TLS: p.TLS, BehindProxy: p.BehindProxy, XFCC: p.XFCC}}
+	for i, l := range p.Extra {
+		if l.Name == "" {
+			l.Name = fmt.Sprintf("ingress-%d", i+1)
+		}
+		p.Listeners = append(p.Listeners, l)
+	}
 	src, err := configs.FS.ReadFile(name)
 	if err != nil {
 		return "", err
@@ -294,6 +321,14 @@ func (e *Envoy) Exited(d time.Duration) bool {
 
 // Log returns everything Envoy printed so far.
 func (e *Envoy) Log() string { return e.log.String() }
+
+// On returns e with its Port set to another listener's port, for a test
+// that talks to one of the Extra listeners.
+func (e *Envoy) On(port int) *Envoy {
+	c := *e
+	c.Port = port
+	return &c
+}
 
 // URL returns the listener URL for path.
 func (e *Envoy) URL(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", e.Port, path) }
