@@ -24,7 +24,7 @@ func BenchmarkCallout(b *testing.B) {
 </send-request>
 <choose><when condition="@((bool)((IResponse)context.Variables["tokenstate"]).Body.As<JObject>()["active"] == false)"><return-response><set-status code="401"/></return-response></when></choose>
 </inbound></policies>`
-	in := startIntrospector(b)
+	in := startIntrospector(b, nil)
 	for _, tc := range []struct{ name, policy string }{{"no-callout", withoutCall}, {"callout", withCall}} {
 		b.Run(tc.name, func(b *testing.B) {
 			cfg, _ := json.Marshal(map[string]any{"policy": tc.policy, "upstreams": map[string]string{"introspect.example": "introspection"}})

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net"
@@ -12,39 +13,26 @@ import (
 	"time"
 
 	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/internal/corpus"
 )
 
-// introspectionPolicy is APIM's token introspection pattern.
-const introspectionPolicy = `<policies>
-  <inbound>
-    <send-request mode="new" response-variable-name="tokenstate" timeout="1" ignore-error="false">
-      <set-url>http://introspect.example/introspect</set-url>
-      <set-method>POST</set-method>
-      <set-header name="Content-Type" exists-action="override">
-        <value>application/x-www-form-urlencoded</value>
-      </set-header>
-      <set-body>@($"token={context.Request.Headers.GetValueOrDefault("Authorization","scheme param").Split(' ').Last()}")</set-body>
-    </send-request>
-    <choose>
-      <when condition="@((bool)((IResponse)context.Variables["tokenstate"]).Body.As<JObject>()["active"] == false)">
-        <return-response>
-          <set-status code="401" reason="Unauthorized" />
-          <set-header name="WWW-Authenticate" exists-action="override">
-            <value>Bearer error="invalid_token"</value>
-          </set-header>
-        </return-response>
-      </when>
-    </choose>
-  </inbound>
+// introspectionPolicy is the corpus's send-request case file's policy
+// (APIM's token introspection pattern), with a 1 s timeout and an on-error
+// that names the failure, for what a case cannot check: what the service
+// saw, and the timing of failures.
+var introspectionPolicy = strings.Replace(strings.Replace(
+	corpus.ExamplePolicy(envoytest.Root(), "policies/send-request.yaml"),
+	`timeout="5"`, `timeout="1"`, 1),
+	"</inbound>", `</inbound>
   <on-error>
     <set-header name="x-error-reason" exists-action="override">
       <value>@(context.LastError.Source + "/" + context.LastError.Reason)</value>
     </set-header>
-  </on-error>
-</policies>`
+  </on-error>`, 1)
 
 // introspector is a local RFC 7662 introspection service: "good" tokens are
-// active, "slow" ones answer after 3 seconds, the rest are inactive.
+// active, "slow" ones answer after 3 seconds, the rest are inactive. With
+// cert it speaks TLS.
 type introspector struct {
 	srv  *http.Server
 	port int
@@ -52,9 +40,12 @@ type introspector struct {
 	seen []string
 }
 
-func startIntrospector(t testing.TB) *introspector {
+func startIntrospector(t testing.TB, cert *tls.Certificate) *introspector {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err == nil && cert != nil {
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,14 +68,19 @@ func startIntrospector(t testing.TB) *introspector {
 	return in
 }
 
+// The corpus (examples/policies/send-request.yaml) shows the answers to an
+// active and an inactive token; here what the service saw and how fast a
+// slow or missing service fails closed.
 func TestSendRequest_introspectionThroughEnvoy(t *testing.T) {
-	in := startIntrospector(t)
+	ca := newTestCA(t)
+	cert, _, _ := ca.leaf("introspection", "auth.example.com")
+	in := startIntrospector(t, &cert)
 	down, _ := envoytest.FreePort() // nothing listens here
-	cfg := func(cluster string) string {
-		b, _ := json.Marshal(map[string]any{"policy": introspectionPolicy, "upstreams": map[string]string{"introspect.example": cluster}})
-		return string(b)
+	cfg, _ := json.Marshal(map[string]any{"policy": introspectionPolicy, "upstreams": map[string]string{"auth.example.com": "introspection"}})
+	cluster := func(port int) []envoytest.Cluster {
+		return []envoytest.Cluster{{Name: "introspection", Port: port, CAFile: ca.caFile(), SNI: "auth.example.com"}}
 	}
-	s := startStack(t, envoytest.Params{PluginConfig: cfg("introspection"), Clusters: []envoytest.Cluster{{Name: "introspection", Port: in.port}}})
+	s := startStack(t, envoytest.Params{PluginConfig: string(cfg), Clusters: cluster(in.port)})
 
 	t.Run("active token: upstream answers and gets the original body", func(t *testing.T) {
 		r := s.do(t, "POST", "/orders", map[string][]string{"Authorization": {"Bearer good-1"}, "Content-Type": {"application/json"}}, `{"order":42}`)
@@ -100,16 +96,6 @@ func TestSendRequest_introspectionThroughEnvoy(t *testing.T) {
 		in.mu.Unlock()
 		if seen != "POST /introspect application/x-www-form-urlencoded good-1" {
 			t.Errorf("introspection service saw %q", seen)
-		}
-	})
-	t.Run("inactive token: 401 with WWW-Authenticate", func(t *testing.T) {
-		before := len(s.upstream.Requests())
-		r := s.do(t, "POST", "/orders", map[string][]string{"Authorization": {"Bearer revoked-7"}}, `{}`)
-		if r.status != 401 || r.header.Get("WWW-Authenticate") != `Bearer error="invalid_token"` {
-			t.Fatalf("got %d %q", r.status, r.header.Get("WWW-Authenticate"))
-		}
-		if len(s.upstream.Requests()) != before {
-			t.Error("the upstream was called")
 		}
 	})
 	t.Run("slower than the timeout: fails closed at the timeout", func(t *testing.T) {
@@ -128,7 +114,7 @@ func TestSendRequest_introspectionThroughEnvoy(t *testing.T) {
 	})
 
 	t.Run("service down: fails closed within the timeout", func(t *testing.T) {
-		s := startStack(t, envoytest.Params{PluginConfig: cfg("introspection"), Clusters: []envoytest.Cluster{{Name: "introspection", Port: down}}})
+		s := startStack(t, envoytest.Params{PluginConfig: string(cfg), Clusters: cluster(down)})
 		start := time.Now()
 		r := s.do(t, "GET", "/orders", map[string][]string{"Authorization": {"Bearer good-2"}}, "")
 		if r.status != 500 {

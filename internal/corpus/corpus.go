@@ -299,3 +299,21 @@ func MustSeedBlock(root, element string) string {
 	}
 	return b
 }
+
+// ExamplePolicy returns the policy document of the case file rel under
+// root's examples/ (for example "policies/send-request.yaml"), for a test
+// that checks more of the same policy than a case can say (what a called
+// service saw, timing). It panics on an error: test fixtures only.
+func ExamplePolicy(root, rel string) string {
+	s, err := Load(filepath.Join(root, "examples", rel))
+	if err != nil {
+		panic(err)
+	}
+	var cfg struct {
+		Policy string `json:"policy"`
+	}
+	if err := json.Unmarshal([]byte(s.Config), &cfg); err != nil || cfg.Policy == "" {
+		panic(fmt.Sprintf("%s: no policy in its config (%v)", rel, err))
+	}
+	return cfg.Policy
+}
