@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"encoding/base64"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/apimguard/apimguard/internal/testsupport/testjwt"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 )
 
 // The attacks of issue #14, each against the README's kind of
@@ -30,7 +30,7 @@ const attackKey = "ak-7c1d"
 // send-request whose answer is read as a JObject on /callout, an API key
 // on /admin and on the host secure.example.com, a limited-log check on
 // /limited, and /pub with no policy.
-func attackConfig(p *idp, hostilePort int) envoytest.Params {
+func attackConfig(p *idp, hostilePort int) envoyrun.Params {
 	keyCheck := `<policies><inbound><check-header name="x-api-key" failed-check-httpcode="403"><value>{{key}}</value></check-header></inbound></policies>`
 	cfg, _ := json.Marshal(map[string]any{
 		"namedValues":     map[string]string{"key": attackKey},
@@ -50,7 +50,7 @@ func attackConfig(p *idp, hostilePort int) envoytest.Params {
 			map[string]any{"name": "pub", "pathPrefix": "/pub"},
 		},
 	})
-	return envoytest.Params{PluginConfig: string(cfg), Clusters: []envoytest.Cluster{{Name: "idp", Port: p.port}, {Name: "hostile", Port: hostilePort}}}
+	return envoyrun.Params{PluginConfig: string(cfg), Clusters: []envoyrun.Cluster{{Name: "idp", Port: p.port}, {Name: "hostile", Port: hostilePort}}}
 }
 
 // nested is JSON arrays nested n deep.
@@ -94,7 +94,7 @@ func TestAttacks_throughEnvoy(t *testing.T) {
 	ordinary := func(t *testing.T) {
 		t.Helper()
 		if log := s.envoy.Log(); strings.Contains(log, "][wasm] Function: ") || strings.Contains(log, "Maximum call stack size exceeded") {
-			t.Fatal("a wasm callback failed in the VM (see envoytest.Envoy's log)")
+			t.Fatal("a wasm callback failed in the VM (see Envoy's log)")
 		}
 		if r := s.do(t, "GET", "/admin/ok", key, ""); r.status != 200 {
 			t.Fatalf("the next ordinary request: status %d (%s)", r.status, r.body)

@@ -1,10 +1,10 @@
-package e2e
+package envoytest
 
 import (
 	"encoding/json"
 	"testing"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 )
 
 // BenchmarkCallout measures what one send-request round trip adds to a
@@ -28,7 +28,7 @@ func BenchmarkCallout(b *testing.B) {
 	for _, tc := range []struct{ name, policy string }{{"no-callout", withoutCall}, {"callout", withCall}} {
 		b.Run(tc.name, func(b *testing.B) {
 			cfg, _ := json.Marshal(map[string]any{"policy": tc.policy, "upstreams": map[string]string{"introspect.example": "introspection"}})
-			s := startStack(b, envoytest.Params{PluginConfig: string(cfg), Clusters: []envoytest.Cluster{{Name: "introspection", Port: in.port}}})
+			s := startStack(b, envoyrun.Params{PluginConfig: string(cfg), Clusters: []envoyrun.Cluster{{Name: "introspection", Port: in.port}}})
 			h := map[string][]string{"Authorization": {"Bearer good-bench"}}
 			s.do(b, "GET", "/warm", h, "")
 			b.ResetTimer()
@@ -42,7 +42,7 @@ func BenchmarkCallout(b *testing.B) {
 }
 
 // BenchmarkVerifyRS256 measures one RS256 verification per request through
-// envoytest.Envoy, by envoytest.Envoy's verify_signature (nativeCrypto true) and by the module's
+// Envoy, by Envoy's verify_signature (nativeCrypto true) and by the module's
 // own Go crypto (false); the verified-token cache is off.
 //
 //	go test -run '^$' -bench VerifyRS256 -benchtime 2000x -count 3 ./envoy-test/

@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 )
 
 // chromiumPath is Debian's Chromium, installed by make browser.
@@ -76,7 +76,7 @@ func browse(t *testing.T, url string) string {
 // the JSON (after a preflight forced by a custom header), a disallowed one
 // is blocked, and credentials work with allow-credentials.
 func TestCORS_realBrowser(t *testing.T) {
-	port, err := envoytest.FreePort()
+	port, err := envoyrun.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestCORS_realBrowser(t *testing.T) {
   <allowed-headers><header>content-type</header><header>x-client</header></allowed-headers>
 </cors>
 </inbound></policies>`, allowedPage, credentialsPage)
-	s := startStackOn(t, port, envoytest.Params{PluginConfig: policy})
+	s := startStackOn(t, port, envoyrun.Params{PluginConfig: policy})
 
 	if got := browse(t, allowedPage); got != "OK ok POST" {
 		t.Errorf("allowed origin: %q, want the upstream's JSON", got)

@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"github.com/apimguard/apimguard/internal/corpus"
@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 )
 
 // seedCheckHeader is the seed's check-header example verbatim (from the
 // corpus's copy of the seed); allowedKey is set from a named value.
 var seedCheckHeader = "<policies>\n  <inbound>\n    <set-variable name=\"allowedKey\" value=\"{{api-key}}\" />\n" +
-	corpus.MustSeedBlock(envoytest.Root(), "check-header") + "\n  </inbound>\n</policies>"
+	corpus.MustSeedBlock(envoyrun.Root(), "check-header") + "\n  </inbound>\n</policies>"
 
 const apiKey = "k-7c41e09b2d"
 
@@ -69,7 +69,7 @@ func checkHeaderSeed(t *testing.T, s *stack) {
 // checkHeaderJSON: the same policy given as the JSON configuration object
 // with namedValues, which come before the VM environment: the
 // environment's key (apiKey) does not open this listener.
-var checkHeaderJSONConfig = `{"policy": ` + envoytest.YAMLQuote(seedCheckHeader) + `, "namedValues": {"api-key": "` + jsonAPIKey + `"}}`
+var checkHeaderJSONConfig = `{"policy": ` + envoyrun.YAMLQuote(seedCheckHeader) + `, "namedValues": {"api-key": "` + jsonAPIKey + `"}}`
 
 const jsonAPIKey = "k-json-5e1f0a"
 
@@ -86,7 +86,7 @@ func checkHeaderJSON(t *testing.T, s *stack) {
 }
 
 // A policy with an unknown attribute never serves traffic: the plugin refuses
-// to start, envoytest.Envoy rejects the configuration, and the log names the document,
+// to start, Envoy rejects the configuration, and the log names the document,
 // line, element and attribute.
 func TestBadPolicy_refusedByEnvoy(t *testing.T) {
 	tests := []struct{ name, policy, want string }{
@@ -101,7 +101,7 @@ func TestBadPolicy_refusedByEnvoy(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			log := refusedByEnvoy(t, envoytest.Params{PluginConfig: tc.policy})
+			log := refusedByEnvoy(t, envoyrun.Params{PluginConfig: tc.policy})
 			if !strings.Contains(log, tc.want) {
 				t.Fatalf("envoy log does not name the element and its line; got:\n%.20000s", log)
 			}
@@ -115,20 +115,20 @@ func TestBadPolicy_refusedByEnvoy(t *testing.T) {
 // refusedByEnvoy starts Envoy with the plugin configured by p (ports and
 // module filled in), expects it never to become ready and to exit, and
 // returns its log.
-func refusedByEnvoy(t *testing.T, p envoytest.Params) string {
+func refusedByEnvoy(t *testing.T, p envoyrun.Params) string {
 	t.Helper()
-	envoyBin, wasm, err := envoytest.Paths()
+	envoyBin, wasm, err := envoyrun.Paths()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.ListenerPort, _ = envoytest.FreePort()
-	p.AdminPort, _ = envoytest.FreePort()
+	p.ListenerPort, _ = envoyrun.FreePort()
+	p.AdminPort, _ = envoyrun.FreePort()
 	p.UpstreamPort, p.WasmPath = 9, wasm
-	cfg, err := envoytest.Render("apimguard.yaml", p)
+	cfg, err := envoyrun.Render("apimguard.yaml", p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := envoytest.Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, envoytest.StartOptions{Wait: 180 * time.Second})
+	e, err := envoyrun.Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, envoyrun.StartOptions{Wait: 180 * time.Second})
 	defer e.Stop()
 	if err == nil {
 		t.Fatalf("envoy became ready with a configuration the plugin must refuse")

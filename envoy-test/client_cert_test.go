@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"crypto/tls"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 	"github.com/apimguard/apimguard/internal/testsupport/testpki"
 	"github.com/apimguard/apimguard/policy"
 	"github.com/apimguard/apimguard/policy/clientcert"
@@ -110,7 +110,7 @@ func TestClientCertificates_edgeThroughEnvoy(t *testing.T) {
   "certificates": {"root": ` + policy.JSONString(testpki.PEM(p.Cert)) + `, "issuing": ` + policy.JSONString(testpki.PEM(p.issuing.Cert)) + `},
   "clientCertificates": {"trust": ["root"], "crls": [` + policy.JSONString(p.CRL(time.Hour)) + `, ` + policy.JSONString(p.issuing.CRL(time.Hour, revoked.Cert.SerialNumber)) + `]},
   "tls": {"minVersion": "1.2"}}`
-	st := startStack(t, envoytest.Params{PluginConfig: cfg, XFCC: "SANITIZE_SET", TLS: &envoytest.TLSListener{
+	st := startStack(t, envoyrun.Params{PluginConfig: cfg, XFCC: "SANITIZE_SET", TLS: &envoyrun.TLSListener{
 		CertFile: p.serverCert, KeyFile: p.serverKey, MinVersion: "TLSv1_2", ClientCAFile: p.caFile(), AcceptUntrusted: true}})
 
 	tlsOf := func(i *testpki.Issued) *tls.Certificate { c := i.TLS(p.issuing.Cert); return &c }
@@ -177,7 +177,7 @@ func TestClientCertificates_forgedHeaderThroughEnvoy(t *testing.T) {
 	strangerTLS := stranger.TLS()
 
 	t.Run("plain HTTP", func(t *testing.T) {
-		st := startStack(t, envoytest.Params{PluginConfig: cfg, XFCC: "ALWAYS_FORWARD_ONLY"})
+		st := startStack(t, envoyrun.Params{PluginConfig: cfg, XFCC: "ALWAYS_FORWARD_ONLY"})
 		if r := st.do(t, "GET", "/orders", map[string][]string{"x-forwarded-client-cert": {forged["x-forwarded-client-cert"]}}, ""); r.status != 401 || r.body != invalidClientCert {
 			t.Errorf("forged header over plain HTTP: %d %q", r.status, r.body)
 		}
@@ -186,7 +186,7 @@ func TestClientCertificates_forgedHeaderThroughEnvoy(t *testing.T) {
 		}
 	})
 	t.Run("TLS", func(t *testing.T) {
-		st := startStack(t, envoytest.Params{PluginConfig: cfg, XFCC: "ALWAYS_FORWARD_ONLY", TLS: &envoytest.TLSListener{
+		st := startStack(t, envoyrun.Params{PluginConfig: cfg, XFCC: "ALWAYS_FORWARD_ONLY", TLS: &envoyrun.TLSListener{
 			CertFile: p.serverCert, KeyFile: p.serverKey, MinVersion: "TLSv1_2", ClientCAFile: p.caFile(), AcceptUntrusted: true}})
 		if status, body, err := p.mtlsGet(st, nil, tls.VersionTLS12, tls.VersionTLS13, forged); err != nil || status != 401 || body != invalidClientCert {
 			t.Errorf("forged header, no certificate: %d %q %v", status, body, err)
@@ -220,7 +220,7 @@ func TestClientCertificates_meshThroughEnvoy(t *testing.T) {
   </validate-client-certificate>
 </inbound></policies>`
 	cfg := `{"policy": ` + policy.JSONString(doc) + `, "clientCertificates": {"source": "mesh"}}`
-	st := startStack(t, envoytest.Params{PluginConfig: cfg, TLS: &envoytest.TLSListener{
+	st := startStack(t, envoyrun.Params{PluginConfig: cfg, TLS: &envoyrun.TLSListener{
 		CertFile: p.serverCert, KeyFile: p.serverKey, MinVersion: "TLSv1_2", ClientCAFile: p.caFile(), RequireClientCert: true}})
 	checkoutTLS, otherTLS := checkout.TLS(), other.TLS()
 	if status, body, err := p.mtlsGet(st, &checkoutTLS, tls.VersionTLS12, tls.VersionTLS13, nil); err != nil || status != 200 {
@@ -245,7 +245,7 @@ func TestClientCertificates_proxyThroughEnvoy(t *testing.T) {
 	doc := `<policies><inbound><validate-client-certificate validate-revocation="false"><identities><identity common-name="orders-client" /></identities></validate-client-certificate></inbound></policies>`
 	cfg := `{"policy": ` + policy.JSONString(doc) + `, "certificates": {"root": ` + policy.JSONString(testpki.PEM(p.Cert)) + `},
   "clientCertificates": {"source": "proxy", "trust": ["root"], "trustedProxies": ["` + fd.SHA256 + `"]}}`
-	st := startStack(t, envoytest.Params{PluginConfig: cfg, XFCC: "FORWARD_ONLY", TLS: &envoytest.TLSListener{
+	st := startStack(t, envoyrun.Params{PluginConfig: cfg, XFCC: "FORWARD_ONLY", TLS: &envoyrun.TLSListener{
 		CertFile: p.serverCert, KeyFile: p.serverKey, MinVersion: "TLSv1_2", ClientCAFile: p.caFile(), RequireClientCert: true}})
 	// The proxy forwards the client's certificate and chain.
 	withChain := map[string]string{"x-forwarded-client-cert": clientcert.FormatXFCC("", testpki.PEM(good.Cert), testpki.PEM(good.Cert)+testpki.PEM(p.issuing.Cert))}

@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"crypto/tls"
@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 	"github.com/apimguard/apimguard/internal/corpus"
 )
 
@@ -28,7 +28,7 @@ import (
 // sends it as X-Forwarded-For. The engine (policy.TestCorpus_engine) and
 // the module under wazero (cmd/apimguard) replay the same files.
 func TestCorpus_throughEnvoy(t *testing.T) {
-	files, err := corpus.Files(envoytest.Root())
+	files, err := corpus.Files(envoyrun.Root())
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no case files under examples/ (%v)", err)
 	}
@@ -80,7 +80,7 @@ next:
 func replay(t *testing.T, suites []*corpus.Suite) {
 	var mu sync.Mutex
 	var current corpus.Case
-	var p envoytest.Params
+	var p envoyrun.Params
 	if suites[0].Time != "" {
 		p.VMConfig = `{"testClock": "` + suites[0].Time + `"}`
 	}
@@ -99,9 +99,9 @@ func replay(t *testing.T, suites []*corpus.Suite) {
 				defer mu.Unlock()
 				return s.Callout(current, cluster, path)
 			})
-			p.Clusters = append(p.Clusters, envoytest.Cluster{Name: cluster, Port: port, CAFile: caFile, SNI: host})
+			p.Clusters = append(p.Clusters, envoyrun.Cluster{Name: cluster, Port: port, CAFile: caFile, SNI: host})
 		}
-		l := envoytest.Listener{PluginConfig: s.Config}
+		l := envoyrun.Listener{PluginConfig: s.Config}
 		for _, tc := range s.Cases {
 			if tc.Request.ClientIP != "" {
 				l.BehindProxy = true
@@ -112,7 +112,7 @@ func replay(t *testing.T, suites []*corpus.Suite) {
 				// (SANITIZE_SET); the plugin checks trust, so the
 				// listener lets any through.
 				_, cert, key := ca.leaf("edge", "api.example.com")
-				l.TLS = &envoytest.TLSListener{CertFile: cert, KeyFile: key, MinVersion: "TLSv1_2", ClientCAFile: ca.caFile(), AcceptUntrusted: true}
+				l.TLS = &envoyrun.TLSListener{CertFile: cert, KeyFile: key, MinVersion: "TLSv1_2", ClientCAFile: ca.caFile(), AcceptUntrusted: true}
 				l.XFCC = "SANITIZE_SET"
 			}
 		}

@@ -1,14 +1,14 @@
-package e2e
+package envoytest
 
 import (
 	"github.com/apimguard/apimguard/internal/corpus"
 	"testing"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 )
 
 // seedCORS is the seed's cors example, verbatim.
-var seedCORS = corpus.MustSeedBlock(envoytest.Root(), "cors")
+var seedCORS = corpus.MustSeedBlock(envoyrun.Root(), "cors")
 
 // corsSeedPolicy is the seed's cors before an authentication check.
 var corsSeedPolicy = "<policies>\n<inbound>\n" + seedCORS + `

@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"bufio"
@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 )
 
 // TestDemo is make run as a user sees it: the demo command (what make run
@@ -21,7 +21,7 @@ import (
 // prints, pasted into a shell after the token lines it prints, gets the
 // status (and CORS header) its comment states.
 func TestDemo(t *testing.T) {
-	if _, _, err := envoytest.Paths(); err != nil {
+	if _, _, err := envoyrun.Paths(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := exec.LookPath("curl"); err != nil {
@@ -29,13 +29,13 @@ func TestDemo(t *testing.T) {
 	}
 	bin := filepath.Join(t.TempDir(), "demo")
 	build := exec.Command("go", "build", "-o", bin, "./envoy-test/cmd/demo")
-	build.Dir = envoytest.Root()
+	build.Dir = envoyrun.Root()
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./envoy-test/cmd/demo: %v\n%s", err, out)
 	}
 	var ports [3]int
 	for i := range ports {
-		p, err := envoytest.FreePort()
+		p, err := envoyrun.FreePort()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"os"
@@ -15,7 +15,7 @@ import (
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
 	"sigs.k8s.io/yaml"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 )
 
 // egMinimum is the oldest Envoy Gateway the shipped manifest works with: the
@@ -29,7 +29,7 @@ const egMinimum = "v1.9.0"
 // tests build with, and its version.
 var egModule = sync.OnceValues(func() ([2]string, error) {
 	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}} {{.Version}}", "github.com/envoyproxy/gateway")
-	cmd.Dir = envoytest.Root()
+	cmd.Dir = envoyrun.Root()
 	out, err := cmd.Output()
 	if err != nil {
 		return [2]string{}, err

@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"crypto/sha256"
@@ -18,7 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 	"github.com/apimguard/apimguard/internal/wasmimage"
 )
 
@@ -37,7 +37,7 @@ func checkKey(t *testing.T, s *stack) {
 // builtModule is the bytes of build/apimguard.wasm.
 func builtModule(t *testing.T) []byte {
 	t.Helper()
-	_, wasmPath, err := envoytest.Paths()
+	_, wasmPath, err := envoyrun.Paths()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestImage_pulledModuleRunsInEnvoy(t *testing.T) {
 	if err := os.WriteFile(path, got, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := startStack(t, envoytest.Params{WasmPath: path, PluginConfig: seedCheckHeader, Env: map[string]string{"api-key": apiKey}})
+	s := startStack(t, envoyrun.Params{WasmPath: path, PluginConfig: seedCheckHeader, Env: map[string]string{"api-key": apiKey}})
 	checkKey(t, s)
 }
 
@@ -110,8 +110,8 @@ func TestImage_remoteCodeWithSHA256(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 
 	t.Run("right sha256", func(t *testing.T) {
-		s := startStack(t, envoytest.Params{PluginConfig: seedCheckHeader, Env: map[string]string{"api-key": apiKey},
-			Remote: &envoytest.RemoteCode{Port: port, Path: "/apimguard.wasm", SHA256: hex.EncodeToString(sum[:])}})
+		s := startStack(t, envoyrun.Params{PluginConfig: seedCheckHeader, Env: map[string]string{"api-key": apiKey},
+			Remote: &envoyrun.RemoteCode{Port: port, Path: "/apimguard.wasm", SHA256: hex.EncodeToString(sum[:])}})
 		checkKey(t, s)
 	})
 	t.Run("wrong sha256", func(t *testing.T) {
@@ -119,8 +119,8 @@ func TestImage_remoteCodeWithSHA256(t *testing.T) {
 		wrong[0] ^= 1
 		before := fetches.Load()
 		// Envoy starts; the plugin does not.
-		st := startStack(t, envoytest.Params{PluginConfig: seedCheckHeader, Env: map[string]string{"api-key": apiKey},
-			Remote: &envoytest.RemoteCode{Port: port, Path: "/apimguard.wasm", SHA256: hex.EncodeToString(wrong[:])}})
+		st := startStack(t, envoyrun.Params{PluginConfig: seedCheckHeader, Env: map[string]string{"api-key": apiKey},
+			Remote: &envoyrun.RemoteCode{Port: port, Path: "/apimguard.wasm", SHA256: hex.EncodeToString(wrong[:])}})
 		// Envoy fetched the module (and retried), found it does not match,
 		// and refuses every request (the plugin fails closed): 503, and
 		// nothing reaches the upstream.

@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"net/http"
@@ -6,10 +6,10 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 )
 
-// TestKeySharing_twoWorkersThroughEnvoy runs envoytest.Envoy with two worker threads,
+// TestKeySharing_twoWorkersThroughEnvoy runs Envoy with two worker threads,
 // so two VMs: after a key rotation, the first worker to see the new kid
 // fetches the key set once and publishes it in shared data; requests on the
 // other worker verify with the shared set instead of fetching again.
@@ -17,7 +17,7 @@ func TestKeySharing_twoWorkersThroughEnvoy(t *testing.T) {
 	p := newIDP(t)
 	p.addKey("k1")
 	p.start()
-	s := startStackWith(t, 0, envoytest.StartOptions{Concurrency: 2}, jwtConfig(p))
+	s := startStackWith(t, 0, envoyrun.StartOptions{Concurrency: 2}, jwtConfig(p))
 	// Many new connections: the kernel spreads them over both workers.
 	each := func(tok string, n int) {
 		t.Helper()

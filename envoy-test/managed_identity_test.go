@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"crypto/tls"
@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 	"github.com/apimguard/apimguard/policy"
 )
 
@@ -74,9 +74,9 @@ func (s *tokenSource) count() int      { s.mu.Lock(); defer s.mu.Unlock(); retur
 
 // miStack starts Envoy with an authentication-managed-identity policy and
 // an IMDS token source.
-func miStack(t *testing.T, src *tokenSource, opt envoytest.StartOptions, policyXML string) *stack {
+func miStack(t *testing.T, src *tokenSource, opt envoyrun.StartOptions, policyXML string) *stack {
 	cfg := `{"policy": ` + policy.JSONString(policyXML) + `, "managedIdentity": {"source": "imds"}, "upstreams": {"169.254.169.254": "imds"}}`
-	return startStackWith(t, 0, opt, envoytest.Params{PluginConfig: cfg, Clusters: []envoytest.Cluster{{Name: "imds", Port: src.port}}})
+	return startStackWith(t, 0, opt, envoyrun.Params{PluginConfig: cfg, Clusters: []envoyrun.Cluster{{Name: "imds", Port: src.port}}})
 }
 
 const miPolicy = `<policies><inbound>
@@ -89,7 +89,7 @@ const miPolicy = `<policies><inbound>
 // client id; the token is in no log line and no response.
 func TestManagedIdentity_imdsThroughEnvoy(t *testing.T) {
 	src := startTokenSource(t, nil)
-	st := miStack(t, src, envoytest.StartOptions{}, miPolicy)
+	st := miStack(t, src, envoyrun.StartOptions{}, miPolicy)
 	for i := 0; i < 3; i++ {
 		r := st.do(t, "GET", "/orders", map[string][]string{"Authorization": {"Bearer client-token"}}, "")
 		if r.status != 200 || strings.Contains(r.body, "mi-token") {
@@ -131,7 +131,7 @@ func TestManagedIdentity_imdsThroughEnvoy(t *testing.T) {
 func TestManagedIdentity_twoWorkersThroughEnvoy(t *testing.T) {
 	src := startTokenSource(t, nil)
 	src.lifetime, src.delay = 64, 300*time.Millisecond // refreshed 32 s after the fetch
-	st := miStack(t, src, envoytest.StartOptions{Concurrency: 2}, miPolicy)
+	st := miStack(t, src, envoyrun.StartOptions{Concurrency: 2}, miPolicy)
 	burst := func(n int) {
 		t.Helper()
 		var wg sync.WaitGroup
@@ -196,7 +196,7 @@ func TestManagedIdentity_twoWorkersThroughEnvoy(t *testing.T) {
 // recovers, so does the gateway, without a restart.
 func TestManagedIdentity_failuresThroughEnvoy(t *testing.T) {
 	src := startTokenSource(t, nil)
-	st := miStack(t, src, envoytest.StartOptions{}, `<policies><inbound>
+	st := miStack(t, src, envoyrun.StartOptions{}, `<policies><inbound>
   <choose>
     <when condition="@(context.Request.Url.Path.StartsWith("/optional"))">
       <authentication-managed-identity resource="https://optional.contoso.com" ignore-error="true" />
@@ -255,7 +255,7 @@ func TestManagedIdentity_appServiceAndClientCredentialsThroughEnvoy(t *testing.T
 	t.Run("app service", func(t *testing.T) {
 		src := startTokenSource(t, nil)
 		cfg := `{"policy": ` + policy.JSONString(miPolicy) + `, "managedIdentity": {"source": "appService", "identityHeader": "{{IDENTITY_HEADER}}"}, "upstreams": {"localhost:` + itoa(src.port) + `": "identity"}}`
-		st := startStack(t, envoytest.Params{PluginConfig: cfg, Clusters: []envoytest.Cluster{{Name: "identity", Port: src.port}},
+		st := startStack(t, envoyrun.Params{PluginConfig: cfg, Clusters: []envoyrun.Cluster{{Name: "identity", Port: src.port}},
 			Env: map[string]string{"IDENTITY_ENDPOINT": "http://localhost:" + itoa(src.port) + "/msi/token", "IDENTITY_HEADER": "app-service-secret"}})
 		if r := st.do(t, "GET", "/orders", nil, ""); r.status != 200 {
 			t.Fatalf("%d %q", r.status, r.body)
@@ -271,7 +271,7 @@ func TestManagedIdentity_appServiceAndClientCredentialsThroughEnvoy(t *testing.T
 		ca := newTestCA(t)
 		cert, _, _ := ca.leaf("idp", "login.example.com")
 		src := startTokenSource(t, &cert)
-		vault, err := envoytest.StartUpstream("127.0.0.1:0")
+		vault, err := envoyrun.StartUpstream("127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,8 +286,8 @@ func TestManagedIdentity_appServiceAndClientCredentialsThroughEnvoy(t *testing.T
 		cfg := `{"policy": ` + policy.JSONString(doc) + `,
   "managedIdentity": {"source": "clientCredentials", "endpoint": "https://login.example.com/tenant/oauth2/v2.0/token", "clientId": "orders-gateway", "clientSecret": "{{MI_CLIENT_SECRET}}"},
   "upstreams": {"login.example.com": "idp", "vault.example.com": "vault"}}`
-		st := startStack(t, envoytest.Params{PluginConfig: cfg, Env: map[string]string{"MI_CLIENT_SECRET": "cc-secret-value"},
-			Clusters: []envoytest.Cluster{{Name: "idp", Port: src.port, CAFile: ca.caFile(), SNI: "login.example.com"}, {Name: "vault", Port: vault.Port()}}})
+		st := startStack(t, envoyrun.Params{PluginConfig: cfg, Env: map[string]string{"MI_CLIENT_SECRET": "cc-secret-value"},
+			Clusters: []envoyrun.Cluster{{Name: "idp", Port: src.port, CAFile: ca.caFile(), SNI: "login.example.com"}, {Name: "vault", Port: vault.Port()}}})
 		r := st.do(t, "GET", "/orders", map[string][]string{"Authorization": {"Bearer client-token"}}, "")
 		if r.status != 200 {
 			t.Fatalf("%d %q", r.status, r.body)

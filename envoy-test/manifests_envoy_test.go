@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"os"
@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 )
 
 // TestManifests_plainEnvoy reads the plain-Envoy configurations into
@@ -27,7 +27,7 @@ import (
 // from, and has a real Envoy validate each with the built module standing
 // in at /etc/envoy/apimguard.wasm.
 func TestManifests_plainEnvoy(t *testing.T) {
-	envoyBin, wasm, err := envoytest.Paths()
+	envoyBin, wasm, err := envoyrun.Paths()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestManifests_plainEnvoy(t *testing.T) {
 // bootstrap reads build/envoy/name as Envoy's Bootstrap; text is the file.
 func bootstrap(t *testing.T, name string) (b *bootstrapv3.Bootstrap, text string) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(envoytest.Root(), "build", "envoy", name))
+	raw, err := os.ReadFile(filepath.Join(envoyrun.Root(), "build", "envoy", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestManifests_envoyGateway(t *testing.T) {
 			t.Fatalf("unexpected %s", d.kind)
 		}
 	}
-	raw, err := os.ReadFile(filepath.Join(envoytest.Root(), "build", "envoy-gateway", "apimguard.yaml"))
+	raw, err := os.ReadFile(filepath.Join(envoyrun.Root(), "build", "envoy-gateway", "apimguard.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

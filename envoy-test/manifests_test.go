@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"bytes"
@@ -24,7 +24,7 @@ import (
 	extensions "istio.io/api/extensions/v1alpha1"
 	networking "istio.io/api/networking/v1alpha3"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 	"github.com/apimguard/apimguard/internal/corpus"
 	"github.com/apimguard/apimguard/internal/pluginconfig"
 	"github.com/apimguard/apimguard/policy/jwt"
@@ -43,7 +43,7 @@ type doc struct {
 // leaving out documents that hold only comments.
 func manifests(t *testing.T, file string) []doc {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(envoytest.Root(), "build", file))
+	raw, err := os.ReadFile(filepath.Join(envoyrun.Root(), "build", file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,15 +257,15 @@ func accepts(t *testing.T, cfg string) {
 		t.Fatalf("the plugin refuses the policy: %v", err)
 	}
 	for _, element := range []string{"validate-jwt", "check-header", "check-ip", "cors"} {
-		if !strings.Contains(c.Policy, corpus.MustSeedBlock(envoytest.Root(), element)) {
+		if !strings.Contains(c.Policy, corpus.MustSeedBlock(envoyrun.Root(), element)) {
 			t.Errorf("the policy does not hold the seed's <%s> example verbatim", element)
 		}
 	}
-	envoyBin, wasm, err := envoytest.Paths()
+	envoyBin, wasm, err := envoyrun.Paths()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rendered, err := envoytest.Render("apimguard.yaml", envoytest.Params{ListenerPort: 1, AdminPort: 2, UpstreamPort: 3, WasmPath: wasm, PluginConfig: cfg, HostEnvKeys: []string{"API_KEY"}})
+	rendered, err := envoyrun.Render("apimguard.yaml", envoyrun.Params{ListenerPort: 1, AdminPort: 2, UpstreamPort: 3, WasmPath: wasm, PluginConfig: cfg, HostEnvKeys: []string{"API_KEY"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"strconv"
@@ -7,7 +7,7 @@ import (
 )
 
 // TestMemory_flatThroughEnvoy sends the same allowed and denied requests
-// through one envoytest.Envoy until the module's memory has settled, then as many
+// through one Envoy until the module's memory has settled, then as many
 // again, and checks that apimguard_vm_memory_pages did not keep growing: a
 // Go module that leaks a little per request (a context map never emptied, a
 // cache without bound) fails here. The SDK's proxytest cannot show this: it

@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"encoding/json"
@@ -19,13 +19,13 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 )
 
 // The operator's files: Prometheus alert rules and a Grafana dashboard.
 var (
-	rulesFile     = filepath.Join(envoytest.Root(), "build", "prometheus", "apimguard-rules.yaml")
-	dashboardFile = filepath.Join(envoytest.Root(), "build", "grafana", "apimguard-dashboard.json")
+	rulesFile     = filepath.Join(envoyrun.Root(), "build", "prometheus", "apimguard-rules.yaml")
+	dashboardFile = filepath.Join(envoyrun.Root(), "build", "grafana", "apimguard-dashboard.json")
 )
 
 // seen holds every apimguard metric name some Envoy of these tests showed

@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"crypto/tls"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 	"github.com/apimguard/apimguard/internal/testsupport/testpki"
 	"github.com/apimguard/apimguard/policy"
 )
@@ -58,7 +58,7 @@ func TestClientCertificates_renewedCAAndNamesThroughEnvoy(t *testing.T) {
   "clientCertificates": {"trust": ["root"], "crls": [` + policy.JSONString(p.CRL(time.Hour)) + `, ` +
 		policy.JSONString(p.issuing.CRL(time.Hour, oldRevoked.Cert.SerialNumber)) + `, ` +
 		policy.JSONString(renewed.CRL(time.Hour, newRevoked.Cert.SerialNumber)) + `]}}`
-	st := startStack(t, envoytest.Params{PluginConfig: cfg, XFCC: "SANITIZE_SET", TLS: &envoytest.TLSListener{
+	st := startStack(t, envoyrun.Params{PluginConfig: cfg, XFCC: "SANITIZE_SET", TLS: &envoyrun.TLSListener{
 		CertFile: p.serverCert, KeyFile: p.serverKey, MinVersion: "TLSv1_2", ClientCAFile: p.caFile(), AcceptUntrusted: true}})
 
 	get := func(path string, cert *testpki.Issued, issuer *testpki.CA) (int, string) {
@@ -142,7 +142,7 @@ func TestClientCertificates_meshAcceptUntrustedThroughEnvoy(t *testing.T) {
   <choose><when condition="@(!context.Request.Certificate.VerifyNoRevocation())"><return-response><set-status code="403" reason="Forbidden" /></return-response></when></choose>
 </inbound></policies>`
 	cfg := `{"policy": ` + policy.JSONString(doc) + `, "clientCertificates": {"source": "mesh"}}`
-	st := startStack(t, envoytest.Params{PluginConfig: cfg, TLS: &envoytest.TLSListener{
+	st := startStack(t, envoyrun.Params{PluginConfig: cfg, TLS: &envoyrun.TLSListener{
 		CertFile: p.serverCert, KeyFile: p.serverKey, MinVersion: "TLSv1_2", ClientCAFile: p.caFile(), AcceptUntrusted: true}})
 	for _, tc := range []struct {
 		name string
@@ -183,7 +183,7 @@ func TestSubscriptions_clearKeyRefusedByEnvoy(t *testing.T) {
 			cfg := `{"namedValues": {"K": "` + clear + `", "E": ""},
   "apis": [{"name": "orders", "pathPrefix": "/orders"}],
   "subscriptions": [{"id": "s", "scope": "all", "primaryKey": ` + policy.JSONString(tc.key) + `}]}`
-			log := refusedByEnvoy(t, envoytest.Params{PluginConfig: cfg, Env: map[string]string{"E": ""}})
+			log := refusedByEnvoy(t, envoyrun.Params{PluginConfig: cfg, Env: map[string]string{"E": ""}})
 			if !strings.Contains(log, tc.want) {
 				t.Fatalf("envoy's log does not name the field; got:\n%.20000s", log)
 			}
@@ -201,7 +201,7 @@ func TestSubscriptions_clearKeyRefusedByEnvoy(t *testing.T) {
 func TestManagedIdentity_resourceFloodThroughEnvoy(t *testing.T) {
 	src := startTokenSource(t, nil)
 	src.set("fail")
-	st := miStack(t, src, envoytest.StartOptions{}, `<policies><inbound>
+	st := miStack(t, src, envoyrun.StartOptions{}, `<policies><inbound>
   <choose>
     <when condition="@(context.Request.Headers.ContainsKey(&quot;x-resource&quot;))">
       <authentication-managed-identity resource="@(context.Request.Headers.GetValueOrDefault(&quot;x-resource&quot;, &quot;&quot;))" />

@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"crypto/tls"
@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 	"github.com/apimguard/apimguard/internal/corpus"
 )
 
@@ -21,7 +21,7 @@ import (
 // that names the failure, for what a case cannot check: what the service
 // saw, and the timing of failures.
 var introspectionPolicy = strings.Replace(strings.Replace(
-	corpus.ExamplePolicy(envoytest.Root(), "policies/send-request.yaml"),
+	corpus.ExamplePolicy(envoyrun.Root(), "policies/send-request.yaml"),
 	`timeout="5"`, `timeout="1"`, 1),
 	"</inbound>", `</inbound>
   <on-error>
@@ -75,12 +75,12 @@ func TestSendRequest_introspectionThroughEnvoy(t *testing.T) {
 	ca := newTestCA(t)
 	cert, _, _ := ca.leaf("introspection", "auth.example.com")
 	in := startIntrospector(t, &cert)
-	down, _ := envoytest.FreePort() // nothing listens here
+	down, _ := envoyrun.FreePort() // nothing listens here
 	cfg, _ := json.Marshal(map[string]any{"policy": introspectionPolicy, "upstreams": map[string]string{"auth.example.com": "introspection"}})
-	cluster := func(port int) []envoytest.Cluster {
-		return []envoytest.Cluster{{Name: "introspection", Port: port, CAFile: ca.caFile(), SNI: "auth.example.com"}}
+	cluster := func(port int) []envoyrun.Cluster {
+		return []envoyrun.Cluster{{Name: "introspection", Port: port, CAFile: ca.caFile(), SNI: "auth.example.com"}}
 	}
-	s := startStack(t, envoytest.Params{PluginConfig: string(cfg), Clusters: cluster(in.port)})
+	s := startStack(t, envoyrun.Params{PluginConfig: string(cfg), Clusters: cluster(in.port)})
 
 	t.Run("active token: upstream answers and gets the original body", func(t *testing.T) {
 		r := s.do(t, "POST", "/orders", map[string][]string{"Authorization": {"Bearer good-1"}, "Content-Type": {"application/json"}}, `{"order":42}`)
@@ -114,7 +114,7 @@ func TestSendRequest_introspectionThroughEnvoy(t *testing.T) {
 	})
 
 	t.Run("service down: fails closed within the timeout", func(t *testing.T) {
-		s := startStack(t, envoytest.Params{PluginConfig: string(cfg), Clusters: cluster(down)})
+		s := startStack(t, envoyrun.Params{PluginConfig: string(cfg), Clusters: cluster(down)})
 		start := time.Now()
 		r := s.do(t, "GET", "/orders", map[string][]string{"Authorization": {"Bearer good-2"}}, "")
 		if r.status != 500 {
@@ -136,7 +136,7 @@ func TestSendRequest_introspectionThroughEnvoy(t *testing.T) {
 func TestSendRequest_afterKeyWaitThroughEnvoy(t *testing.T) {
 	p := newIDP(t)
 	p.addKey("k1")
-	svc, err := envoytest.StartUpstream("127.0.0.1:0")
+	svc, err := envoyrun.StartUpstream("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestSendRequest_afterKeyWaitThroughEnvoy(t *testing.T) {
 </inbound>
 </policies>`
 	cfg, _ := json.Marshal(map[string]any{"policy": doc, "upstreams": map[string]string{"login.microsoftonline.com": "idp", "profiles.example.com": "profiles"}})
-	st := startStack(t, envoytest.Params{PluginConfig: string(cfg), Clusters: []envoytest.Cluster{{Name: "idp", Port: p.port}, {Name: "profiles", Port: svc.Port()}}})
+	st := startStack(t, envoyrun.Params{PluginConfig: string(cfg), Clusters: []envoyrun.Cluster{{Name: "idp", Port: p.port}, {Name: "profiles", Port: svc.Port()}}})
 	p.start()
 	// A token of a known key: no wait.
 	if r := st.do(t, "GET", "/orders", bearer(p.token("k1", claims("my-api-audience"))), ""); r.status != 200 {

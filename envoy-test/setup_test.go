@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"bufio"
@@ -9,37 +9,37 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 )
 
-// stack is a running envoytest.Envoy with apimguard in front of a recording upstream.
+// stack is a running Envoy with apimguard in front of a recording upstream.
 type stack struct {
-	envoy    *envoytest.Envoy
-	upstream *envoytest.Upstream
+	envoy    *envoyrun.Envoy
+	upstream *envoyrun.Upstream
 }
 
-// startStack starts the upstream and envoytest.Envoy for one test; both are stopped
-// when the test ends and envoytest.Envoy's log is printed if it failed. A missing
-// envoytest.Envoy or module fails the test: this tier is never skipped.
-func startStack(t testing.TB, p envoytest.Params, env ...string) *stack {
+// startStack starts the upstream and Envoy for one test; both are stopped
+// when the test ends and Envoy's log is printed if it failed. A missing
+// Envoy or module fails the test: this tier is never skipped.
+func startStack(t testing.TB, p envoyrun.Params, env ...string) *stack {
 	t.Helper()
 	return startStackOn(t, 0, p, env...)
 }
 
 // startStackOn is startStack with a chosen listener port (0: any free one).
-func startStackOn(t testing.TB, port int, p envoytest.Params, env ...string) *stack {
+func startStackOn(t testing.TB, port int, p envoyrun.Params, env ...string) *stack {
 	t.Helper()
-	return startStackWith(t, port, envoytest.StartOptions{Env: env}, p)
+	return startStackWith(t, port, envoyrun.StartOptions{Env: env}, p)
 }
 
 // startStackWith is startStack with a chosen listener port and options.
-func startStackWith(t testing.TB, port int, opt envoytest.StartOptions, p envoytest.Params) *stack {
+func startStackWith(t testing.TB, port int, opt envoyrun.StartOptions, p envoyrun.Params) *stack {
 	t.Helper()
-	envoyBin, wasm, err := envoytest.Paths()
+	envoyBin, wasm, err := envoyrun.Paths()
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := envoytest.StartUpstream("127.0.0.1:0")
+	up, err := envoyrun.StartUpstream("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,18 +49,18 @@ func startStackWith(t testing.TB, port int, opt envoytest.StartOptions, p envoyt
 	}
 	p.UpstreamPort, p.ListenerPort = up.Port(), port
 	if p.ListenerPort == 0 {
-		if p.ListenerPort, err = envoytest.FreePort(); err != nil {
+		if p.ListenerPort, err = envoyrun.FreePort(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if p.AdminPort, err = envoytest.FreePort(); err != nil {
+	if p.AdminPort, err = envoyrun.FreePort(); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := envoytest.Render("apimguard.yaml", p)
+	cfg, err := envoyrun.Render("apimguard.yaml", p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := envoytest.Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, opt)
+	e, err := envoyrun.Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, opt)
 	t.Cleanup(func() {
 		if err == nil {
 			seeMetrics(e.AdminPort)
@@ -85,7 +85,7 @@ type response struct {
 
 var client = &http.Client{Timeout: 10 * time.Second}
 
-// do sends a request through envoytest.Envoy.
+// do sends a request through Envoy.
 func (s *stack) do(t testing.TB, method, path string, headers map[string][]string, body string) response {
 	t.Helper()
 	return s.doWith(t, client, method, path, headers, body)
@@ -98,7 +98,7 @@ func clientFrom(ip string) *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
 }
 
-// doWith sends a request through envoytest.Envoy with the given client.
+// doWith sends a request through Envoy with the given client.
 func (s *stack) doWith(t testing.TB, client *http.Client, method, path string, headers map[string][]string, body string) response {
 	t.Helper()
 	req, err := http.NewRequest(method, s.envoy.URL(path), strings.NewReader(body))
@@ -144,7 +144,7 @@ func (s *stack) raw(t testing.TB, request string) response {
 	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }
 
-// admin reads a page of envoytest.Envoy's admin interface.
+// admin reads a page of Envoy's admin interface.
 func (s *stack) admin(t testing.TB, path string) string {
 	t.Helper()
 	resp, err := http.Get("http://127.0.0.1:" + itoa(s.envoy.AdminPort) + path)
@@ -173,7 +173,7 @@ func (s *stack) logged(sub string) bool {
 // runs on its own listener of an Envoy that other such tests share.
 type listenerTest struct {
 	name     string
-	listener envoytest.Listener
+	listener envoyrun.Listener
 	run      func(t *testing.T, s *stack)
 }
 
@@ -182,7 +182,7 @@ type listenerTest struct {
 // a subtest against its listener. The listeners share one VM, so the
 // module is compiled once for all of them: on a slow machine each Envoy
 // start costs tens of seconds.
-func runShared(t *testing.T, p envoytest.Params, tests []listenerTest) {
+func runShared(t *testing.T, p envoyrun.Params, tests []listenerTest) {
 	t.Helper()
 	first := tests[0].listener
 	p.PluginConfig, p.TLS, p.BehindProxy, p.XFCC = first.PluginConfig, first.TLS, first.BehindProxy, first.XFCC
@@ -190,7 +190,7 @@ func runShared(t *testing.T, p envoytest.Params, tests []listenerTest) {
 	for _, tc := range tests[1:] {
 		l := tc.listener
 		var err error
-		if l.Port, err = envoytest.FreePort(); err != nil {
+		if l.Port, err = envoyrun.FreePort(); err != nil {
 			t.Fatal(err)
 		}
 		p.Extra = append(p.Extra, l)

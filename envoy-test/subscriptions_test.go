@@ -1,11 +1,11 @@
-package e2e
+package envoytest
 
 import (
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 	"github.com/apimguard/apimguard/policy"
 )
 
@@ -48,7 +48,7 @@ func TestSubscriptions_throughEnvoy(t *testing.T) {
     {"id": "paused", "scope": "all", "state": "suspended", "primaryKey": ` + sha(suspendedKey) + `},
     {"id": "old", "scope": "all", "endDate": "` + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339) + `", "primaryKey": ` + sha(expiredKey) + `}
   ]}`
-	st := startStack(t, envoytest.Params{PluginConfig: cfg, Env: map[string]string{"ACME_PRIMARY": acmePrimary}})
+	st := startStack(t, envoyrun.Params{PluginConfig: cfg, Env: map[string]string{"ACME_PRIMARY": acmePrimary}})
 	const hdr = "Ocp-Apim-Subscription-Key"
 	h := func(name, key string) map[string][]string { return map[string][]string{name: {key}} }
 	missing := `{"statusCode":401,"message":"Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API."}`

@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"encoding/json"
@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 )
 
-// prometheus reads envoytest.Envoy's /stats/prometheus into "name{labels}" → value.
+// prometheus reads Envoy's /stats/prometheus into "name{labels}" → value.
 func prometheus(t *testing.T, s *stack) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -34,7 +34,7 @@ func keyStack(t *testing.T) *stack {
 <check-header name="x-api-key" failed-check-httpcode="401"><value>{{api-key}}</value></check-header>
 </inbound>
 </policies>`
-	return startStack(t, envoytest.Params{PluginConfig: policy, Env: map[string]string{"api-key": stackKey}})
+	return startStack(t, envoyrun.Params{PluginConfig: policy, Env: map[string]string{"api-key": stackKey}})
 }
 
 func TestTelemetry_throughEnvoy(t *testing.T) {
@@ -58,7 +58,7 @@ func TestTelemetry_throughEnvoy(t *testing.T) {
 		`apimguard_denied{policy="check-header",reason="HeaderNotFound"}`:        "2",
 		`apimguard_denied{policy="check-header",reason="HeaderValueNotAllowed"}`: "4",
 	}
-	// The plugin hands its counts to envoytest.Envoy on its 200 ms tick: wait for
+	// The plugin hands its counts to Envoy on its 200 ms tick: wait for
 	// them, then check them exactly.
 	var got map[string]string
 	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(100 * time.Millisecond) {
@@ -92,10 +92,10 @@ func TestTelemetry_throughEnvoy(t *testing.T) {
 		t.Fatalf("%d events, want one per denial (6)", len(events))
 	}
 	last := events[5]
-	// At the edge envoytest.Envoy makes its own x-request-id rather than trusting the
-	// client's, and the event carries envoytest.Envoy's.
+	// At the edge Envoy makes its own x-request-id rather than trusting the
+	// client's, and the event carries Envoy's.
 	if id, _ := last["requestId"].(string); len(id) != 36 || id == "req-7" {
-		t.Errorf("requestId = %q, want envoytest.Envoy's UUID", id)
+		t.Errorf("requestId = %q, want Envoy's UUID", id)
 	}
 	if last["event"] != "deny" || last["policy"] != "check-header" || last["reason"] != "HeaderValueNotAllowed" || last["status"] != float64(401) ||
 		last["path"] != "/orders/7" || last["method"] != "GET" || last["clientIp"] != "127.0.0.1" || last["section"] != "inbound" {
@@ -106,7 +106,7 @@ func TestTelemetry_throughEnvoy(t *testing.T) {
 	}
 	for _, secret := range append(secrets, stackKey) {
 		if strings.Contains(log, secret) {
-			t.Errorf("the envoytest.Envoy log contains a presented secret %q", secret)
+			t.Errorf("Envoy's log contains a presented secret %q", secret)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"crypto/rand"
@@ -18,7 +18,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 	"github.com/apimguard/apimguard/internal/testsupport/testjwt"
 	"github.com/apimguard/apimguard/internal/testsupport/testpki"
 )
@@ -89,7 +89,7 @@ func TestTLS_edgeListenerThroughEnvoy(t *testing.T) {
 	ca := newTestCA(t)
 	_, certFile, keyFile := ca.leaf("edge", "api.example.com")
 	cfg := `{"policy": "<policies/>", "tls": {"minVersion": "1.3"}}`
-	st := startStack(t, envoytest.Params{PluginConfig: cfg, TLS: &envoytest.TLSListener{CertFile: certFile, KeyFile: keyFile, MinVersion: "TLSv1_2"}})
+	st := startStack(t, envoyrun.Params{PluginConfig: cfg, TLS: &envoyrun.TLSListener{CertFile: certFile, KeyFile: keyFile, MinVersion: "TLSv1_2"}})
 	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11} {
 		// The listener refuses the version itself (a protocol_version
 		// alert), not some other part of the handshake.
@@ -187,12 +187,12 @@ func TestTLS_identityProvidersThroughEnvoy(t *testing.T) {
 	caFile := ca.caFile()
 	var apis []any
 	upstreams := map[string]string{}
-	p := envoytest.Params{}
+	p := envoyrun.Params{}
 	for name, idp := range idps {
 		apis = append(apis, map[string]any{"name": name, "pathPrefix": "/" + name, "policy": `<policies><inbound><validate-jwt header-name="Authorization">` +
 			`<openid-config url="https://` + idp.host + `/.well-known/openid-configuration"/></validate-jwt></inbound></policies>`})
 		upstreams[idp.host] = "idp-" + name
-		p.Clusters = append(p.Clusters, envoytest.Cluster{Name: "idp-" + name, Port: idp.port, CAFile: caFile, SNI: idp.host})
+		p.Clusters = append(p.Clusters, envoyrun.Cluster{Name: "idp-" + name, Port: idp.port, CAFile: caFile, SNI: idp.host})
 	}
 	cfg, _ := json.Marshal(map[string]any{"apis": apis, "upstreams": upstreams})
 	p.PluginConfig = string(cfg)

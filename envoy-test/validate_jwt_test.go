@@ -1,4 +1,4 @@
-package e2e
+package envoytest
 
 import (
 	"crypto/rand"
@@ -16,7 +16,7 @@ import (
 
 	"github.com/apimguard/apimguard/internal/testsupport/testjwt"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 )
 
 // idp is a local OpenID provider: discovery and JWKS on loopback. It can be
@@ -38,7 +38,7 @@ type idp struct {
 func newIDP(t testing.TB) *idp {
 	// Reserved through FreePort: the provider may start late, and no Envoy
 	// of this process may take its port meanwhile.
-	port, err := envoytest.FreePort()
+	port, err := envoyrun.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,12 +113,12 @@ func (p *idp) keySetHits() int {
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 // seedValidateJWT is the seed's validate-jwt example, verbatim.
-var seedValidateJWT = corpus.MustSeedBlock(envoytest.Root(), "validate-jwt")
+var seedValidateJWT = corpus.MustSeedBlock(envoyrun.Root(), "validate-jwt")
 
-func jwtConfig(p *idp) envoytest.Params {
+func jwtConfig(p *idp) envoyrun.Params {
 	policy := "<policies>\n<inbound>\n" + seedValidateJWT + "\n</inbound>\n</policies>"
 	cfg, _ := json.Marshal(map[string]any{"policy": policy, "upstreams": map[string]string{"login.microsoftonline.com": "idp"}})
-	return envoytest.Params{PluginConfig: string(cfg), Clusters: []envoytest.Cluster{{Name: "idp", Port: p.port}}}
+	return envoyrun.Params{PluginConfig: string(cfg), Clusters: []envoyrun.Cluster{{Name: "idp", Port: p.port}}}
 }
 
 func claims(aud string) map[string]any {
@@ -159,9 +159,9 @@ func TestValidateJWT_seedThroughEnvoy(t *testing.T) {
 		})
 	}
 
-	t.Run("signatures are verified by envoytest.Envoy's verify_signature", func(t *testing.T) {
+	t.Run("signatures are verified by Envoy's verify_signature", func(t *testing.T) {
 		if !s.logged("signatures are verified by the host (verify_signature)") {
-			t.Error("the module did not offload RS256 verification to envoytest.Envoy")
+			t.Error("the module did not offload RS256 verification to Envoy")
 		}
 	})
 	t.Run("key rotation: a new kid is accepted without a restart", func(t *testing.T) {

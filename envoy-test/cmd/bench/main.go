@@ -26,13 +26,13 @@ import (
 
 	"github.com/apimguard/apimguard/internal/testsupport/testjwt"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 )
 
 const apiKey = "bench-key-7f3a"
 
 // noopModule is G0's module (make bench builds it).
-var noopModule = filepath.Join(envoytest.Root(), "build", "noop.wasm")
+var noopModule = filepath.Join(envoyrun.Root(), "build", "noop.wasm")
 
 // perfDir, when set, is where measure records a perf profile of Envoy;
 // twin, when set, is a module each P variant also runs with (-ab).
@@ -40,7 +40,7 @@ var perfDir, twin string
 
 type variant struct {
 	name, what string
-	params     envoytest.Params
+	params     envoyrun.Params
 	mix        *mix
 }
 
@@ -92,7 +92,7 @@ func main() {
 }
 
 func run(rounds, seconds int, soak float64, out, only, policyFile, module string) error {
-	envoyBin, wasm, err := envoytest.Paths()
+	envoyBin, wasm, err := envoyrun.Paths()
 	if err != nil {
 		return err
 	}
@@ -138,19 +138,19 @@ func run(rounds, seconds int, soak float64, out, only, policyFile, module string
 		b, _ := json.Marshal(map[string]any{"policy": policy, "tokenCache": cache})
 		return string(b)
 	}
-	native := envoytest.Params{Native: true, JWTCache: true, APIKey: apiKey, JWKS: string(jwks)}
+	native := envoyrun.Params{Native: true, JWTCache: true, APIKey: apiKey, JWKS: string(jwks)}
 	nativeNC := native
 	nativeNC.JWTCache = false
 	variants := []variant{
-		{"B0", "bare Envoy", envoytest.Params{}, reuse},
+		{"B0", "bare Envoy", envoyrun.Params{}, reuse},
 		{"N", "native jwt_authn (cache), rbac, cors", native, reuse},
 		{"N-u", "N, unique tokens: every request misses the JWT cache", native, unique},
 		{"N-nc", "N without the JWT cache, unique tokens", nativeNC, unique},
-		{"G0", "a no-op Go proxy-wasm module (the floor of Go and the SDK)", envoytest.Params{Plugin: true, WasmPath: noop, PluginConfig: "{}"}, reuse},
-		{"P0", "apimguard with an empty policy (the module's fixed cost)", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: `{"policy": "<policies/>"}`}, reuse},
-		{"P", "apimguard: cors, ip-filter, check-header, validate-jwt", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(0)}, reuse},
-		{"P-u", "P, unique tokens: every request misses the token cache", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(0)}, unique},
-		{"P-nc", "P with the verified-token cache off, unique tokens", envoytest.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(-1)}, unique},
+		{"G0", "a no-op Go proxy-wasm module (the floor of Go and the SDK)", envoyrun.Params{Plugin: true, WasmPath: noop, PluginConfig: "{}"}, reuse},
+		{"P0", "apimguard with an empty policy (the module's fixed cost)", envoyrun.Params{Plugin: true, WasmPath: wasm, PluginConfig: `{"policy": "<policies/>"}`}, reuse},
+		{"P", "apimguard: cors, ip-filter, check-header, validate-jwt", envoyrun.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(0)}, reuse},
+		{"P-u", "P, unique tokens: every request misses the token cache", envoyrun.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(0)}, unique},
+		{"P-nc", "P with the verified-token cache off, unique tokens", envoyrun.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(-1)}, unique},
 	}
 	if only != "" {
 		names := strings.Split(only, ",")
@@ -297,26 +297,26 @@ func writeWrkScript(path string, tokens []string) error {
 
 // start runs Envoy for a variant on core 0 and returns it with the time it
 // took to become ready (the configuration load, for the plugin variants).
-func start(envoyBin string, v variant) (*envoytest.Envoy, float64, error) {
+func start(envoyBin string, v variant) (*envoyrun.Envoy, float64, error) {
 	return startWorkers(envoyBin, v, 1)
 }
 
 // startWorkers is start with that many worker threads, all on core 0.
-func startWorkers(envoyBin string, v variant, workers int) (*envoytest.Envoy, float64, error) {
+func startWorkers(envoyBin string, v variant, workers int) (*envoyrun.Envoy, float64, error) {
 	p := v.params
 	var err error
-	if p.ListenerPort, err = envoytest.FreePort(); err != nil {
+	if p.ListenerPort, err = envoyrun.FreePort(); err != nil {
 		return nil, 0, err
 	}
-	if p.AdminPort, err = envoytest.FreePort(); err != nil {
+	if p.AdminPort, err = envoyrun.FreePort(); err != nil {
 		return nil, 0, err
 	}
-	cfg, err := envoytest.Render("bench.yaml", p)
+	cfg, err := envoyrun.Render("bench.yaml", p)
 	if err != nil {
 		return nil, 0, err
 	}
 	t0 := time.Now()
-	e, err := envoytest.Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, envoytest.StartOptions{Prefix: []string{"taskset", "-c", "0"}, Concurrency: workers})
+	e, err := envoyrun.Start(envoyBin, cfg, p.AdminPort, p.ListenerPort, envoyrun.StartOptions{Prefix: []string{"taskset", "-c", "0"}, Concurrency: workers})
 	if err != nil {
 		if e != nil {
 			fmt.Fprintln(os.Stderr, e.Log())

@@ -15,7 +15,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 )
 
 func main() {
@@ -31,7 +31,7 @@ func main() {
 }
 
 func run(port, admin, upPort int, apiKey string) error {
-	envoyBin, wasm, err := envoytest.Paths()
+	envoyBin, wasm, err := envoyrun.Paths()
 	if err != nil {
 		return err
 	}
@@ -65,23 +65,23 @@ func run(port, admin, upPort int, apiKey string) error {
 	if err != nil {
 		return err
 	}
-	up, err := envoytest.StartUpstream(fmt.Sprintf("127.0.0.1:%d", upPort))
+	up, err := envoyrun.StartUpstream(fmt.Sprintf("127.0.0.1:%d", upPort))
 	if err != nil {
 		return fmt.Errorf("starting the upstream: %w", err)
 	}
 	defer up.Close()
-	envoyCfg, err := envoytest.Render("apimguard.yaml", envoytest.Params{
+	envoyCfg, err := envoyrun.Render("apimguard.yaml", envoyrun.Params{
 		ListenerPort: port, AdminPort: admin, UpstreamPort: upPort,
 		WasmPath: wasm, PluginConfig: cfg, HostEnvKeys: []string{"API_KEY"},
 		// X-Forwarded-For as received: the plugin's clientIp takes its
 		// last entry (pluginConfig).
 		BehindProxy: true,
-		Clusters:    []envoytest.Cluster{{Name: idpName, Port: provider.port, CAFile: provider.caFile, SNI: idpHost}},
+		Clusters:    []envoyrun.Cluster{{Name: idpName, Port: provider.port, CAFile: provider.caFile, SNI: idpHost}},
 	})
 	if err != nil {
 		return err
 	}
-	e, err := envoytest.Start(envoyBin, envoyCfg, admin, port, envoytest.StartOptions{Env: []string{"API_KEY=" + apiKey}})
+	e, err := envoyrun.Start(envoyBin, envoyCfg, admin, port, envoyrun.StartOptions{Env: []string{"API_KEY=" + apiKey}})
 	if err != nil {
 		if e != nil {
 			fmt.Fprintln(os.Stderr, e.Log())

@@ -16,7 +16,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/apimguard/apimguard/envoy-test/internal/envoytest"
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 	"github.com/apimguard/apimguard/internal/corpus"
 	"github.com/apimguard/apimguard/internal/testsupport/testjwt"
 	"github.com/apimguard/apimguard/internal/testsupport/testpki"
@@ -47,7 +47,7 @@ const (
 func pluginConfig() (policy, config string, err error) {
 	var blocks []string
 	for _, element := range []string{"cors", "check-ip", "check-header", "validate-jwt"} {
-		b, err := corpus.SeedBlock(envoytest.Root(), element)
+		b, err := corpus.SeedBlock(envoyrun.Root(), element)
 		if err != nil {
 			return "", "", err
 		}

