@@ -5,17 +5,22 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 )
 
 // TestKeySharing_twoWorkersThroughEnvoy runs Envoy with two worker threads,
-// so two VMs: after a key rotation, the first worker to see the new kid
+// so two VMs: at start one worker fetches the keys for both; after a key
+// rotation, the first worker to see the new kid
 // fetches the key set once and publishes it in shared data; requests on the
 // other worker verify with the shared set instead of fetching again.
 func TestKeySharing_twoWorkersThroughEnvoy(t *testing.T) {
 	p := newIDP(t)
 	p.addKey("k1")
+	// A provider slower than the fetch tick: without single flight across
+	// workers both would fetch at start.
+	p.delay = time.Second
 	p.start()
 	s := startStackWith(t, 0, envoyrun.StartOptions{Concurrency: 2}, jwtConfig(p))
 	// Many new connections: the kernel spreads them over both workers.
@@ -29,9 +34,18 @@ func TestKeySharing_twoWorkersThroughEnvoy(t *testing.T) {
 		}
 	}
 	each(p.token("k1", claims("my-api-audience")), 20)
+	p.mu.Lock()
+	p.delay = 0
+	p.mu.Unlock()
 	workers := workerConnections(t, s)
 	if len(workers) != 2 || workers[0] == 0 || workers[1] == 0 {
 		t.Fatalf("connections per worker %v: the test needs both workers", workers)
+	}
+
+	// At start both workers need the keys; one fetches them for both
+	// (a lease in shared data), the other takes the shared set.
+	if n := p.keySetHits(); n != 1 {
+		t.Fatalf("the key set was fetched %d times at start, want 1 for both workers", n)
 	}
 
 	p.addKey("k2")

@@ -33,6 +33,8 @@ type idp struct {
 	// documents: what a hostile or broken provider sends.
 	discovery, jwks []byte
 	jwksHits        int
+	// delay holds every answer back this long: a slow provider.
+	delay time.Duration
 }
 
 func newIDP(t testing.TB) *idp {
@@ -61,6 +63,10 @@ func (p *idp) start() {
 		p.t.Fatal(err)
 	}
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		delay := p.delay
+		p.mu.Unlock()
+		time.Sleep(delay)
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.hits++

@@ -10,6 +10,8 @@ package main
 // of keys or tokens.
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"net/url"
 	"strconv"
 	"strings"
@@ -200,6 +202,13 @@ func loadShared(key string, limit int) (doc gjson.Result, ok bool) {
 // takes it (createLease at plugin start, which Envoy runs on its main
 // thread before any worker), so every lease is taken with compare-and-swap
 // and of two workers that try at once one wins.
+
+// vmOwner is this VM's lease owner id: random, one per worker's VM.
+var vmOwner = func() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}()
 
 // createLease creates an empty lease at key unless one exists.
 func createLease(key string) {

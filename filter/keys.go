@@ -52,6 +52,7 @@ func (m *keyManager) configure(urls []string, u pluginconfig.Upstreams) {
 	for _, s := range urls {
 		m.sources[s] = &keySource{url: s}
 		m.order = append(m.order, s)
+		createLease(keyLease(s))
 	}
 }
 
@@ -115,6 +116,9 @@ func (m *keyManager) tick() {
 			m.done(&s.fetchState)
 			continue
 		}
+		if !takeLease(keyLease(s.url), vmOwner, t, fetchStuck) {
+			continue // another worker is fetching: its keys arrive through shared data
+		}
 		m.fetch(s)
 	}
 }
@@ -144,6 +148,7 @@ func (m *keyManager) fetch(s *keySource) {
 			proxywasm.LogInfof("apimguard: loaded %d signing keys from %s", len(keys), s.url)
 			m.counters.count(outcomeMetric("success", "key_fetches"))
 			m.storeShared(s, issuer, body)
+			releaseLease(keyLease(s.url), vmOwner)
 			m.done(&s.fetchState)
 		})
 	})
@@ -159,10 +164,15 @@ func (m *keyManager) failed(s *keySource, why string) {
 	}
 	proxywasm.LogWarnf("apimguard: key fetch from %s failed: %s", s.url, why)
 	m.counters.count(outcomeMetric("failure", "key_fetches"))
+	releaseLease(keyLease(s.url), vmOwner)
 	m.done(&s.fetchState)
 }
 
 func sharedKey(source string) string { return "apimguard.keys." + source }
+
+// keyLease is the key of the lease of source's fetch (one worker fetches
+// for all).
+func keyLease(source string) string { return "apimguard.keys.lease." + source }
 
 // storeShared publishes a fetched key set to the other workers' VMs.
 func (m *keyManager) storeShared(s *keySource, issuer string, jwks []byte) {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"hash/fnv"
 	"slices"
 	"strconv"
@@ -57,14 +55,11 @@ type tokenManager struct {
 	upstreams pluginconfig.Upstreams
 	entries   map[string]*tokenEntry
 	order     []string
-	dynamic   int    // entries not reserved
-	vm        string // this VM's lease owner id
+	dynamic   int // entries not reserved
 }
 
 func newTokenManager() *tokenManager {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return &tokenManager{waitList: newWaitList(), entries: map[string]*tokenEntry{}, vm: hex.EncodeToString(b[:])}
+	return &tokenManager{waitList: newWaitList(), entries: map[string]*tokenEntry{}}
 }
 
 // reserve makes room for the tokens whose resource is known at load time,
@@ -200,7 +195,7 @@ func (m *tokenManager) tick() {
 			m.done(&e.fetchState)
 			continue
 		}
-		if !takeLease(m.leaseKey(e), m.vm, t, tokenLease) {
+		if !takeLease(m.leaseKey(e), vmOwner, t, tokenLease) {
 			continue // another worker is fetching: its token arrives through shared data
 		}
 		m.fetch(e, t)
@@ -223,7 +218,7 @@ func (m *tokenManager) fetch(e *tokenEntry, t time.Time) {
 		m.counters.count(outcomeMetric("success", "token_fetches"))
 		proxywasm.LogInfof("apimguard: managed identity: token for %s fetched, valid until %s", abbreviateURL(e.req.Resource), tok.Expires.UTC().Format(time.RFC3339))
 		m.storeShared(e)
-		releaseLease(m.leaseKey(e), m.vm)
+		releaseLease(m.leaseKey(e), vmOwner)
 		m.done(&e.fetchState)
 	}, func(why string) { m.failed(e, why) })
 }
@@ -233,7 +228,7 @@ func (m *tokenManager) failed(e *tokenEntry, why string) {
 	proxywasm.LogWarnf("apimguard: managed identity: token fetch for %s failed: %s", abbreviateURL(e.req.Resource), why)
 	m.counters.count(outcomeMetric("failure", "token_fetches"))
 	e.failed = true
-	releaseLease(m.leaseKey(e), m.vm)
+	releaseLease(m.leaseKey(e), vmOwner)
 	m.done(&e.fetchState)
 }
 

@@ -162,14 +162,14 @@ func TestTokens_lease(t *testing.T) {
 		t.Fatalf("the lease key does not exist after start: cas %d, %v", cas, err)
 	}
 	t0 := time.Now()
-	if !takeLease(a.leaseKey(ea), a.vm, t0, tokenLease) {
+	if !takeLease(a.leaseKey(ea), "worker-a", t0, tokenLease) {
 		t.Fatal("the first worker did not get the lease")
 	}
-	if takeLease(b.leaseKey(eb), b.vm, t0, tokenLease) {
+	if takeLease(b.leaseKey(eb), "worker-b", t0, tokenLease) {
 		t.Fatal("both workers hold the lease")
 	}
-	releaseLease(a.leaseKey(ea), a.vm)
-	if !takeLease(b.leaseKey(eb), b.vm, t0, tokenLease) {
+	releaseLease(a.leaseKey(ea), "worker-a")
+	if !takeLease(b.leaseKey(eb), "worker-b", t0, tokenLease) {
 		t.Fatal("the second worker did not get the lease once it was given back")
 	}
 	// Resources from expressions share a bounded set of keys.
