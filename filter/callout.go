@@ -2,31 +2,16 @@ package main
 
 // Outgoing calls of send-request: dispatched from the request's stream,
 // which pauses until the answer resumes the engine. Background fetches
-// (keys, tokens) are in fetch.go.
+// (keys, tokens) are in fetch.go, what both share in calls.go.
 
 import (
 	"errors"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/apimguard/apimguard/policy"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
-)
-
-// callHeaders are the headers of an outgoing call: its pseudo-headers,
-// then extra.
-func callHeaders(method, path, authority, scheme string, extra ...[2]string) [][2]string {
-	return append([][2]string{{":method", method}, {":path", path}, {":authority", authority}, {":scheme", scheme}}, extra...)
-}
-
-// direction is the stream a pending call belongs to.
-type direction uint8
-
-const (
-	requestDirection direction = iota
-	responseDirection
 )
 
 // dispatch sends an outgoing call and pauses the stream until it answers.
@@ -105,56 +90,4 @@ func envoyFailure(r *policy.CallResponse) error {
 		return policy.ErrCallFailed
 	}
 	return nil
-}
-
-// maxCallBody bounds the answer of an outgoing call (send-request, key
-// sets) the module copies in: a larger one is a failed call, so a called
-// service cannot fill the VM's memory.
-const maxCallBody = 1 << 20
-
-// callResponse reads the answer of the call being reported.
-func callResponse(bodySize int) (*policy.CallResponse, error) {
-	if bodySize > maxCallBody {
-		proxywasm.LogWarnf("apimguard: an outgoing call's answer has %d bytes, more than the %d allowed: treated as a failed call", bodySize, maxCallBody)
-		return nil, policy.ErrCallFailed
-	}
-	pairs, err := proxywasm.GetHttpCallResponseHeaders()
-	if err != nil {
-		return nil, policy.ErrCallFailed
-	}
-	r := &policy.CallResponse{}
-	for _, kv := range pairs {
-		if kv[0] == ":status" {
-			r.StatusCode, _ = strconv.Atoi(kv[1])
-			continue
-		}
-		if !strings.HasPrefix(kv[0], ":") {
-			r.Headers = append(r.Headers, kv)
-		}
-	}
-	if bodySize > 0 {
-		if r.Body, err = proxywasm.GetHttpCallResponseBody(0, bodySize); err != nil {
-			return nil, policy.ErrCallFailed
-		}
-	}
-	return r, nil
-}
-
-// resume carries out the engine's next result for the stream in dir. When
-// called from a callback (async) a Continue resumes the paused stream.
-func (h *httpContext) resume(r policy.Result, dir direction, async bool) types.Action {
-	action := h.apply(r, dir)
-	if !async || action != types.ActionContinue {
-		return action
-	}
-	var err error
-	if dir == requestDirection {
-		err = proxywasm.ResumeHttpRequest()
-	} else {
-		err = proxywasm.ResumeHttpResponse()
-	}
-	if err != nil {
-		proxywasm.LogErrorf("apimguard: cannot resume the stream: %v", err)
-	}
-	return action
 }

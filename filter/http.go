@@ -318,3 +318,30 @@ type responseView struct{ h *httpContext }
 func (r responseView) Header(name string) (string, bool) {
 	return r.h.respHeaders.get(proxywasm.GetHttpResponseHeaders, name)
 }
+
+// direction is the stream a pending call belongs to.
+type direction uint8
+
+const (
+	requestDirection direction = iota
+	responseDirection
+)
+
+// resume carries out the engine's next result for the stream in dir. When
+// called from a callback (async) a Continue resumes the paused stream.
+func (h *httpContext) resume(r policy.Result, dir direction, async bool) types.Action {
+	action := h.apply(r, dir)
+	if !async || action != types.ActionContinue {
+		return action
+	}
+	var err error
+	if dir == requestDirection {
+		err = proxywasm.ResumeHttpRequest()
+	} else {
+		err = proxywasm.ResumeHttpResponse()
+	}
+	if err != nil {
+		proxywasm.LogErrorf("apimguard: cannot resume the stream: %v", err)
+	}
+	return action
+}
