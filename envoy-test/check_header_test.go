@@ -98,6 +98,11 @@ func TestBadPolicy_refusedByEnvoy(t *testing.T) {
 		{"choose nested 5000 deep",
 			"<policies><inbound>" + strings.Repeat(`<choose><when condition="true">`, 5000) + strings.Repeat("</when></choose>", 5000) + "</inbound></policies>",
 			`apimguard: refusing to start: policy:1:485: choose: elements nested deeper than 32 levels`},
+		// Fragments do not nest (as in APIM), so two that include each
+		// other never load, and the line names both documents.
+		{"a fragment cycle",
+			`{"policy": "<policies><inbound><include-fragment fragment-id=\"a\" /></inbound></policies>", "fragments": {"a": "<fragment><include-fragment fragment-id=\"b\" /></fragment>", "b": "<fragment><include-fragment fragment-id=\"a\" /></fragment>"}}`,
+			`apimguard: refusing to start: fragments.a:1:11: include-fragment: a fragment cannot include another fragment (APIM does not nest fragments) (in the fragment included at policy:1:20)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

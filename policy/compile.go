@@ -112,6 +112,9 @@ func (c *compiler) parseDocument(src, doc, scope string) (*document, error) {
 		if err := c.noText(n); err != nil {
 			return nil, err
 		}
+		if n.Children, err = c.fragments.expand(c, n.Children); err != nil {
+			return nil, err
+		}
 		seen := map[string]bool{}
 		for _, ch := range n.Children {
 			if e, ok := elements(ch.Name); ok && e.firstOnly {
@@ -182,6 +185,8 @@ type compiler struct {
 	subs *subscriptions
 	// tokenRequests are the managed-identity tokens known at load time.
 	tokenRequests []TokenRequest
+	// fragments are the configured policy fragments (include_fragment.go).
+	fragments fragmentSet
 }
 
 type memoKey struct {
@@ -194,7 +199,11 @@ func (c *compiler) errf(n *Node, pos Pos, format string, args ...any) error {
 	if doc == "" {
 		doc = c.opt.Doc
 	}
-	return &ConfigError{Doc: doc, Pos: pos, Element: n.Name, Msg: fmt.Sprintf(format, args...)}
+	msg := fmt.Sprintf(format, args...)
+	if n.Via != "" {
+		msg += " (in the fragment included at " + n.Via + ")"
+	}
+	return &ConfigError{Doc: doc, Pos: pos, Element: n.Name, Msg: msg}
 }
 
 // program compiles the effective sections of one route.

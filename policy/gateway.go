@@ -19,6 +19,9 @@ type Config struct {
 	// Products and Subscriptions: subscription keys (subscription.go).
 	Products      []Product
 	Subscriptions []Subscription
+	// Fragments are the policy fragments include-fragment inserts, by id:
+	// "<fragment>…</fragment>" documents (include_fragment.go).
+	Fragments map[string]string
 }
 
 // API is an API scope: requests for one of Hosts (any host when empty) whose
@@ -105,7 +108,7 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 	if opt.Doc == "" {
 		opt.Doc = "policy"
 	}
-	c := &compiler{opt: opt, memo: map[memoKey]statement{}}
+	c := &compiler{opt: opt, memo: map[memoKey]statement{}, fragments: fragmentSet{src: cfg.Fragments}}
 	var err error
 	if c.certs, err = compileClientCerts(cfg.ClientCertificates, opt.Certificates, opt.Now); err != nil {
 		return nil, err

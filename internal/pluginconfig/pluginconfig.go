@@ -53,6 +53,9 @@ type Config struct {
 	// ("managedIdentity"), as written: {{name}} references are resolved by
 	// TokenSource.
 	ManagedIdentity *managedidentity.Source
+	// Fragments are the policy fragments include-fragment inserts
+	// ("fragments": {"id": "<fragment>…</fragment>"}).
+	Fragments map[string]string
 }
 
 // MaxSize bounds the whole plugin configuration; each policy document
@@ -99,6 +102,8 @@ func Parse(data []byte) (*Config, error) {
 			c.Policy = v.String()
 		case "namedValues":
 			c.NamedValues, err = stringMap("namedValues", v)
+		case "fragments":
+			c.Fragments, err = stringMap("fragments", v)
 		case "apis":
 			c.APIs, err = parseAPIs(v)
 		case "upstreams":
@@ -177,7 +182,7 @@ func Parse(data []byte) (*Config, error) {
 				return nil
 			})
 		default:
-			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, upstreams, certificates, clientCertificates, managedIdentity, products, subscriptions, clientIp, tokenCache, telemetry, eventsPerSecond, nativeCrypto, tls)", key)
+			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, fragments, upstreams, certificates, clientCertificates, managedIdentity, products, subscriptions, clientIp, tokenCache, telemetry, eventsPerSecond, nativeCrypto, tls)", key)
 		}
 		return err == nil
 	})
@@ -376,7 +381,7 @@ func (c *Config) Compile(keys policy.KeyStore, tokens policy.TokenStore, now fun
 		return nil, err
 	}
 	return policy.CompileGateway(policy.Config{Policy: c.Policy, APIs: c.APIs, TLS: c.TLS, ClientCertificates: c.ClientCertificates,
-		Products: c.Products, Subscriptions: subs}, policy.Options{
+		Products: c.Products, Subscriptions: subs, Fragments: c.Fragments}, policy.Options{
 		Keys:         keys,
 		Tokens:       tokens,
 		Certificates: c.Certificates,

@@ -35,6 +35,9 @@ type Node struct {
 	// Path locates a policy element inside its section, for
 	// LastError.Path: choose[1]/when[2]/check-header[1].
 	Path string
+	// Via is where the element's fragment was included (doc:line:col)
+	// when it comes from a policy fragment; empty otherwise.
+	Via string
 }
 
 // Attr is one attribute of a Node.
