@@ -33,6 +33,8 @@ func elements(name string) (element, bool) {
 		return element{sections: backend, compile: compileForwardRequest}, true
 	case "return-response":
 		return element{sections: anySection, compile: compileReturnResponse}, true
+	case "rewrite-uri":
+		return element{sections: inbound, compile: compileRewriteURI}, true
 	case "send-request":
 		return element{sections: anySection, compile: compileSendRequest}, true
 	case "set-body":
@@ -41,6 +43,8 @@ func elements(name string) (element, bool) {
 		return element{sections: anySection, compile: compileSetHeader}, true
 	case "set-method":
 		return element{sections: inbound | backend, compile: compileSetMethod}, true
+	case "set-query-parameter":
+		return element{sections: inbound | backend, compile: compileSetQueryParameter}, true
 	case "set-status":
 		return element{sections: outbound | onError, compile: compileSetStatus}, true
 	case "set-variable":

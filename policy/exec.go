@@ -20,8 +20,10 @@ type Program struct {
 	// first is the first statement directly in inbound that may answer a
 	// request before any policy runs (cors, for preflights).
 	first firstResponder
-	// API and Operation name the route ("" for the global scope).
+	// API and Operation name the route ("" for the global scope); base is
+	// its API's path prefix without a final '/', what rewrite-uri keeps.
 	API, Operation string
+	base           string
 	// certs is where client certificates come from (nil: the default);
 	// now is the gateway's clock.
 	certs *clientCerts

@@ -39,9 +39,14 @@ func (x *Exec) URL() *expr.URL {
 	return x.url
 }
 
-// OriginalURL implements expr.Env: the plugin does not rewrite URLs, so it
-// is the URL.
-func (x *Exec) OriginalURL() *expr.URL { return x.URL() }
+// OriginalURL implements expr.Env: the client's URL, before any
+// rewrite-uri or set-query-parameter (request_url.go).
+func (x *Exec) OriginalURL() *expr.URL {
+	if x.url == nil {
+		return x.URL()
+	}
+	return requestURL(x.req)
+}
 
 // ClientIP implements expr.Env.
 func (x *Exec) ClientIP() string { return x.req.ClientIP() }

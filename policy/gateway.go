@@ -174,7 +174,7 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 		if err != nil {
 			return nil, err
 		}
-		apiProg.API = api.Name
+		apiProg.API, apiProg.base = api.Name, strings.TrimRight(strings.TrimSpace(api.PathPrefix), "/")
 		rule, err := subscriptionRule(where, api, cfg)
 		if err != nil {
 			return nil, err
@@ -220,7 +220,7 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 			if err != nil {
 				return nil, err
 			}
-			prog.API, prog.Operation = api.Name, op.Name
+			prog.API, prog.Operation, prog.base = api.Name, op.Name, apiProg.base
 			if err := c.variants(prog, rule, productEff, func(eff map[section][]*Node) map[section][]*Node { return effective(opDoc, eff) }); err != nil {
 				return nil, err
 			}
@@ -274,7 +274,7 @@ func (c *compiler) variants(prog *Program, rule *apiSubscription, productEff map
 		if err != nil {
 			return err
 		}
-		v.API, v.Operation, v.sub = prog.API, prog.Operation, rule
+		v.API, v.Operation, v.base, v.sub = prog.API, prog.Operation, prog.base, rule
 		if prog.products == nil {
 			prog.products = map[string]*Program{}
 		}
