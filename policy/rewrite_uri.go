@@ -31,7 +31,7 @@ import (
 //   - Inbound only, as in APIM.
 type rewriteURI struct {
 	stmtMeta
-	template     Value
+	template      Value
 	copyUnmatched bool
 }
 
