@@ -156,6 +156,7 @@ FUZZ_TARGETS := \
 	FuzzCRLSelect:./policy \
 	FuzzParse:./internal/managedidentity \
 	FuzzCredential:./policy \
+	FuzzRequestURL:./policy \
 	FuzzExtract:./internal/wasmimage
 
 test.fuzz:
