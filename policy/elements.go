@@ -31,6 +31,8 @@ func elements(name string) (element, bool) {
 		return element{sections: anySection, compile: compileChoose}, true
 	case "forward-request":
 		return element{sections: backend, compile: compileForwardRequest}, true
+	case "mock-response":
+		return element{sections: inbound | outbound | onError, compile: compileMockResponse}, true
 	case "return-response":
 		return element{sections: anySection, compile: compileReturnResponse}, true
 	case "rewrite-uri":
