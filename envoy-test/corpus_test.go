@@ -2,6 +2,7 @@ package envoytest
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -47,7 +48,7 @@ func TestCorpus_throughEnvoy(t *testing.T) {
 
 // shareEnvoys groups suites that can share one Envoy: the same clock (a
 // VM setting) and no cluster in common (each cluster's stand-in answers
-// for one file), in file order.
+// for one file, each backend's cluster is declared once), in file order.
 func shareEnvoys(suites []*corpus.Suite) [][]*corpus.Suite {
 	var groups [][]*corpus.Suite
 next:
@@ -58,11 +59,11 @@ next:
 			}
 			taken := map[string]bool{}
 			for _, o := range g {
-				for _, c := range clustersOf(o) {
+				for _, c := range append(clustersOf(o), upstreamClusters(o)...) {
 					taken[c] = true
 				}
 			}
-			for _, c := range clustersOf(s) {
+			for _, c := range append(clustersOf(s), upstreamClusters(s)...) {
 				if taken[c] {
 					continue next
 				}
@@ -100,6 +101,21 @@ func replay(t *testing.T, suites []*corpus.Suite) {
 				return s.Callout(current, cluster, path)
 			})
 			p.Clusters = append(p.Clusters, envoyrun.Cluster{Name: cluster, Port: port, CAFile: caFile, SNI: host})
+		}
+		// set-backend-service's backends: their clusters reach the
+		// recording upstream, through the route that reads the plugin's
+		// x-apimguard-backend.
+		if strings.Contains(s.Config, "set-backend-service") {
+			p.Backends = true
+			callouts := map[string]bool{}
+			for _, c := range clustersOf(s) {
+				callouts[c] = true
+			}
+			for _, c := range upstreamClusters(s) {
+				if !callouts[c] {
+					p.Clusters = append(p.Clusters, envoyrun.Cluster{Name: c, Upstream: true})
+				}
+			}
 		}
 		l := envoyrun.Listener{PluginConfig: s.Config}
 		for _, tc := range s.Cases {
@@ -187,7 +203,7 @@ func exchange(t *testing.T, st *stack, ca *testCA, tc corpus.Case) corpus.Outcom
 	if got := st.upstream.Requests()[before:]; len(got) > 0 {
 		last := got[len(got)-1]
 		o.Reached = true
-		o.UpstreamHeaders = append([][2]string{{":method", last.Method}, {":path", last.Path}}, pairs(last.Header)...)
+		o.UpstreamHeaders = append([][2]string{{":method", last.Method}, {":path", last.Path}, {":authority", last.Host}}, pairs(last.Header)...)
 	}
 	return o
 }
@@ -261,4 +277,20 @@ func serveCallouts(t *testing.T, cert tls.Certificate, answer func(path string) 
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// upstreamClusters lists the clusters of a suite's "upstreams", sorted.
+// (A configuration that is not JSON has none; one the plugin cannot read
+// fails its cases.)
+func upstreamClusters(s *corpus.Suite) []string {
+	var cfg struct {
+		Upstreams map[string]string `json:"upstreams"`
+	}
+	_ = json.Unmarshal([]byte(s.Config), &cfg)
+	var out []string
+	for _, c := range cfg.Upstreams {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
 }

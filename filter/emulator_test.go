@@ -78,6 +78,7 @@ func startPluginVM(t testing.TB, vm types.VMContext, vmConfiguration, configurat
 	t.Cleanup(reset)
 	// Envoy's verify_signature, which the emulator lacks.
 	host.RegisterForeignFunction("verify_signature", hostfake.VerifySignature)
+	host.RegisterForeignFunction("clear_route_cache", hostfake.ClearRouteCache)
 	if st := host.StartVM(); st != types.OnVMStartStatusOK {
 		t.Fatalf("StartVM = %v", st)
 	}

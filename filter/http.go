@@ -204,10 +204,31 @@ func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 		}
 	}
 	if dir == requestDirection {
+		if r.ClearRouteCache {
+			clearRouteCache()
+		}
 		h.count(metricAllowed)
 	}
 	return types.ActionContinue
 }
+
+// clearRouteCache asks Envoy to route the request again after the edits
+// changed what routes it (set-backend-service). Envoy's Wasm filter stopped
+// doing so on every header edit (envoyproxy/envoy#36671) and offers the
+// clear_route_cache foreign function instead; an Envoy without it still
+// clears the cache on every edit.
+func clearRouteCache() {
+	if routeCacheState.unsupported {
+		return
+	}
+	if _, err := proxywasm.CallForeignFunction("clear_route_cache", nil); err != nil {
+		routeCacheState.unsupported = true
+		proxywasm.LogInfof("apimguard: the host has no clear_route_cache function (%v): relying on its clearing the route cache on header edits", err)
+	}
+}
+
+// routeCacheState remembers whether the host lacks clear_route_cache.
+var routeCacheState struct{ unsupported bool }
 
 func (h *httpContext) hostFailure(what string, err error) types.Action {
 	proxywasm.LogErrorf("apimguard: denying request: cannot %s: %v", what, err)

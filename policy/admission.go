@@ -19,7 +19,7 @@ type TLSReporter interface {
 // request's route (refusing a request whose host or path cannot be routed
 // safely), applies the TLS floor, decides whether it is a CORS preflight
 // the route's cors answers, applies the route's subscription rule (not to
-// a preflight), and readies x to run the program that decides the rest. It returns that
+// a preflight), removes a client's BackendHeader, and readies x to run the program that decides the rest. It returns that
 // program: the route's, its product's variant, or a refusal (whose first
 // statement answers). x's subscription (context.Subscription) is set.
 //
@@ -58,6 +58,15 @@ func (g *Gateway) Begin(x *Exec, req Request, now time.Time) *Program {
 		prog, sub = g.subscribe(prog, req, now, preflight == preflightYes)
 	}
 	prog.InitExec(x, req, params)
+	if g.backendHeader {
+		// The backend's cluster is the gateway's choice, never the
+		// client's: a client's header is removed and the request routed
+		// again without it.
+		if _, ok := req.Header(BackendHeader); ok {
+			overlay{edits: &x.reqEdits, base: req.Header}.set(BackendHeader, nil)
+			x.routeChanged = true
+		}
+	}
 	x.cors.preflight = preflight
 	x.SetSubscription(sub)
 	return prog

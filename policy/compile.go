@@ -27,6 +27,11 @@ type Options struct {
 	// Tokens serves authentication-managed-identity's tokens; without it
 	// that element does not compile.
 	Tokens TokenStore
+	// BackendCluster picks the Envoy cluster of a backend's scheme and
+	// host (lower case); explicit is false for a name made up for a host
+	// the configuration does not map. Without it set-backend-service does
+	// not compile.
+	BackendCluster func(scheme, authority string) (cluster string, explicit bool)
 }
 
 // Compile parses and compiles one <policies> document at global scope.
@@ -187,6 +192,10 @@ type compiler struct {
 	tokenRequests []TokenRequest
 	// fragments are the configured policy fragments (include_fragment.go).
 	fragments fragmentSet
+	// backends are the configured backends; usesBackends is set when a
+	// set-backend-service compiled (set_backend_service.go).
+	backends     *backendSet
+	usesBackends bool
 }
 
 type memoKey struct {
@@ -208,7 +217,7 @@ func (c *compiler) errf(n *Node, pos Pos, format string, args ...any) error {
 
 // program compiles the effective sections of one route.
 func (c *compiler) program(effective map[section][]*Node) (*Program, error) {
-	p := &Program{certs: c.certs, now: c.opt.Now}
+	p := &Program{certs: c.certs, now: c.opt.Now, backends: c.backends}
 	for _, e := range sectionOrder {
 		c.section = e.s
 		body, err := c.statements(effective[e.s])

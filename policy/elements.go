@@ -39,6 +39,8 @@ func elements(name string) (element, bool) {
 		return element{sections: inbound, compile: compileRewriteURI}, true
 	case "send-request":
 		return element{sections: anySection, compile: compileSendRequest}, true
+	case "set-backend-service":
+		return element{sections: inbound | backend, compile: compileSetBackendService}, true
 	case "set-body":
 		return element{sections: onError, compile: compileSetBody}, true
 	case "set-header":

@@ -35,6 +35,8 @@ type Program struct {
 	products map[string]*Program
 	// refusals are this route's answers to a missing and an invalid key.
 	refusals [2]*Program
+	// backends are the configuration's backends (set_backend_service.go).
+	backends *backendSet
 }
 
 // statement is one compiled policy element.
@@ -122,6 +124,11 @@ type Exec struct {
 	// certificate is the request's client certificate, read at its first
 	// use (certificate_source.go).
 	certificate requestCertificate
+
+	// backend is where set-backend-service sent the request;
+	// routeChanged: the host must route the request again.
+	backend      backendState
+	routeChanged bool
 
 	// sub is the subscription whose key the request presented: request
 	// context like req, set by Gateway.Begin (subscription.go), read by
@@ -250,7 +257,7 @@ func (x *Exec) loop() Result {
 			x.start(phaseBackend, x.prog.backend)
 			continue
 		case phaseBackend:
-			return Result{Action: Continue, Edits: x.reqEdits.list()}
+			return Result{Action: Continue, Edits: x.reqEdits.list(), ClearRouteCache: x.routeChanged}
 		case phaseOutbound:
 			return Result{Action: Continue, Status: x.status, Edits: x.respEdits.list()}
 		}

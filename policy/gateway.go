@@ -22,6 +22,9 @@ type Config struct {
 	// Fragments are the policy fragments include-fragment inserts, by id:
 	// "<fragment>…</fragment>" documents (include_fragment.go).
 	Fragments map[string]string
+	// Backends are APIM's backend entities set-backend-service's
+	// backend-id names, by id.
+	Backends map[string]Backend
 }
 
 // API is an API scope: requests for one of Hosts (any host when empty) whose
@@ -62,6 +65,9 @@ type Gateway struct {
 	tokenRequests []TokenRequest
 	warnings      []string
 	certs         *clientCerts
+	// backendHeader: the configuration sends requests to other backends,
+	// so a client's BackendHeader is removed (set_backend_service.go).
+	backendHeader bool
 }
 
 // TokenRequests returns the managed-identity tokens whose resource is a
@@ -114,6 +120,9 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 		return nil, err
 	}
 	c.warnings = append(c.warnings, c.certs.stale(c.certs.now())...)
+	if c.backends, err = compileBackends(cfg.Backends, &opt); err != nil {
+		return nil, err
+	}
 	var global *document
 	if strings.TrimSpace(cfg.Policy) != "" {
 		if global, err = c.parseDocument(cfg.Policy, opt.Doc, "global"); err != nil {
@@ -129,7 +138,10 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.certs = c.certs
-	defer func() { g.keySources, g.warnings, g.tokenRequests = c.keySources, c.warnings, c.tokenRequests }()
+	defer func() {
+		g.keySources, g.warnings, g.tokenRequests = c.keySources, c.warnings, c.tokenRequests
+		g.backendHeader = c.usesBackends || len(cfg.Backends) > 0
+	}()
 	if len(cfg.APIs) == 0 {
 		if len(cfg.Subscriptions) > 0 || len(cfg.Products) > 0 {
 			return nil, &ConfigError{Doc: "subscriptions", Pos: Pos{Line: 1, Col: 1}, Msg: "products and subscriptions need \"apis\": a key is checked for the API a request is routed to"}

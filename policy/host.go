@@ -152,6 +152,10 @@ type Result struct {
 	Token *TokenRequest
 	// Preflight marks the answer to a CORS preflight.
 	Preflight bool
+	// ClearRouteCache (with Continue on the request): the edits changed
+	// what routes the request (set-backend-service's BackendHeader, or a
+	// client's removed), so the host must route it again.
+	ClearRouteCache bool
 }
 
 // OutgoingCall is an HTTP call the engine needs made before it can go on.

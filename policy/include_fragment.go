@@ -1,9 +1,6 @@
 package policy
 
-import (
-	"sort"
-	"strings"
-)
+import "strings"
 
 // include-fragment inserts a policy fragment, as it is, where it stands:
 // apimguard expands it when the documents are read, so what it includes is
@@ -116,7 +113,7 @@ func (f *fragmentSet) fragment(c *compiler, at *Node, id string) (*Node, error) 
 	}
 	src, ok := f.src[id]
 	if !ok {
-		return nil, c.errf(at, at.Pos, "unknown fragment %q (configured: %s)", id, f.ids())
+		return nil, c.errf(at, at.Pos, "unknown fragment %q (configured: %s)", id, keyList(f.src))
 	}
 	doc := "fragments." + id
 	root, err := ParseDocument(src)
@@ -183,22 +180,6 @@ func (f *fragmentSet) copy(c *compiler, at, n *Node, scope, via string) (*Node, 
 		cp.Children = append(cp.Children, chc)
 	}
 	return &cp, nil
-}
-
-// ids lists the configured fragment ids, for an error.
-func (f *fragmentSet) ids() string {
-	if len(f.src) == 0 {
-		return "none"
-	}
-	ids := make([]string, 0, len(f.src))
-	for id := range f.src {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	if len(ids) > 10 {
-		ids = append(ids[:10], "…")
-	}
-	return strings.Join(ids, ", ")
 }
 
 // mark records a fragment's document name and the site of its first

@@ -71,7 +71,7 @@ func (r *rewriteURI) run(x *Exec) error {
 		return errors.New("rewrite-uri: " + err.Error())
 	}
 	path, query, _ := strings.Cut(target, "?")
-	path = x.prog.base + path
+	path = x.basePath() + path
 	if normal, ok := routePath(path); !ok || normal != path {
 		return errors.New("rewrite-uri: the rewritten path is not a normal path")
 	}

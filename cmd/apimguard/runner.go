@@ -77,6 +77,7 @@ func (r *runner) runCase(vm proxytest.WasmVMContext, s *corpus.Suite, tc corpus.
 	host, reset := proxytest.NewHostEmulator(opt)
 	defer reset()
 	host.RegisterForeignFunction("verify_signature", hostfake.VerifySignature)
+	host.RegisterForeignFunction("clear_route_cache", hostfake.ClearRouteCache)
 	defer func() {
 		for _, l := range host.GetWarnLogs() {
 			notes = append(notes, "log: "+l)

@@ -56,6 +56,8 @@ type Config struct {
 	// Fragments are the policy fragments include-fragment inserts
 	// ("fragments": {"id": "<fragment>…</fragment>"}).
 	Fragments map[string]string
+	// Backends are APIM's backend entities ("backends": {"id": {"url"}}).
+	Backends map[string]policy.Backend
 }
 
 // MaxSize bounds the whole plugin configuration; each policy document
@@ -104,6 +106,8 @@ func Parse(data []byte) (*Config, error) {
 			c.NamedValues, err = stringMap("namedValues", v)
 		case "fragments":
 			c.Fragments, err = stringMap("fragments", v)
+		case "backends":
+			c.Backends, err = parseBackends(v)
 		case "apis":
 			c.APIs, err = parseAPIs(v)
 		case "upstreams":
@@ -182,7 +186,7 @@ func Parse(data []byte) (*Config, error) {
 				return nil
 			})
 		default:
-			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, fragments, upstreams, certificates, clientCertificates, managedIdentity, products, subscriptions, clientIp, tokenCache, telemetry, eventsPerSecond, nativeCrypto, tls)", key)
+			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, fragments, backends, upstreams, certificates, clientCertificates, managedIdentity, products, subscriptions, clientIp, tokenCache, telemetry, eventsPerSecond, nativeCrypto, tls)", key)
 		}
 		return err == nil
 	})
@@ -381,15 +385,16 @@ func (c *Config) Compile(keys policy.KeyStore, tokens policy.TokenStore, now fun
 		return nil, err
 	}
 	return policy.CompileGateway(policy.Config{Policy: c.Policy, APIs: c.APIs, TLS: c.TLS, ClientCertificates: c.ClientCertificates,
-		Products: c.Products, Subscriptions: subs, Fragments: c.Fragments}, policy.Options{
-		Keys:         keys,
-		Tokens:       tokens,
-		Certificates: c.Certificates,
-		TokenCache:   c.TokenCache,
-		Now:          now,
-		Offload:      offload,
-		Doc:          "policy",
-		NamedValue:   c.namedValue,
+		Products: c.Products, Subscriptions: subs, Fragments: c.Fragments, Backends: c.Backends}, policy.Options{
+		BackendCluster: c.backendCluster,
+		Keys:           keys,
+		Tokens:         tokens,
+		Certificates:   c.Certificates,
+		TokenCache:     c.TokenCache,
+		Now:            now,
+		Offload:        offload,
+		Doc:            "policy",
+		NamedValue:     c.namedValue,
 	})
 }
 

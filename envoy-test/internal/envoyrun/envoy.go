@@ -97,6 +97,9 @@ type Params struct {
 	// Remote, when set, loads the module with Envoy's remote code source
 	// (an HTTP fetch checked against a SHA-256) instead of WasmPath.
 	Remote *RemoteCode
+	// Backends renders the route set-backend-service needs (a
+	// cluster_header route on x-apimguard-backend).
+	Backends bool
 	// Extra are more listeners, each with its own plugin configuration, in
 	// the same Envoy: they share the first listener's VM (one compilation
 	// of the module), so tests that differ only in their plugin
@@ -133,6 +136,9 @@ type Cluster struct {
 	// CAFile, when set, makes Envoy speak TLS (1.2 or higher) to the
 	// cluster, trusting the PEM CA in CAFile for the name SNI.
 	CAFile, SNI string
+	// Upstream makes the cluster reach the recording upstream (Port is
+	// then ignored): a backend set-backend-service names.
+	Upstream bool
 }
 
 // TLSListener makes the listener terminate TLS.

@@ -11,6 +11,7 @@ import (
 // Received is one request as the upstream saw it.
 type Received struct {
 	Method, Path string
+	Host         string // :authority
 	Header       http.Header
 	Body         string
 }
@@ -50,7 +51,7 @@ func StartUpstream(addr string) (*Upstream, error) {
 func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	u.mu.Lock()
-	u.reqs = append(u.reqs, Received{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: string(body)})
+	u.reqs = append(u.reqs, Received{Method: r.Method, Path: r.URL.RequestURI(), Host: r.Host, Header: r.Header.Clone(), Body: string(body)})
 	status, headers := u.status, u.headers
 	u.mu.Unlock()
 	w.Header().Set("content-type", "application/json")
