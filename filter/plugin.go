@@ -106,7 +106,7 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 	p.keys.rootID, p.keys.counters = p.id, p.counters
 	p.tokens = newTokenManager()
 	p.tokens.rootID, p.tokens.counters = p.id, p.counters
-	cfg, gw, err := load(p.keys, p.tokens)
+	cfg, gw, err := load(p.keys, p.tokens, &sharedCache{counters: p.counters})
 	if err != nil {
 		proxywasm.LogCriticalf("apimguard: refusing to start: %v", err)
 		return types.OnPluginStartStatusFailed
@@ -177,7 +177,7 @@ func (p *pluginContext) OnPluginDone() bool {
 
 // load reads the plugin configuration from the host and compiles it, with
 // the plugin's clock and Envoy's signature verification.
-func load(keys policy.KeyStore, tokens policy.TokenStore) (*pluginconfig.Config, *policy.Gateway, error) {
+func load(keys policy.KeyStore, tokens policy.TokenStore, cache policy.ValueCache) (*pluginconfig.Config, *policy.Gateway, error) {
 	data, err := proxywasm.GetPluginConfiguration()
 	if err != nil && err != types.ErrorStatusNotFound {
 		return nil, nil, fmt.Errorf("plugin configuration: cannot read it from the host: %v", err)
@@ -186,6 +186,7 @@ func load(keys policy.KeyStore, tokens policy.TokenStore) (*pluginconfig.Config,
 	if err != nil {
 		return nil, nil, err
 	}
+	cfg.Cache = cache
 	gw, err := cfg.Compile(keys, tokens, clock, verifySignature)
 	return cfg, gw, err
 }

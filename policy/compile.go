@@ -32,6 +32,9 @@ type Options struct {
 	// the configuration does not map. Without it set-backend-service does
 	// not compile.
 	BackendCluster func(scheme, authority string) (cluster string, explicit bool)
+	// Cache is the value cache of cache-lookup-value, cache-store-value and
+	// cache-remove-value; without it those elements do not compile.
+	Cache ValueCache
 }
 
 // Compile parses and compiles one <policies> document at global scope.
@@ -217,7 +220,7 @@ func (c *compiler) errf(n *Node, pos Pos, format string, args ...any) error {
 
 // program compiles the effective sections of one route.
 func (c *compiler) program(effective map[section][]*Node) (*Program, error) {
-	p := &Program{certs: c.certs, now: c.opt.Now, backends: c.backends}
+	p := &Program{certs: c.certs, now: c.opt.Now, backends: c.backends, cache: c.opt.Cache}
 	for _, e := range sectionOrder {
 		c.section = e.s
 		body, err := c.statements(effective[e.s])

@@ -19,6 +19,12 @@ func elements(name string) (element, bool) {
 		return element{sections: anySection, compile: compileBase}, true
 	case "authentication-managed-identity":
 		return element{sections: inbound, compile: compileManagedIdentity}, true
+	case "cache-lookup-value":
+		return element{sections: anySection, compile: compileCacheLookupValue}, true
+	case "cache-store-value":
+		return element{sections: anySection, compile: compileCacheStoreValue}, true
+	case "cache-remove-value":
+		return element{sections: anySection, compile: compileCacheRemoveValue}, true
 	case "check-header":
 		return element{sections: inbound, compile: compileCheckHeader}, true
 	case "check-ip":

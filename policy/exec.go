@@ -35,8 +35,10 @@ type Program struct {
 	products map[string]*Program
 	// refusals are this route's answers to a missing and an invalid key.
 	refusals [2]*Program
-	// backends are the configuration's backends (set_backend_service.go).
+	// backends are the configuration's backends (set_backend_service.go);
+	// cache is the host's value cache (cache_value.go).
 	backends *backendSet
+	cache    ValueCache
 }
 
 // statement is one compiled policy element.

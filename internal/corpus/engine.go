@@ -34,6 +34,7 @@ func RunEngine(s *Suite, tc Case) (Outcome, error) {
 		return Outcome{}, err
 	}
 	tokens := &calloutTokens{keys: keys, source: source, now: now, tokens: map[policy.TokenRequest]string{}}
+	cfg.Cache = &memCache{now: now, entries: map[string]memEntry{}}
 	gw, err := cfg.Compile(keys, tokens, now, nil)
 	if err != nil {
 		return Outcome{}, err
@@ -210,3 +211,29 @@ func (k *calloutKeys) get(rawURL string) ([]byte, bool) {
 	}
 	return []byte(a.Body), true
 }
+
+// memCache is the engine's value cache for one case: a map with expiry
+// (the plugin's is Envoy's shared data, which lasts across requests).
+type memCache struct {
+	now     func() time.Time
+	entries map[string]memEntry
+}
+
+type memEntry struct {
+	value   []byte
+	expires time.Time
+}
+
+func (c *memCache) Lookup(key string) ([]byte, bool) {
+	e, ok := c.entries[key]
+	if !ok || !c.now().Before(e.expires) {
+		return nil, false
+	}
+	return e.value, true
+}
+
+func (c *memCache) Store(key string, value []byte, ttl time.Duration) {
+	c.entries[key] = memEntry{value: value, expires: c.now().Add(ttl)}
+}
+
+func (c *memCache) Remove(key string) { delete(c.entries, key) }

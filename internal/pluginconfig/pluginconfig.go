@@ -58,6 +58,9 @@ type Config struct {
 	Fragments map[string]string
 	// Backends are APIM's backend entities ("backends": {"id": {"url"}}).
 	Backends map[string]policy.Backend
+	// Cache is the host's value cache, set by the host before Compile (not
+	// read from the configuration); nil refuses the value-cache elements.
+	Cache policy.ValueCache
 }
 
 // MaxSize bounds the whole plugin configuration; each policy document
@@ -387,6 +390,7 @@ func (c *Config) Compile(keys policy.KeyStore, tokens policy.TokenStore, now fun
 	return policy.CompileGateway(policy.Config{Policy: c.Policy, APIs: c.APIs, TLS: c.TLS, ClientCertificates: c.ClientCertificates,
 		Products: c.Products, Subscriptions: subs, Fragments: c.Fragments, Backends: c.Backends}, policy.Options{
 		BackendCluster: c.backendCluster,
+		Cache:          c.Cache,
 		Keys:           keys,
 		Tokens:         tokens,
 		Certificates:   c.Certificates,

@@ -259,3 +259,15 @@ func ToString(v any) string {
 	}
 	return fmt.Sprint(v)
 }
+
+// JTokenOf reads JSON text as a JToken (a cached JObject read back); ok is
+// false when raw is not JSON.
+func JTokenOf(raw string) (JToken, bool) {
+	if !gjson.Valid(raw) {
+		return JToken{}, false
+	}
+	return JToken{r: gjson.Parse(raw)}, true
+}
+
+// JSON is the token's JSON text (a string token is quoted).
+func (j JToken) JSON() string { return j.r.Raw }
