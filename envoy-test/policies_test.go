@@ -19,5 +19,6 @@ func TestPolicies_throughEnvoy(t *testing.T) {
 		{"on-error: a failure in outbound", envoyrun.Listener{PluginConfig: outboundFailurePolicy}, outboundFailure},
 		{"tls: the floor behind a plain listener", envoyrun.Listener{PluginConfig: tlsFloorPlain}, tlsFloorBehindPlainListener},
 		{"tls: plain text allowed explicitly", envoyrun.Listener{PluginConfig: tlsFloorPlainAllowed}, tlsFloorPlainTextAllowed},
+		{"trace: records in the log, rate-limited", envoyrun.Listener{PluginConfig: tracePolicy}, traceThroughEnvoy},
 	})
 }

@@ -87,9 +87,12 @@ func newEventLimiter(perSecond int) *eventLimiter {
 
 // log writes line, the event of a denial by policy for reason, unless the
 // reason's lines for this second are used up.
-func (l *eventLimiter) log(policy, reason, line string) {
+func (l *eventLimiter) log(policy, reason, line string) { l.logWith(policy, reason, line, proxywasm.LogWarn) }
+
+// logWith is log writing with write (the log level).
+func (l *eventLimiter) logWith(policy, reason, line string, write func(string)) {
 	if l.perSecond <= 0 {
-		proxywasm.LogWarn(line)
+		write(line)
 		return
 	}
 	key := policy + "\x00" + reason
@@ -105,7 +108,7 @@ func (l *eventLimiter) log(policy, reason, line string) {
 	}
 	if b.written < l.perSecond {
 		b.written++
-		proxywasm.LogWarn(line)
+		write(line)
 		return
 	}
 	b.suppressed++
@@ -141,4 +144,30 @@ func (h *httpContext) route() (string, string) {
 		return "", ""
 	}
 	return h.prog.API, h.prog.Operation
+}
+
+// logTraces writes the trace policy's records, one JSON line each at the
+// level of its severity (verbose: debug, information: info, error: warn),
+// rate-limited per source like security events.
+func (h *httpContext) logTraces(traces []policy.Trace) {
+	requestID, _ := h.Header("x-request-id")
+	api, op := h.route()
+	for _, t := range traces {
+		var b strings.Builder
+		b.WriteString(`{"event":"trace","source":` + policy.JSONString(t.Source) + `,"severity":` + policy.JSONString(t.Severity) +
+			`,"message":` + policy.JSONString(t.Message))
+		if len(t.Metadata) > 0 {
+			b.WriteString(`,"metadata":{`)
+			for i, m := range t.Metadata {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(policy.JSONString(m[0]) + ":" + policy.JSONString(m[1]))
+			}
+			b.WriteByte('}')
+		}
+		b.WriteString(`,"api":` + policy.JSONString(api) + `,"operation":` + policy.JSONString(op) + `,"requestId":` + policy.JSONString(requestID) + `}`)
+		write := map[string]func(string){"verbose": proxywasm.LogDebug, "information": proxywasm.LogInfo, "error": proxywasm.LogWarn}[t.Severity]
+		h.plugin.events.logWith("trace", t.Source, b.String(), write)
+	}
 }

@@ -149,6 +149,9 @@ func (h *httpContext) OnHttpStreamDone() {
 
 // apply carries out a Result on the stream in dir.
 func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
+	if traces := h.x.Traces(); traces != nil {
+		h.logTraces(traces)
+	}
 	switch r.Action {
 	case policy.Respond:
 		if r.Preflight {

@@ -59,6 +59,8 @@ func elements(name string) (element, bool) {
 		return element{sections: outbound | onError, compile: compileSetStatus}, true
 	case "set-variable":
 		return element{sections: anySection, compile: compileSetVariable}, true
+	case "trace":
+		return element{sections: inbound | backend | outbound, compile: compileTrace}, true
 	case "validate-jwt":
 		return element{sections: inbound, compile: compileValidateJWT}, true
 	case "validate-azure-ad-token":

@@ -131,6 +131,8 @@ type Exec struct {
 	// routeChanged: the host must route the request again.
 	backend      backendState
 	routeChanged bool
+	// traces are the trace policy's records the host has not taken yet.
+	traces []Trace
 
 	// sub is the subscription whose key the request presented: request
 	// context like req, set by Gateway.Begin (subscription.go), read by
