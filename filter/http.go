@@ -140,6 +140,7 @@ func (h *httpContext) OnHttpStreamDone() {
 	h.done = true
 	if p := h.plugin; p != nil {
 		p.keys.cancel(h.id)
+		p.sleepers.cancel(h.id)
 		if p.tokens != nil {
 			p.tokens.cancel(h.id)
 		}
@@ -167,6 +168,11 @@ func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 			return types.ActionPause
 		}
 		return h.apply(h.x.Resume(nil, nil), dir)
+	case policy.Sleep:
+		// Resumed by the tick once the delay is over (within tickMS).
+		h.plugin.sleepers.add(h.id, r.Delay, h.hostReady)
+		h.pending, h.paused, h.waitingHost, h.dir = true, true, true, dir
+		return types.ActionPause
 	case policy.WaitToken:
 		if h.plugin.tokens.source != nil && h.plugin.tokens.wait(*r.Token, h.id, h.hostReady) {
 			h.pending, h.paused, h.waitingHost, h.dir = true, true, true, dir

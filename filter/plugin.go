@@ -74,7 +74,9 @@ type pluginContext struct {
 	upstreams      pluginconfig.Upstreams
 	keys           *keyManager
 	tokens         *tokenManager
-	telemetry      bool
+	// sleepers are requests waiting between a retry's attempts.
+	sleepers  sleepList
+	telemetry bool
 	events         *eventLimiter
 	counters       counters
 	memory         memoryGauge
@@ -106,6 +108,7 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 	p.keys.rootID, p.keys.counters = p.id, p.counters
 	p.tokens = newTokenManager()
 	p.tokens.rootID, p.tokens.counters = p.id, p.counters
+	p.sleepers = newSleepList(p.id)
 	cfg, gw, err := load(p.keys, p.tokens, &sharedCache{counters: p.counters})
 	if err != nil {
 		proxywasm.LogCriticalf("apimguard: refusing to start: %v", err)
@@ -128,7 +131,7 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 	}
 	// The tick fetches signing keys and tokens and hands the batched
 	// metrics to the host.
-	if len(gw.KeySources()) > 0 || p.telemetry || p.tokens.source != nil {
+	if len(gw.KeySources()) > 0 || p.telemetry || p.tokens.source != nil || gw.Sleeps() {
 		if err := proxywasm.SetTickPeriodMilliSeconds(tickMS); err != nil {
 			proxywasm.LogCriticalf("apimguard: refusing to start: cannot set a tick to fetch signing keys and flush metrics: %v", err)
 			return types.OnPluginStartStatusFailed
@@ -159,6 +162,7 @@ func (p *pluginContext) OnTick() {
 	p.counters.flush()
 	p.events.tick()
 	p.keys.tick()
+	p.sleepers.tick()
 	p.stale.tick()
 	if p.tokens.source != nil {
 		p.tokens.tick()

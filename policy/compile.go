@@ -199,6 +199,8 @@ type compiler struct {
 	// set-backend-service compiled (set_backend_service.go).
 	backends     *backendSet
 	usesBackends bool
+	// usesRetry: a retry compiled (retry.go).
+	usesRetry bool
 }
 
 type memoKey struct {

@@ -39,6 +39,8 @@ func elements(name string) (element, bool) {
 		return element{sections: backend, compile: compileForwardRequest}, true
 	case "mock-response":
 		return element{sections: inbound | outbound | onError, compile: compileMockResponse}, true
+	case "retry":
+		return element{sections: anySection, compile: compileRetry}, true
 	case "return-response":
 		return element{sections: anySection, compile: compileReturnResponse}, true
 	case "rewrite-uri":

@@ -131,8 +131,10 @@ type Exec struct {
 	// routeChanged: the host must route the request again.
 	backend      backendState
 	routeChanged bool
-	// traces are the trace policy's records the host has not taken yet.
-	traces []Trace
+	// traces are the trace policy's records the host has not taken yet;
+	// retries the running retries' attempts.
+	traces  []Trace
+	retries map[*retry]*retryState
 
 	// sub is the subscription whose key the request presented: request
 	// context like req, set by Gateway.Begin (subscription.go), read by

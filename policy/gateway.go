@@ -68,7 +68,13 @@ type Gateway struct {
 	// backendHeader: the configuration sends requests to other backends,
 	// so a client's BackendHeader is removed (set_backend_service.go).
 	backendHeader bool
+	// sleeps: a retry may ask the host to wait (Result Sleep).
+	sleeps bool
 }
+
+// Sleeps reports whether a policy may ask the host to wait (retry): the
+// host then needs a timer.
+func (g *Gateway) Sleeps() bool { return g.sleeps }
 
 // TokenRequests returns the managed-identity tokens whose resource is a
 // constant: a host can keep room for them whatever expressions ask for.
@@ -141,6 +147,7 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 	defer func() {
 		g.keySources, g.warnings, g.tokenRequests = c.keySources, c.warnings, c.tokenRequests
 		g.backendHeader = c.usesBackends || len(cfg.Backends) > 0
+		g.sleeps = c.usesRetry
 	}()
 	if len(cfg.APIs) == 0 {
 		if len(cfg.Subscriptions) > 0 || len(cfg.Products) > 0 {

@@ -12,6 +12,7 @@ package policy
 // walks through one request.
 
 import (
+	"time"
 	"errors"
 
 	"github.com/apimguard/apimguard/policy/expr"
@@ -108,6 +109,9 @@ const (
 	// WaitToken asks the host for the managed-identity token of Token and
 	// to call Exec.Resume(nil, nil) once it has one or has given up.
 	WaitToken
+	// Sleep asks the host to call Exec.Resume(nil, nil) after Delay (retry's
+	// wait between attempts).
+	Sleep
 )
 
 func (a Action) String() string {
@@ -120,6 +124,8 @@ func (a Action) String() string {
 		return "WaitKeys"
 	case WaitToken:
 		return "WaitToken"
+	case Sleep:
+		return "Sleep"
 	}
 	return "Continue"
 }
@@ -150,6 +156,8 @@ type Result struct {
 	KeySources []string
 	// WaitToken: the token needed.
 	Token *TokenRequest
+	// Sleep: how long to wait before resuming.
+	Delay time.Duration
 	// Preflight marks the answer to a CORS preflight.
 	Preflight bool
 	// ClearRouteCache (with Continue on the request): the edits changed

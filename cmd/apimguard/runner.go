@@ -98,15 +98,20 @@ func (r *runner) runCase(vm proxytest.WasmVMContext, s *corpus.Suite, tc corpus.
 	if req.Body != "" {
 		host.CallOnRequestBody(id, []byte(req.Body), true)
 	}
-	answered := map[uint32]bool{}
-	for round := 0; round < 20 && host.GetSentLocalResponse(id) == nil && host.GetCurrentHttpStreamAction(id) != types.ActionContinue; round++ {
+	// answered counts the calls answered per context: the emulator lists a
+	// context's calls in order but reuses call ids once answered.
+	answered := map[uint32]int{}
+	// Rounds answer calls and tick the plugin (key fetches start on ticks;
+	// a request waiting between a retry's attempts resumes after a number
+	// of ticks, and idle rounds after the first few sleep a little). 60 s
+	// bound the whole case.
+	deadline := time.Now().Add(60 * time.Second)
+	for round := 0; time.Now().Before(deadline) && host.GetSentLocalResponse(id) == nil && host.GetCurrentHttpStreamAction(id) != types.ActionContinue; round++ {
 		pending := 0
 		for _, ctx := range []uint32{id, proxytest.PluginContextID} {
-			for _, c := range host.GetCalloutAttributesFromContext(ctx) {
-				if answered[c.CalloutID] {
-					continue
-				}
-				answered[c.CalloutID] = true
+			calls := host.GetCalloutAttributesFromContext(ctx)
+			for _, c := range calls[min(answered[ctx], len(calls)):] {
+				answered[ctx]++
 				pending++
 				path := corpus.Value(c.Headers, ":path")
 				notes = append(notes, fmt.Sprintf("call: %s %s%s (cluster %s)", corpus.Value(c.Headers, ":method"), corpus.Value(c.Headers, ":authority"), path, c.Upstream))
@@ -123,7 +128,10 @@ func (r *runner) runCase(vm proxytest.WasmVMContext, s *corpus.Suite, tc corpus.
 			}
 		}
 		if pending == 0 {
-			host.Tick() // key fetches start on ticks
+			if round >= 20 {
+				time.Sleep(20 * time.Millisecond)
+			}
+			host.Tick()
 		}
 	}
 
