@@ -87,7 +87,9 @@ func newEventLimiter(perSecond int) *eventLimiter {
 
 // log writes line, the event of a denial by policy for reason, unless the
 // reason's lines for this second are used up.
-func (l *eventLimiter) log(policy, reason, line string) { l.logWith(policy, reason, line, proxywasm.LogWarn) }
+func (l *eventLimiter) log(policy, reason, line string) {
+	l.logWith(policy, reason, line, proxywasm.LogWarn)
+}
 
 // logWith is log writing with write (the log level).
 func (l *eventLimiter) logWith(policy, reason, line string, write func(string)) {

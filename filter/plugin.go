@@ -77,10 +77,10 @@ type pluginContext struct {
 	// sleepers are requests waiting between a retry's attempts.
 	sleepers  sleepList
 	telemetry bool
-	events         *eventLimiter
-	counters       counters
-	memory         memoryGauge
-	stale          staleGauge
+	events    *eventLimiter
+	counters  counters
+	memory    memoryGauge
+	stale     staleGauge
 	// free holds finished HTTP contexts for reuse: the context is the
 	// largest allocation of a request, and every byte a request allocates
 	// brings the VM's garbage collector sooner (BENCHMARKS.md).

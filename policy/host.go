@@ -12,8 +12,8 @@ package policy
 // walks through one request.
 
 import (
-	"time"
 	"errors"
+	"time"
 
 	"github.com/apimguard/apimguard/policy/expr"
 	"github.com/apimguard/apimguard/policy/jwt"
