@@ -16,12 +16,7 @@ import (
 
 // dispatch sends an outgoing call and pauses the stream until it answers.
 func (h *httpContext) dispatch(call *policy.OutgoingCall, dir direction) types.Action {
-	scheme := "http"
-	if strings.HasPrefix(strings.ToLower(call.URL), "https://") {
-		scheme = "https"
-	}
-	cluster := h.plugin.upstreams.Cluster(call.Authority, scheme)
-	headers := callHeaders(call.Method, call.Path, call.Authority, scheme, call.Headers...)
+	cluster, headers := h.callTarget(call)
 	start := now()
 	timeout := call.TimeoutMS
 	// Dispatched while a key or token fetch's answer resumes this request,
@@ -90,4 +85,33 @@ func envoyFailure(r *policy.CallResponse) error {
 		return policy.ErrCallFailed
 	}
 	return nil
+}
+
+// callTarget is the cluster and headers of an outgoing call.
+func (h *httpContext) callTarget(call *policy.OutgoingCall) (string, [][2]string) {
+	scheme := "http"
+	if strings.HasPrefix(strings.ToLower(call.URL), "https://") {
+		scheme = "https"
+	}
+	return h.plugin.upstreams.Cluster(call.Authority, scheme), callHeaders(call.Method, call.Path, call.Authority, scheme, call.Headers...)
+}
+
+// sendOneWay sends send-one-way-request's calls without waiting: their
+// answers are only counted, and never touch the stream.
+func (h *httpContext) sendOneWay(calls []*policy.OutgoingCall) {
+	counters := h.plugin.counters
+	for _, call := range calls {
+		cluster, headers := h.callTarget(call)
+		_, err := proxywasm.DispatchHttpCall(cluster, headers, call.Body, nil, call.TimeoutMS, func(numHeaders, _, _ int) {
+			outcome := "success"
+			if numHeaders == 0 {
+				outcome = "failure"
+			}
+			counters.count(outcomeMetric(outcome, "one_way_requests"))
+		})
+		if err != nil {
+			proxywasm.LogWarnf("apimguard: cannot call cluster %q for %s: %v", cluster, call.Authority, err)
+			counters.count(outcomeMetric("failure", "one_way_requests"))
+		}
+	}
 }

@@ -153,6 +153,9 @@ func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 	if traces := h.x.Traces(); traces != nil {
 		h.logTraces(traces)
 	}
+	if calls := h.x.OneWayCalls(); calls != nil {
+		h.sendOneWay(calls)
+	}
 	switch r.Action {
 	case policy.Respond:
 		if r.Preflight {

@@ -45,6 +45,8 @@ func elements(name string) (element, bool) {
 		return element{sections: anySection, compile: compileReturnResponse}, true
 	case "rewrite-uri":
 		return element{sections: inbound, compile: compileRewriteURI}, true
+	case "send-one-way-request":
+		return element{sections: anySection, compile: compileSendOneWayRequest}, true
 	case "send-request":
 		return element{sections: anySection, compile: compileSendRequest}, true
 	case "set-backend-service":

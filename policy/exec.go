@@ -135,6 +135,8 @@ type Exec struct {
 	// retries the running retries' attempts.
 	traces  []Trace
 	retries map[*retry]*retryState
+	// oneWay are send-one-way-request's calls the host has not sent yet.
+	oneWay []*OutgoingCall
 
 	// sub is the subscription whose key the request presented: request
 	// context like req, set by Gateway.Begin (subscription.go), read by

@@ -38,6 +38,8 @@ type sendRequest struct {
 	headers     []*setHeader
 	body        *Value
 	identity    *managedIdentity // authentication-managed-identity, when present
+	// oneWay: send-one-way-request, which does not wait for the answer.
+	oneWay bool
 }
 
 const defaultSendTimeoutSeconds = 60
@@ -46,7 +48,32 @@ func compileSendRequest(c *compiler, n *Node) (statement, error) {
 	if err := c.attrs(n, "mode", "response-variable-name", "timeout", "ignore-error"); err != nil {
 		return nil, err
 	}
-	s := &sendRequest{stmtMeta: c.meta(n), timeoutMS: defaultSendTimeoutSeconds * 1000}
+	return c.outgoingCall(n, &sendRequest{stmtMeta: c.meta(n), timeoutMS: defaultSendTimeoutSeconds * 1000})
+}
+
+// compileSendOneWayRequest is APIM's send-one-way-request: send-request
+// without waiting for the answer, which nothing reads.
+// Reference: https://learn.microsoft.com/azure/api-management/send-one-way-request-policy
+//
+// # Notes
+//
+//   - The same children as send-request; the request goes on at once and
+//     the host sends the call when the section's step ends. Its answer or
+//     failure never reaches the client (counted in
+//     apimguard_one_way_requests).
+//   - At most maxOneWay per request; more fail the request (500).
+func compileSendOneWayRequest(c *compiler, n *Node) (statement, error) {
+	if err := c.attrs(n, "mode", "timeout"); err != nil {
+		return nil, err
+	}
+	return c.outgoingCall(n, &sendRequest{stmtMeta: c.meta(n), timeoutMS: defaultSendTimeoutSeconds * 1000, oneWay: true})
+}
+
+// maxOneWay bounds a request's one-way calls.
+const maxOneWay = 8
+
+// outgoingCall reads what send-request and send-one-way-request share.
+func (c *compiler) outgoingCall(n *Node, s *sendRequest) (statement, error) {
 	if a, ok := n.Attr("mode"); ok {
 		mode, err := c.constant(n, a)
 		if err != nil {
@@ -60,14 +87,17 @@ func compileSendRequest(c *compiler, n *Node) (statement, error) {
 			return nil, c.errf(n, a.Pos, "attribute \"mode\" must be new or copy, not %q", mode)
 		}
 	}
-	v, err := c.required(n, "response-variable-name")
-	if err != nil {
-		return nil, err
+	var err error
+	if !s.oneWay {
+		v, err := c.required(n, "response-variable-name")
+		if err != nil {
+			return nil, err
+		}
+		if !validName(v.Value) {
+			return nil, c.errf(n, v.Pos, "attribute \"response-variable-name\" must be a plain variable name, not %q", abbreviate(v.Value))
+		}
+		s.variable = v.Value
 	}
-	if !validName(v.Value) {
-		return nil, c.errf(n, v.Pos, "attribute \"response-variable-name\" must be a plain variable name, not %q", abbreviate(v.Value))
-	}
-	s.variable = v.Value
 	if a, ok := n.Attr("timeout"); ok {
 		secs, err := c.secondsAttr(n, a, 1, 3600)
 		if err != nil {
@@ -219,6 +249,13 @@ func (s *sendRequest) call(x *Exec, token string) error {
 		}
 		call.Body = []byte(b)
 	}
+	if s.oneWay {
+		if len(x.oneWay) == maxOneWay {
+			return &expr.RuntimeError{Msg: "send-one-way-request: more than " + strconv.Itoa(maxOneWay) + " one-way calls in one request"}
+		}
+		x.oneWay = append(x.oneWay, call)
+		return nil
+	}
 	x.result = Result{Action: Call, Call: call}
 	x.resume = func(resp *expr.Response, err error) error {
 		if err == nil {
@@ -242,4 +279,12 @@ func (s *sendRequest) call(x *Exec, token string) error {
 var hopByHop = map[string]bool{
 	"connection": true, "keep-alive": true, "proxy-connection": true, "transfer-encoding": true, "te": true,
 	"trailer": true, "upgrade": true, "content-length": true, "host": true,
+}
+
+// OneWayCalls returns the send-one-way-request calls made since the last
+// call, for the host to send without waiting, and forgets them.
+func (x *Exec) OneWayCalls() []*OutgoingCall {
+	c := x.oneWay
+	x.oneWay = nil
+	return c
 }
