@@ -22,6 +22,7 @@ func FuzzParseConfig(f *testing.F) {
 		`{"policy":"<policies/>","clientIp":{"xffTrustedHops":2},"tokenCache":-1,"eventsPerSecond":3,"upstreams":{"a":"b"}}`,
 		`<policies><inbound><base/></inbound></policies>`,
 		`{"apis":[[[[[[[[[[]]]]]]]]]]}`,
+		`{"policy":"<policies><inbound><set-backend-service backend-id=\"b\" /><cache-lookup-value key=\"k\" variable-name=\"v\" /><retry condition=\"false\" count=\"1\" interval=\"0\"><trace source=\"s\"><message>m</message></trace></retry></inbound></policies>","backends":{"b":{"url":"https://b.example/api"}},"upstreams":{"b.example":"b"}}`,
 		`{"policy":"<policies><inbound><include-fragment fragment-id=\"a\" /><choose><when condition=\"true\"><include-fragment fragment-id=\"b\" /></when></choose></inbound></policies>","fragments":{"a":"<fragment><set-variable name=\"v\" value=\"1\" /></fragment>","b":"<fragment><include-fragment fragment-id=\"a\" /></fragment>"}}`,
 	} {
 		f.Add([]byte(s))
