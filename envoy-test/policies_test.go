@@ -20,5 +20,6 @@ func TestPolicies_throughEnvoy(t *testing.T) {
 		{"tls: the floor behind a plain listener", envoyrun.Listener{PluginConfig: tlsFloorPlain}, tlsFloorBehindPlainListener},
 		{"tls: plain text allowed explicitly", envoyrun.Listener{PluginConfig: tlsFloorPlainAllowed}, tlsFloorPlainTextAllowed},
 		{"trace: records in the log, rate-limited", envoyrun.Listener{PluginConfig: tracePolicy}, traceThroughEnvoy},
+		{"emit-metric: labelled series, capped", envoyrun.Listener{PluginConfig: emitMetricPolicy}, emitMetricThroughEnvoy},
 	})
 }

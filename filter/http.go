@@ -156,6 +156,9 @@ func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 	if calls := h.x.OneWayCalls(); calls != nil {
 		h.sendOneWay(calls)
 	}
+	if metrics := h.x.Metrics(); metrics != nil {
+		h.plugin.custom.add(h.plugin.counters, metrics)
+	}
 	switch r.Action {
 	case policy.Respond:
 		if r.Preflight {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"time"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
@@ -39,13 +40,16 @@ type counter struct {
 	pending uint64
 }
 
-func (cs counters) count(name string) {
+func (cs counters) count(name string) { cs.add(name, 1) }
+
+// add adds n to a counter.
+func (cs counters) add(name string, n uint64) {
 	c, ok := cs[name]
 	if !ok {
 		c = &counter{metric: proxywasm.DefineCounterMetric(name)}
 		cs[name] = c
 	}
-	c.pending++
+	c.pending += n
 }
 
 // flush adds the pending counts to the host's metrics.
@@ -159,4 +163,53 @@ func (s *staleGauge) release() {
 		s.gauge.Add(int64(-s.last))
 		s.last = 0
 	}
+}
+
+// customMetrics are the series emit-metric made: a counter each, named
+// apimguard.custom.<name>.dims.<dimension>=<value>;... (the shipped stats
+// tags make the name and the dimensions Prometheus labels). Dimension
+// values can come from clients, so the series are capped at
+// maxCustomSeries per plugin; records of further series are only counted
+// (apimguard.custom_metric_series_dropped).
+type customMetrics map[string]bool
+
+const maxCustomSeries = 1000
+
+func (c customMetrics) add(cs counters, metrics []policy.Metric) {
+	for _, m := range metrics {
+		var b strings.Builder
+		b.WriteString("apimguard.custom.")
+		b.WriteString(statSegment(m.Name))
+		b.WriteString(".dims.")
+		for i, d := range m.Dimensions {
+			if i > 0 {
+				b.WriteByte(';')
+			}
+			b.WriteString(statSegment(d[0]))
+			b.WriteByte('=')
+			b.WriteString(statSegment(d[1]))
+		}
+		name := b.String()
+		if !c[name] {
+			if len(c) >= maxCustomSeries {
+				cs.count("apimguard.custom_metric_series_dropped")
+				continue
+			}
+			c[name] = true
+		}
+		cs.add(name, m.Value)
+	}
+}
+
+// statSegment makes s one segment of an Envoy stat name: letters, digits,
+// '_', '-', ':', '/' and '@' stay, anything else (the '.' that separates
+// segments included) becomes '_'.
+func statSegment(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-', r == ':', r == '/', r == '@':
+			return r
+		}
+		return '_'
+	}, s)
 }

@@ -74,8 +74,10 @@ type pluginContext struct {
 	upstreams      pluginconfig.Upstreams
 	keys           *keyManager
 	tokens         *tokenManager
-	// sleepers are requests waiting between a retry's attempts.
+	// sleepers are requests waiting between a retry's attempts; custom
+	// the emit-metric series.
 	sleepers  sleepList
+	custom    customMetrics
 	telemetry bool
 	events    *eventLimiter
 	counters  counters
@@ -109,6 +111,7 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 	p.tokens = newTokenManager()
 	p.tokens.rootID, p.tokens.counters = p.id, p.counters
 	p.sleepers = newSleepList(p.id)
+	p.custom = customMetrics{}
 	cfg, gw, err := load(p.keys, p.tokens, &sharedCache{counters: p.counters})
 	if err != nil {
 		proxywasm.LogCriticalf("apimguard: refusing to start: %v", err)

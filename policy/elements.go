@@ -35,6 +35,8 @@ func elements(name string) (element, bool) {
 		return element{sections: inbound | outbound, compile: compileCORS, firstOnly: true}, true
 	case "choose":
 		return element{sections: anySection, compile: compileChoose}, true
+	case "emit-metric":
+		return element{sections: anySection, compile: compileEmitMetric}, true
 	case "forward-request":
 		return element{sections: backend, compile: compileForwardRequest}, true
 	case "mock-response":

@@ -135,8 +135,10 @@ type Exec struct {
 	// retries the running retries' attempts.
 	traces  []Trace
 	retries map[*retry]*retryState
-	// oneWay are send-one-way-request's calls the host has not sent yet.
-	oneWay []*OutgoingCall
+	// oneWay are send-one-way-request's calls the host has not sent yet;
+	// metrics emit-metric's records.
+	oneWay  []*OutgoingCall
+	metrics []Metric
 
 	// sub is the subscription whose key the request presented: request
 	// context like req, set by Gateway.Begin (subscription.go), read by
