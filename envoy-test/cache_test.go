@@ -1,10 +1,8 @@
 package envoytest
 
 import (
-	"crypto/tls"
 	"encoding/json"
 	"hash/fnv"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,19 +21,12 @@ import (
 // another client's never reads that client's value.
 func TestValueCache_twoWorkersThroughEnvoy(t *testing.T) {
 	ca := newTestCA(t)
-	cert, _, _ := ca.leaf("token-endpoint", "login.contoso.com")
 	var calls atomic.Int32
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	port := serveHTTPS(t, ca, "login.contoso.com", func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"access_token": "backend-token-1", "token_type": "Bearer"}`))
-	})}
-	go srv.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
-	t.Cleanup(func() { srv.Close() })
+	})
 
 	profiles := `<cache-lookup-value key="@(&quot;profile-&quot; + context.Request.Headers.GetValueOrDefault(&quot;x-user&quot;, &quot;&quot;))" variable-name="profile" default-value="none" />
 <choose><when condition="@(context.Request.Headers.ContainsKey(&quot;x-store&quot;))">
@@ -47,7 +38,7 @@ func TestValueCache_twoWorkersThroughEnvoy(t *testing.T) {
 	cfg, _ := json.Marshal(map[string]any{"policy": policy, "namedValues": map[string]string{"token-secret": "cs-0c1d2e3f"},
 		"upstreams": map[string]string{"login.contoso.com": "token-endpoint"}})
 	st := startStackWith(t, 0, envoyrun.StartOptions{Concurrency: 2}, envoyrun.Params{PluginConfig: string(cfg),
-		Clusters: []envoyrun.Cluster{{Name: "token-endpoint", Port: ln.Addr().(*net.TCPAddr).Port, CAFile: ca.caFile(), SNI: "login.contoso.com"}}})
+		Clusters: []envoyrun.Cluster{{Name: "token-endpoint", Port: port, CAFile: ca.caFile(), SNI: "login.contoso.com"}}})
 
 	get := func(h map[string][]string) envoyrun.Received {
 		t.Helper()

@@ -1,10 +1,8 @@
 package envoytest
 
 import (
-	"crypto/tls"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -19,14 +17,9 @@ import (
 // never held by it, and the audit service still gets the event.
 func TestSendOneWayRequest_throughEnvoy(t *testing.T) {
 	ca := newTestCA(t)
-	cert, _, _ := ca.leaf("audit", "audit.contoso.com")
 	got := make(chan string, 4)
 	release := make(chan struct{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	port := serveHTTPS(t, ca, "audit.contoso.com", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		got <- r.Method + " " + r.URL.Path + " " + string(b)
 		select {
@@ -34,13 +27,11 @@ func TestSendOneWayRequest_throughEnvoy(t *testing.T) {
 		case <-r.Context().Done():
 		}
 		w.WriteHeader(202)
-	})}
-	go srv.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
-	t.Cleanup(func() { srv.Close() })
+	})
 	cfg, _ := json.Marshal(map[string]any{"policy": corpus.ExamplePolicy(envoyrun.Root(), "policies/send-one-way-request.yaml"),
 		"upstreams": map[string]string{"audit.contoso.com": "audit"}})
 	st := startStack(t, envoyrun.Params{PluginConfig: string(cfg),
-		Clusters: []envoyrun.Cluster{{Name: "audit", Port: ln.Addr().(*net.TCPAddr).Port, CAFile: ca.caFile(), SNI: "audit.contoso.com"}}})
+		Clusters: []envoyrun.Cluster{{Name: "audit", Port: port, CAFile: ca.caFile(), SNI: "audit.contoso.com"}}})
 	// The audit service answers only after this: a plugin that waited for
 	// it would hold the client until the client gives up.
 	defer close(release)

@@ -2,6 +2,7 @@ package envoytest
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -202,4 +203,20 @@ func runShared(t *testing.T, p envoyrun.Params, tests []listenerTest) {
 		view := &stack{envoy: st.envoy.On(ports[i]), upstream: st.upstream}
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, view) })
 	}
+}
+
+// serveHTTPS starts a local HTTPS server for host (a certificate of ca)
+// answering with h, stopped when the test ends, and returns its port: a
+// stand-in for a service the plugin calls.
+func serveHTTPS(t *testing.T, ca *testCA, host string, h http.HandlerFunc) int {
+	t.Helper()
+	cert, _, _ := ca.leaf(host, host)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -43,17 +43,9 @@ func compileSetHeader(c *compiler, n *Node) (statement, error) {
 		return nil, err
 	}
 	name = strings.ToLower(name)
-	h := &setHeader{stmtMeta: c.meta(n), name: name, action: "override", repeated: repeatedHeaders[name]}
-	if a, ok := n.Attr("exists-action"); ok {
-		if h.action, err = c.constant(n, a); err != nil {
-			return nil, err
-		}
-		h.action = strings.ToLower(strings.TrimSpace(h.action))
-		switch h.action {
-		case "override", "skip", "append", "delete":
-		default:
-			return nil, c.errf(n, a.Pos, "attribute \"exists-action\" must be override, skip, append or delete, not %q", h.action)
-		}
+	h := &setHeader{stmtMeta: c.meta(n), name: name, repeated: repeatedHeaders[name]}
+	if h.action, err = c.existsAction(n); err != nil {
+		return nil, err
 	}
 	switch name {
 	case "connection", "content-length", "keep-alive", "transfer-encoding":
@@ -65,23 +57,51 @@ func compileSetHeader(c *compiler, n *Node) (statement, error) {
 			return nil, c.errf(n, nameAttr.Pos, "header \"server\" cannot be deleted")
 		}
 	}
+	if h.values, err = c.actionValues(n, h.action); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// existsAction reads set-header's and set-query-parameter's exists-action
+// (a constant; default override).
+func (c *compiler) existsAction(n *Node) (string, error) {
+	a, ok := n.Attr("exists-action")
+	if !ok {
+		return "override", nil
+	}
+	action, err := c.constant(n, a)
+	if err != nil {
+		return "", err
+	}
+	switch action = strings.ToLower(strings.TrimSpace(action)); action {
+	case "override", "skip", "append", "delete":
+		return action, nil
+	}
+	return "", c.errf(n, a.Pos, "attribute \"exists-action\" must be override, skip, append or delete, not %q", action)
+}
+
+// actionValues reads the <value> children that go with exists-action:
+// none for delete, at least one otherwise.
+func (c *compiler) actionValues(n *Node, action string) ([]Value, error) {
 	if err := c.only(n, "value"); err != nil {
 		return nil, err
 	}
+	var values []Value
 	for _, v := range n.Children {
 		val, err := c.leafValue(v)
 		if err != nil {
 			return nil, err
 		}
-		h.values = append(h.values, val)
+		values = append(values, val)
 	}
-	if h.action == "delete" && len(h.values) > 0 {
+	if action == "delete" && len(values) > 0 {
 		return nil, c.errf(n, n.Children[0].Pos, "exists-action=\"delete\" takes no <value>")
 	}
-	if h.action != "delete" && len(h.values) == 0 {
+	if action != "delete" && len(values) == 0 {
 		return nil, c.errf(n, n.Pos, "needs at least one <value> (or exists-action=\"delete\")")
 	}
-	return h, nil
+	return values, nil
 }
 
 func (h *setHeader) run(x *Exec) error { return h.apply(x, x.headers()) }

@@ -37,39 +37,18 @@ func compileSetQueryParameter(c *compiler, n *Node) (statement, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &setQueryParameter{stmtMeta: c.meta(n), action: "override"}
+	s := &setQueryParameter{stmtMeta: c.meta(n)}
 	if s.name, err = c.constant(n, a); err != nil {
 		return nil, err
 	}
 	if s.name = strings.TrimSpace(s.name); s.name == "" {
 		return nil, c.errf(n, a.Pos, "attribute \"name\" is empty")
 	}
-	if a, ok := n.Attr("exists-action"); ok {
-		if s.action, err = c.constant(n, a); err != nil {
-			return nil, err
-		}
-		s.action = strings.ToLower(strings.TrimSpace(s.action))
-		switch s.action {
-		case "override", "skip", "append", "delete":
-		default:
-			return nil, c.errf(n, a.Pos, "attribute \"exists-action\" must be override, skip, append or delete, not %q", s.action)
-		}
-	}
-	if err := c.only(n, "value"); err != nil {
+	if s.action, err = c.existsAction(n); err != nil {
 		return nil, err
 	}
-	for _, v := range n.Children {
-		val, err := c.leafValue(v)
-		if err != nil {
-			return nil, err
-		}
-		s.values = append(s.values, val)
-	}
-	if s.action == "delete" && len(s.values) > 0 {
-		return nil, c.errf(n, n.Children[0].Pos, "exists-action=\"delete\" takes no <value>")
-	}
-	if s.action != "delete" && len(s.values) == 0 {
-		return nil, c.errf(n, n.Pos, "needs at least one <value> (or exists-action=\"delete\")")
+	if s.values, err = c.actionValues(n, s.action); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
