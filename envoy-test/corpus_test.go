@@ -139,7 +139,7 @@ func replay(t *testing.T, suites []*corpus.Suite) {
 					mu.Lock()
 					current = tc
 					mu.Unlock()
-					st.upstream.Answer(tc.Upstream.Status, tc.Upstream.Headers)
+					st.upstream.AnswerBody(tc.Upstream.Status, tc.Upstream.Headers, tc.Upstream.Body)
 					if problems := tc.Check(exchange(t, st, edge, tc)); len(problems) > 0 {
 						t.Error(strings.Join(problems, "\n"))
 					}
@@ -204,6 +204,7 @@ func exchange(t *testing.T, st *stack, ca *testCA, tc corpus.Case) corpus.Outcom
 		last := got[len(got)-1]
 		o.Reached = true
 		o.UpstreamHeaders = append([][2]string{{":method", last.Method}, {":path", last.Path}, {":authority", last.Host}}, pairs(last.Header)...)
+		o.UpstreamBody = last.Body
 	}
 	return o
 }

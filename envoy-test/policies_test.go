@@ -1,6 +1,7 @@
 package envoytest
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
@@ -10,7 +11,7 @@ import (
 // plugin configuration in one Envoy, one listener each (runShared); the
 // tests themselves sit in the files of their policies.
 func TestPolicies_throughEnvoy(t *testing.T) {
-	runShared(t, envoyrun.Params{Env: map[string]string{"api-key": apiKey}}, []listenerTest{
+	runShared(t, envoyrun.Params{Env: map[string]string{"api-key": apiKey, "big": strings.Repeat("b", 1024)}}, []listenerTest{
 		{"check-header: the seed's example", envoyrun.Listener{PluginConfig: seedCheckHeader}, checkHeaderSeed},
 		{"check-header: the JSON configuration with namedValues", envoyrun.Listener{PluginConfig: checkHeaderJSONConfig}, checkHeaderJSON},
 		{"cors: the seed's example before authentication", envoyrun.Listener{PluginConfig: corsSeedPolicy}, corsSeed},
@@ -21,5 +22,6 @@ func TestPolicies_throughEnvoy(t *testing.T) {
 		{"tls: plain text allowed explicitly", envoyrun.Listener{PluginConfig: tlsFloorPlainAllowed}, tlsFloorPlainTextAllowed},
 		{"trace: records in the log, rate-limited", envoyrun.Listener{PluginConfig: tracePolicy}, traceThroughEnvoy},
 		{"emit-metric: labelled series, capped", envoyrun.Listener{PluginConfig: emitMetricPolicy}, emitMetricThroughEnvoy},
+		{"find-and-replace: bodies bounded", envoyrun.Listener{PluginConfig: bodyPolicy}, bodyLimitsThroughEnvoy},
 	})
 }

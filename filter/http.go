@@ -35,6 +35,9 @@ type httpContext struct {
 	waitingHost bool
 	inHostReady bool // hostReady is resuming the request
 	dir         direction
+	// bodies are the request's and the response's bodies as the policies
+	// change them (body.go).
+	bodies [2]bodyState
 }
 
 // lazyHeaders reads a header map from the host once, when first needed.
@@ -65,8 +68,9 @@ func (l *lazyHeaders) all(read func() ([][2]string, error)) [][2]string {
 var jsonContentType = [][2]string{{"content-type", "application/json"}}
 
 // OnHttpRequestHeaders implements types.HttpContext.
-func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
+func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action types.Action) {
 	defer h.recoverTo(&action)
+	h.bodies[requestDirection].headersOnly = endOfStream
 	testPanic("request")
 	h.count(metricRequests)
 	gw := h.plugin.gw
@@ -91,11 +95,12 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) (action types.Action) {
 }
 
 // OnHttpResponseHeaders implements types.HttpContext.
-func (h *httpContext) OnHttpResponseHeaders(int, bool) (action types.Action) {
+func (h *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) (action types.Action) {
 	if h.x == nil || h.answered {
 		return types.ActionContinue
 	}
 	defer h.recoverTo(&action)
+	h.bodies[responseDirection].headersOnly = endOfStream
 	r := h.x.Outbound(responseView{h})
 	if h.respHeaders.err != nil {
 		proxywasm.LogErrorf("apimguard: cannot read response headers: %v", h.respHeaders.err)
@@ -106,19 +111,18 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) (action types.Action) {
 
 // OnHttpRequestBody implements types.HttpContext: while a call is pending
 // the body is held, then forwarded intact.
-func (h *httpContext) OnHttpRequestBody(int, bool) types.Action {
-	if h.pending && h.dir == requestDirection {
-		return types.ActionPause
-	}
-	return types.ActionContinue
+func (h *httpContext) OnHttpRequestBody(size int, endOfStream bool) (action types.Action) {
+	defer h.recoverTo(&action)
+	return h.onBody(requestDirection, size, endOfStream)
 }
 
 // OnHttpResponseBody implements types.HttpContext.
-func (h *httpContext) OnHttpResponseBody(int, bool) types.Action {
-	if h.pending && h.dir == responseDirection {
-		return types.ActionPause
+func (h *httpContext) OnHttpResponseBody(size int, endOfStream bool) (action types.Action) {
+	if h.answered {
+		return types.ActionContinue
 	}
-	return types.ActionContinue
+	defer h.recoverTo(&action)
+	return h.onBody(responseDirection, size, endOfStream)
 }
 
 // hostReady resumes a request that waited for signing keys or a token.
@@ -223,6 +227,9 @@ func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 			clearRouteCache()
 		}
 		h.count(metricAllowed)
+	}
+	if r.BodyEdits != nil {
+		return h.editBody(dir, r.BodyEdits)
 	}
 	return types.ActionContinue
 }

@@ -37,6 +37,8 @@ func elements(name string) (element, bool) {
 		return element{sections: anySection, compile: compileChoose}, true
 	case "emit-metric":
 		return element{sections: anySection, compile: compileEmitMetric}, true
+	case "find-and-replace":
+		return element{sections: anySection, compile: compileFindAndReplace}, true
 	case "forward-request":
 		return element{sections: backend, compile: compileForwardRequest}, true
 	case "mock-response":
@@ -54,7 +56,7 @@ func elements(name string) (element, bool) {
 	case "set-backend-service":
 		return element{sections: inbound | backend, compile: compileSetBackendService}, true
 	case "set-body":
-		return element{sections: onError, compile: compileSetBody}, true
+		return element{sections: anySection, compile: compileSetBody}, true
 	case "set-header":
 		return element{sections: anySection, compile: compileSetHeader}, true
 	case "set-method":

@@ -139,6 +139,9 @@ type Exec struct {
 	// metrics emit-metric's records.
 	oneWay  []*OutgoingCall
 	metrics []Metric
+	// reqBody and respBody are the body edits of the request and the
+	// response (body.go).
+	reqBody, respBody []BodyEdit
 
 	// sub is the subscription whose key the request presented: request
 	// context like req, set by Gateway.Begin (subscription.go), read by
@@ -267,9 +270,9 @@ func (x *Exec) loop() Result {
 			x.start(phaseBackend, x.prog.backend)
 			continue
 		case phaseBackend:
-			return Result{Action: Continue, Edits: x.reqEdits.list(), ClearRouteCache: x.routeChanged}
+			return Result{Action: Continue, Edits: x.reqEdits.list(), ClearRouteCache: x.routeChanged, BodyEdits: x.reqBody}
 		case phaseOutbound:
-			return Result{Action: Continue, Status: x.status, Edits: x.respEdits.list()}
+			return Result{Action: Continue, Status: x.status, Edits: x.respEdits.list(), BodyEdits: x.respBody}
 		}
 		return x.local.result()
 	}

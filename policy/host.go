@@ -164,6 +164,9 @@ type Result struct {
 	// what routes the request (set-backend-service's BackendHeader, or a
 	// client's removed), so the host must route it again.
 	ClearRouteCache bool
+	// BodyEdits (with Continue) change the request's or the response's
+	// body, in order, once it is complete (ApplyBodyEdits).
+	BodyEdits []BodyEdit
 }
 
 // OutgoingCall is an HTTP call the engine needs made before it can go on.

@@ -140,12 +140,18 @@ func (r *runner) runCase(vm proxytest.WasmVMContext, s *corpus.Suite, tc corpus.
 		o.Status, o.Headers, o.Body = int(local.StatusCode), local.Headers, string(local.Data)
 	} else if host.GetCurrentHttpStreamAction(id) == types.ActionContinue {
 		o.Reached, o.UpstreamHeaders = true, host.GetCurrentRequestHeaders(id)
+		o.UpstreamBody = string(host.GetCurrentRequestBody(id))
+		// The upstream answers with a body, as the Envoy tier's does.
 		up := append([][2]string{{":status", strconv.Itoa(corpus.Or(tc.Upstream.Status, 200))}}, corpus.Pairs(tc.Upstream.Headers)...)
-		host.CallOnResponseHeaders(id, up, true)
+		host.CallOnResponseHeaders(id, up, false)
+		if host.GetSentLocalResponse(id) == nil {
+			host.CallOnResponseBody(id, []byte(tc.Upstream.Body), true)
+		}
 		if local := host.GetSentLocalResponse(id); local != nil {
 			o.Status, o.Headers, o.Body = int(local.StatusCode), local.Headers, string(local.Data)
 		} else {
 			o.Headers = host.GetCurrentResponseHeaders(id)
+			o.Body = string(host.GetCurrentResponseBody(id))
 			o.Status, _ = strconv.Atoi(corpus.Value(o.Headers, ":status"))
 		}
 	} else {

@@ -87,6 +87,9 @@ type Request struct {
 type Upstream struct {
 	Status  int               `yaml:"status"`
 	Headers map[string]string `yaml:"headers"`
+	// Body is the upstream's answer ("": the Envoy tier's recording
+	// upstream's JSON, empty elsewhere).
+	Body string `yaml:"body"`
 }
 
 // Expectation is what the client (and the upstream) should get.
@@ -96,6 +99,10 @@ type Expectation struct {
 	Headers         map[string]string `yaml:"headers"`
 	UpstreamHeaders map[string]string `yaml:"upstreamHeaders"`
 	BodyContains    string            `yaml:"bodyContains"`
+	// Body, when set, is the whole body the client gets; UpstreamBody the
+	// whole body the request reaches the upstream with.
+	Body         *string `yaml:"body"`
+	UpstreamBody *string `yaml:"upstreamBody"`
 	// ReachesUpstream, when set, says whether the request got through.
 	ReachesUpstream *bool `yaml:"reachesUpstream"`
 }
@@ -180,6 +187,8 @@ type Outcome struct {
 	Status  int
 	Headers [][2]string // response headers the client got
 	Body    string
+	// UpstreamBody is the body the request reached the upstream with.
+	UpstreamBody string
 	// Reached is set when the request went on to the upstream;
 	// UpstreamHeaders are then the headers it arrived with.
 	Reached         bool
@@ -205,6 +214,12 @@ func (tc Case) Check(o Outcome) []string {
 				problems = append(problems, fmt.Sprintf("upstream header %s: got %q, want %q", name, got, e.UpstreamHeaders[name]))
 			}
 		}
+	}
+	if e.Body != nil && o.Body != *e.Body {
+		problems = append(problems, fmt.Sprintf("body: got %q, want %q", abbreviate(o.Body), abbreviate(*e.Body)))
+	}
+	if e.UpstreamBody != nil && o.Reached && o.UpstreamBody != *e.UpstreamBody {
+		problems = append(problems, fmt.Sprintf("upstream body: got %q, want %q", abbreviate(o.UpstreamBody), abbreviate(*e.UpstreamBody)))
 	}
 	if e.BodyContains != "" && !strings.Contains(o.Body, e.BodyContains) {
 		problems = append(problems, fmt.Sprintf("body: got %q, want it to contain %q", abbreviate(o.Body), e.BodyContains))

@@ -61,7 +61,17 @@ func RunEngine(s *Suite, tc Case) (Outcome, error) {
 	if res.Action == policy.Respond {
 		return Outcome{Status: res.Status, Headers: res.Headers, Body: res.Body}, nil
 	}
-	o := Outcome{Reached: true, UpstreamHeaders: apply(req.pairs, res.Edits)}
+	o := Outcome{Reached: true, UpstreamHeaders: apply(req.pairs, res.Edits), UpstreamBody: r.Body}
+	if res.BodyEdits != nil {
+		if r.Body == "" && policy.SetsBody(res.BodyEdits) {
+			return Outcome{Status: 500, Body: policy.InternalErrorBody}, nil
+		}
+		b, ok := policy.ApplyBodyEdits([]byte(r.Body), res.BodyEdits)
+		if !ok {
+			return Outcome{Status: 413}, nil
+		}
+		o.UpstreamBody = string(b)
+	}
 	resp := fakeRequest{pairs: append([][2]string{{":status", strconv.Itoa(Or(tc.Upstream.Status, 200))}}, Pairs(tc.Upstream.Headers)...)}
 	if res, err = settle(s, tc, cfg.Upstreams, x, x.Outbound(&resp)); err != nil {
 		return Outcome{}, err
@@ -71,6 +81,14 @@ func RunEngine(s *Suite, tc Case) (Outcome, error) {
 		return o, nil
 	}
 	o.Headers = apply(resp.pairs, res.Edits)
+	o.Body = tc.Upstream.Body
+	if res.BodyEdits != nil {
+		b, ok := policy.ApplyBodyEdits([]byte(o.Body), res.BodyEdits)
+		if !ok {
+			return Outcome{Reached: true, Status: 500, Body: policy.InternalErrorBody}, nil
+		}
+		o.Body = string(b)
+	}
 	o.Status, _ = strconv.Atoi(Value(o.Headers, ":status"))
 	if res.Status != 0 {
 		o.Status = res.Status

@@ -23,17 +23,24 @@ type Upstream struct {
 	ln   net.Listener
 	mu   sync.Mutex
 	reqs []Received
-	// status and headers, when set, replace the default answer.
+	// status, headers and body, when set, replace the default answer.
 	status  int
 	headers map[string]string
+	body    string
 }
 
 // Answer makes the upstream answer with status and headers (and its JSON
 // echo as the body) from now on; status 0 restores the default 200.
 func (u *Upstream) Answer(status int, headers map[string]string) {
+	u.AnswerBody(status, headers, "")
+}
+
+// AnswerBody is Answer with a body instead of the default JSON ("": the
+// default).
+func (u *Upstream) AnswerBody(status int, headers map[string]string, body string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.status, u.headers = status, headers
+	u.status, u.headers, u.body = status, headers, body
 }
 
 // StartUpstream listens on addr ("127.0.0.1:0" for any free port).
@@ -52,7 +59,7 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	u.mu.Lock()
 	u.reqs = append(u.reqs, Received{Method: r.Method, Path: r.URL.RequestURI(), Host: r.Host, Header: r.Header.Clone(), Body: string(body)})
-	status, headers := u.status, u.headers
+	status, headers, answer := u.status, u.headers, u.body
 	u.mu.Unlock()
 	w.Header().Set("content-type", "application/json")
 	for k, v := range headers {
@@ -60,6 +67,10 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if status != 0 {
 		w.WriteHeader(status)
+	}
+	if answer != "" {
+		io.WriteString(w, answer)
+		return
 	}
 	json.NewEncoder(w).Encode(map[string]string{"upstream": "ok", "method": r.Method, "path": r.URL.RequestURI()})
 }
