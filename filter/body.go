@@ -62,9 +62,6 @@ func (h *httpContext) onBody(dir direction, size int, endOfStream bool) types.Ac
 	if h.pending && h.dir == dir {
 		return types.ActionPause
 	}
-	if b.edits == nil {
-		return types.ActionContinue
-	}
 	if !endOfStream {
 		return types.ActionPause
 	}

@@ -112,17 +112,28 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) (action typ
 // OnHttpRequestBody implements types.HttpContext: while a call is pending
 // the body is held, then forwarded intact.
 func (h *httpContext) OnHttpRequestBody(size int, endOfStream bool) (action types.Action) {
+	if h.bodies[requestDirection].edits == nil {
+		return h.holdWhilePending(requestDirection)
+	}
 	defer h.recoverTo(&action)
 	return h.onBody(requestDirection, size, endOfStream)
 }
 
 // OnHttpResponseBody implements types.HttpContext.
 func (h *httpContext) OnHttpResponseBody(size int, endOfStream bool) (action types.Action) {
-	if h.answered {
-		return types.ActionContinue
+	if h.answered || h.bodies[responseDirection].edits == nil {
+		return h.holdWhilePending(responseDirection)
 	}
 	defer h.recoverTo(&action)
 	return h.onBody(responseDirection, size, endOfStream)
+}
+
+// holdWhilePending holds the body of dir while a call for it is in flight.
+func (h *httpContext) holdWhilePending(dir direction) types.Action {
+	if h.pending && h.dir == dir {
+		return types.ActionPause
+	}
+	return types.ActionContinue
 }
 
 // hostReady resumes a request that waited for signing keys or a token.

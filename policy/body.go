@@ -59,11 +59,12 @@ func SetsBody(edits []BodyEdit) bool {
 // addBodyEdit records e for the message of the current section: the
 // request in inbound and backend, the response in outbound.
 func (x *Exec) addBodyEdit(e BodyEdit) {
+	m := x.extra()
 	if x.phase == phaseOutbound {
-		x.respBody = append(x.respBody, e)
+		m.respBody = append(m.respBody, e)
 		return
 	}
-	x.reqBody = append(x.reqBody, e)
+	m.reqBody = append(m.reqBody, e)
 }
 
 // findAndReplace is APIM's find-and-replace policy.

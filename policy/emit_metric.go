@@ -111,7 +111,7 @@ func compileEmitMetric(c *compiler, n *Node) (statement, error) {
 }
 
 func (m *emitMetric) run(x *Exec) error {
-	if len(x.metrics) >= maxMetrics {
+	if m := x.extra(); len(m.metrics) >= maxMetrics {
 		return nil
 	}
 	raw, err := m.value.Eval(x)
@@ -135,7 +135,7 @@ func (m *emitMetric) run(x *Exec) error {
 		}
 		rec.Dimensions = append(rec.Dimensions, [2]string{d.name, cut(v, 64)})
 	}
-	x.metrics = append(x.metrics, rec)
+	x.more.metrics = append(x.more.metrics, rec)
 	return nil
 }
 
@@ -168,7 +168,10 @@ func (x *Exec) defaultDimension(name string) string {
 // Metrics returns the emit-metric records made since the last call, and
 // forgets them.
 func (x *Exec) Metrics() []Metric {
-	m := x.metrics
-	x.metrics = nil
+	if x.more == nil {
+		return nil
+	}
+	m := x.more.metrics
+	x.more.metrics = nil
 	return m
 }

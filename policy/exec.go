@@ -127,26 +127,42 @@ type Exec struct {
 	// use (certificate_source.go).
 	certificate requestCertificate
 
-	// backend is where set-backend-service sent the request;
-	// routeChanged: the host must route the request again.
-	backend      backendState
+	// routeChanged: the host must route the request again
+	// (set_backend_service.go).
 	routeChanged bool
-	// traces are the trace policy's records the host has not taken yet;
-	// retries the running retries' attempts.
-	traces  []Trace
-	retries map[*retry]*retryState
-	// oneWay are send-one-way-request's calls the host has not sent yet;
-	// metrics emit-metric's records.
-	oneWay  []*OutgoingCall
-	metrics []Metric
-	// reqBody and respBody are the body edits of the request and the
-	// response (body.go).
-	reqBody, respBody []BodyEdit
+	// more is what the less common elements keep of a request, allocated
+	// at the first one: most requests never need it, and every byte of
+	// Exec is cleared per request.
+	more *execMore
 
 	// sub is the subscription whose key the request presented: request
 	// context like req, set by Gateway.Begin (subscription.go), read by
 	// expressions as context.Subscription.
 	sub *expr.Subscription
+}
+
+// execMore is the request state of set-backend-service, trace, retry,
+// send-one-way-request, emit-metric and the body edits.
+type execMore struct {
+	// backend is where set-backend-service sent the request.
+	backend backendState
+	// traces, oneWay and metrics are records and calls the host has not
+	// taken yet; retries the running retries' attempts.
+	traces  []Trace
+	retries map[*retry]*retryState
+	oneWay  []*OutgoingCall
+	metrics []Metric
+	// reqBody and respBody are the body edits of the request and the
+	// response (body.go).
+	reqBody, respBody []BodyEdit
+}
+
+// extra returns x.more, allocating it at the first use.
+func (x *Exec) extra() *execMore {
+	if x.more == nil {
+		x.more = new(execMore)
+	}
+	return x.more
 }
 
 // frame is a statement list being executed and the index of the next one.
@@ -270,9 +286,17 @@ func (x *Exec) loop() Result {
 			x.start(phaseBackend, x.prog.backend)
 			continue
 		case phaseBackend:
-			return Result{Action: Continue, Edits: x.reqEdits.list(), ClearRouteCache: x.routeChanged, BodyEdits: x.reqBody}
+			r := Result{Action: Continue, Edits: x.reqEdits.list(), ClearRouteCache: x.routeChanged}
+			if x.more != nil {
+				r.BodyEdits = x.more.reqBody
+			}
+			return r
 		case phaseOutbound:
-			return Result{Action: Continue, Status: x.status, Edits: x.respEdits.list(), BodyEdits: x.respBody}
+			r := Result{Action: Continue, Status: x.status, Edits: x.respEdits.list()}
+			if x.more != nil {
+				r.BodyEdits = x.more.respBody
+			}
+			return r
 		}
 		return x.local.result()
 	}

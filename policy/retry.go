@@ -155,10 +155,11 @@ func (r *retry) run(x *Exec) error {
 			return err
 		}
 	}
-	if x.retries == nil {
-		x.retries = map[*retry]*retryState{}
+	m := x.extra()
+	if m.retries == nil {
+		m.retries = map[*retry]*retryState{}
 	}
-	x.retries[r] = &st
+	m.retries[r] = &st
 	x.push(r.body)
 	return nil
 }
@@ -177,7 +178,7 @@ func evalBounded(x *Exec, v *Value, hi int) (int, error) {
 }
 
 func (rc *retryCheck) run(x *Exec) error {
-	r, st := rc.r, x.retries[rc.r]
+	r, st := rc.r, x.extra().retries[rc.r]
 	if st == nil || st.attempts >= st.count {
 		return nil
 	}

@@ -250,10 +250,10 @@ func (s *sendRequest) call(x *Exec, token string) error {
 		call.Body = []byte(b)
 	}
 	if s.oneWay {
-		if len(x.oneWay) == maxOneWay {
+		if len(x.extra().oneWay) == maxOneWay {
 			return &expr.RuntimeError{Msg: "send-one-way-request: more than " + strconv.Itoa(maxOneWay) + " one-way calls in one request"}
 		}
-		x.oneWay = append(x.oneWay, call)
+		x.more.oneWay = append(x.more.oneWay, call)
 		return nil
 	}
 	x.result = Result{Action: Call, Call: call}
@@ -284,7 +284,10 @@ var hopByHop = map[string]bool{
 // OneWayCalls returns the send-one-way-request calls made since the last
 // call, for the host to send without waiting, and forgets them.
 func (x *Exec) OneWayCalls() []*OutgoingCall {
-	c := x.oneWay
-	x.oneWay = nil
+	if x.more == nil {
+		return nil
+	}
+	c := x.more.oneWay
+	x.more.oneWay = nil
 	return c
 }

@@ -148,7 +148,7 @@ func (s *setBackendService) run(x *Exec) error {
 	if err := x.setURL(&u); err != nil {
 		return err
 	}
-	x.backend = backendState{base: t.base, set: true}
+	x.extra().backend = backendState{base: t.base, set: true}
 	x.routeChanged = true
 	store := x.headers()
 	store.set(":authority", []string{t.authority})
@@ -220,8 +220,8 @@ type backendState struct {
 // basePath is the backend's base path: the API's prefix until a
 // set-backend-service names another.
 func (x *Exec) basePath() string {
-	if x.backend.set {
-		return x.backend.base
+	if x.more != nil && x.more.backend.set {
+		return x.more.backend.base
 	}
 	return x.prog.base
 }

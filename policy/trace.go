@@ -114,7 +114,7 @@ func compileTrace(c *compiler, n *Node) (statement, error) {
 }
 
 func (t *traceStmt) run(x *Exec) error {
-	if len(x.traces) >= maxTraces {
+	if m := x.extra(); len(m.traces) >= maxTraces {
 		return nil
 	}
 	msg, err := t.message.Eval(x)
@@ -129,15 +129,18 @@ func (t *traceStmt) run(x *Exec) error {
 		}
 		rec.Metadata = append(rec.Metadata, [2]string{t.metadata[i].name, cut(v, maxTraceValue)})
 	}
-	x.traces = append(x.traces, rec)
+	x.more.traces = append(x.more.traces, rec)
 	return nil
 }
 
 // Traces returns the trace records made since the last call, and forgets
 // them.
 func (x *Exec) Traces() []Trace {
-	t := x.traces
-	x.traces = nil
+	if x.more == nil {
+		return nil
+	}
+	t := x.more.traces
+	x.more.traces = nil
 	return t
 }
 
