@@ -89,17 +89,12 @@ func compileFindAndReplace(c *compiler, n *Node) (statement, error) {
 		return nil, err
 	}
 	f := &findAndReplace{stmtMeta: c.meta(n)}
-	for _, a := range []struct {
-		name string
-		v    *Value
-	}{{"from", &f.from}, {"to", &f.to}} {
-		attr, err := c.required(n, a.name)
-		if err != nil {
-			return nil, err
-		}
-		if *a.v, err = c.value(n, attr.Value, attr.ValuePos); err != nil {
-			return nil, err
-		}
+	var err error
+	if f.from, err = c.requiredValue(n, "from"); err != nil {
+		return nil, err
+	}
+	if f.to, err = c.requiredValue(n, "to"); err != nil {
+		return nil, err
 	}
 	return f, nil
 }

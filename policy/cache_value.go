@@ -89,11 +89,7 @@ func (c *compiler) cacheCommon(n *Node, attrs ...string) (Value, error) {
 			return Value{}, c.errf(n, a.Pos, "attribute \"caching-type\" must be internal, external or prefer-external, not %q", t)
 		}
 	}
-	a, err := c.required(n, "key")
-	if err != nil {
-		return Value{}, err
-	}
-	return c.value(n, a.Value, a.ValuePos)
+	return c.requiredValue(n, "key")
 }
 
 func compileCacheLookupValue(c *compiler, n *Node) (statement, error) {
@@ -124,17 +120,11 @@ func compileCacheStoreValue(c *compiler, n *Node) (statement, error) {
 		return nil, err
 	}
 	s := &cacheStoreValue{stmtMeta: c.meta(n), key: key}
-	for _, f := range []struct {
-		name string
-		v    *Value
-	}{{"value", &s.value}, {"duration", &s.duration}} {
-		a, err := c.required(n, f.name)
-		if err != nil {
-			return nil, err
-		}
-		if *f.v, err = c.value(n, a.Value, a.ValuePos); err != nil {
-			return nil, err
-		}
+	if s.value, err = c.requiredValue(n, "value"); err != nil {
+		return nil, err
+	}
+	if s.duration, err = c.requiredValue(n, "duration"); err != nil {
+		return nil, err
 	}
 	if s.duration.IsConst() {
 		if _, err := strconv.Atoi(strings.TrimSpace(s.duration.Const())); err != nil {

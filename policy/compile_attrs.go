@@ -87,6 +87,16 @@ func (c *compiler) required(n *Node, name string) (Attr, error) {
 	return a, nil
 }
 
+// requiredValue reads the attribute called name as a Value (a constant, a
+// named value or an expression), or an error naming it.
+func (c *compiler) requiredValue(n *Node, name string) (Value, error) {
+	a, err := c.required(n, name)
+	if err != nil {
+		return Value{}, err
+	}
+	return c.value(n, a.Value, a.ValuePos)
+}
+
 // boolAttr reads an optional true/false attribute.
 func (c *compiler) boolAttr(n *Node, name string, def bool) (bool, error) {
 	a, ok := n.Attr(name)
