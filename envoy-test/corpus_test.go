@@ -260,6 +260,7 @@ func serveCallouts(t *testing.T, cert tls.Certificate, answer func(path string) 
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		a, ok := answer(r.RequestURI)
+		time.Sleep(time.Duration(a.DelayMS) * time.Millisecond)
 		if !ok || a.Fail {
 			if hj, ok := w.(http.Hijacker); ok {
 				if conn, _, err := hj.Hijack(); err == nil {

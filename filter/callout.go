@@ -16,6 +16,42 @@ import (
 
 // dispatch sends an outgoing call and pauses the stream until it answers.
 func (h *httpContext) dispatch(call *policy.OutgoingCall, dir direction) types.Action {
+	if !h.send(call, func(resp *policy.CallResponse, err error) (policy.Result, bool) { return h.x.Resume(resp, err), true }) {
+		return h.resume(h.x.Resume(nil, policy.ErrCallFailed), dir, false)
+	}
+	h.pending, h.paused, h.dir = true, true, dir
+	return types.ActionPause
+}
+
+// dispatchAll sends a wait's calls at once and pauses the stream; each
+// answer resumes the engine (Exec.ResumeCall) while the engine awaits it.
+// A call that cannot be made fails at once, which may end the wait.
+func (h *httpContext) dispatchAll(calls []*policy.OutgoingCall, dir direction) types.Action {
+	for i := 0; i < len(calls); i++ {
+		c := calls[i]
+		if h.send(c, func(resp *policy.CallResponse, err error) (policy.Result, bool) {
+			if !h.x.Awaits(c) {
+				return policy.Result{}, false // the wait ended: nobody reads it
+			}
+			return h.x.ResumeCall(c, resp, err), true
+		}) {
+			continue
+		}
+		r := h.x.ResumeCall(c, nil, policy.ErrCallFailed)
+		if r.Action != policy.Calls {
+			return h.apply(r, dir)
+		}
+		calls = append(calls, r.Calls...)
+	}
+	h.pending, h.paused, h.dir = true, true, dir
+	return types.ActionPause
+}
+
+// send dispatches call; its answer, or its failure after the dispatch, goes
+// to answer, which returns the engine's next result, or false when the
+// answer is to be dropped. send reports false when the call could not be
+// made at all.
+func (h *httpContext) send(call *policy.OutgoingCall, answer func(*policy.CallResponse, error) (policy.Result, bool)) bool {
 	cluster, headers := h.callTarget(call)
 	start := now()
 	timeout := call.TimeoutMS
@@ -27,26 +63,24 @@ func (h *httpContext) dispatch(call *policy.OutgoingCall, dir direction) types.A
 		if fromRoot {
 			_ = proxywasm.SetEffectiveContext(h.id)
 		}
-		h.onCallResponse(numHeaders, bodySize, start, timeout)
+		h.onCallResponse(numHeaders, bodySize, start, timeout, answer)
 	})
 	if err != nil {
 		proxywasm.LogWarnf("apimguard: cannot call cluster %q for %s: %v", cluster, call.Authority, err)
 		h.count(outcomeMetric("failure", "callouts"))
-		return h.resume(h.x.Resume(nil, policy.ErrCallFailed), dir, false)
+		return false
 	}
-	h.pending, h.paused, h.dir = true, true, dir
-	return types.ActionPause
+	return true
 }
 
 // onCallResponse resumes the engine with a call's answer.
-func (h *httpContext) onCallResponse(numHeaders, bodySize int, start time.Time, timeoutMS uint32) {
+func (h *httpContext) onCallResponse(numHeaders, bodySize int, start time.Time, timeoutMS uint32, answer func(*policy.CallResponse, error) (policy.Result, bool)) {
 	if h.done {
 		// The stream ended while the call was in flight. The SDK already
 		// drops answers for deleted contexts; this covers the time between
 		// the stream's end (proxy_on_log) and its deletion.
 		return
 	}
-	h.pending = false
 	var action types.Action
 	defer h.recoverTo(&action)
 	var resp *policy.CallResponse
@@ -70,7 +104,12 @@ func (h *httpContext) onCallResponse(numHeaders, bodySize int, start time.Time, 
 	if err != nil {
 		resp = nil
 	}
-	action = h.resume(h.x.Resume(resp, err), h.dir, true)
+	r, ok := answer(resp, err)
+	if !ok {
+		return
+	}
+	h.pending = false
+	action = h.resume(r, h.dir, true)
 }
 
 // envoyFailure recognises the answers Envoy makes up itself when a call

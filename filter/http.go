@@ -183,6 +183,13 @@ func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 		return h.respond(r.Status, r.Headers, r.Body)
 	case policy.Call:
 		return h.dispatch(r.Call, dir)
+	case policy.Calls:
+		if len(r.Calls) == 0 {
+			// The wait goes on for calls already sent.
+			h.pending, h.dir = true, dir
+			return types.ActionPause
+		}
+		return h.dispatchAll(r.Calls, dir)
 	case policy.WaitKeys:
 		if h.plugin.keys.wait(r.KeySources, h.id, h.hostReady) {
 			h.pending, h.paused, h.waitingHost, h.dir = true, true, true, dir

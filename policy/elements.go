@@ -69,6 +69,8 @@ func elements(name string) (element, bool) {
 		return element{sections: anySection, compile: compileSetVariable}, true
 	case "trace":
 		return element{sections: inbound | backend | outbound, compile: compileTrace}, true
+	case "wait":
+		return element{sections: inbound | backend | outbound, compile: compileWait}, true
 	case "validate-jwt":
 		return element{sections: inbound, compile: compileValidateJWT}, true
 	case "validate-azure-ad-token":

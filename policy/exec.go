@@ -142,7 +142,7 @@ type Exec struct {
 }
 
 // execMore is the request state of set-backend-service, trace, retry,
-// send-one-way-request, emit-metric and the body edits.
+// send-one-way-request, emit-metric, wait and the body edits.
 type execMore struct {
 	// backend is where set-backend-service sent the request.
 	backend backendState
@@ -155,6 +155,8 @@ type execMore struct {
 	// reqBody and respBody are the body edits of the request and the
 	// response (body.go).
 	reqBody, respBody []BodyEdit
+	// wait is the running wait (wait.go).
+	wait *waitState
 }
 
 // extra returns x.more, allocating it at the first use.

@@ -112,6 +112,12 @@ const (
 	// Sleep asks the host to call Exec.Resume(nil, nil) after Delay (retry's
 	// wait between attempts).
 	Sleep
+	// Calls asks the host to make every call of Result.Calls at once (wait)
+	// and to hand each answer, as it arrives, to Exec.ResumeCall. While the
+	// wait goes on, that returns Calls again, with more calls to make or
+	// none; once it returns anything else, answers still to come belong to
+	// no one and are dropped.
+	Calls
 )
 
 func (a Action) String() string {
@@ -126,6 +132,8 @@ func (a Action) String() string {
 		return "WaitToken"
 	case Sleep:
 		return "Sleep"
+	case Calls:
+		return "Calls"
 	}
 	return "Continue"
 }
@@ -152,6 +160,8 @@ type Result struct {
 	Edits []HeaderEdit
 	// Call: the outgoing call to make.
 	Call *OutgoingCall
+	// Calls: the outgoing calls to make at once.
+	Calls []*OutgoingCall
 	// WaitKeys: the openid-config URLs whose keys are needed.
 	KeySources []string
 	// WaitToken: the token needed.

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -107,26 +108,36 @@ func (r *runner) runCase(vm proxytest.WasmVMContext, s *corpus.Suite, tc corpus.
 	// bound the whole case.
 	deadline := time.Now().Add(60 * time.Second)
 	for round := 0; time.Now().Before(deadline) && host.GetSentLocalResponse(id) == nil && host.GetCurrentHttpStreamAction(id) != types.ActionContinue; round++ {
-		pending := 0
+		// The round's new calls are answered in the order of their
+		// delays (a wait's calls go out together).
+		type due struct {
+			id uint32
+			a  corpus.Callout
+		}
+		var batch []due
 		for _, ctx := range []uint32{id, proxytest.PluginContextID} {
 			calls := host.GetCalloutAttributesFromContext(ctx)
 			for _, c := range calls[min(answered[ctx], len(calls)):] {
 				answered[ctx]++
-				pending++
 				path := corpus.Value(c.Headers, ":path")
 				notes = append(notes, fmt.Sprintf("call: %s %s%s (cluster %s)", corpus.Value(c.Headers, ":method"), corpus.Value(c.Headers, ":authority"), path, c.Upstream))
 				a, ok := s.Callout(tc, c.Upstream, path)
 				if !ok {
 					return append(problems, fmt.Sprintf("unanswered call to cluster %q path %q: add it to callouts", c.Upstream, path)), notes
 				}
-				if a.Fail {
-					host.CallOnHttpCallResponse(c.CalloutID, nil, nil, nil)
-					continue
-				}
-				hs := append([][2]string{{":status", strconv.Itoa(corpus.Or(a.Status, 200))}}, corpus.Pairs(a.Headers)...)
-				host.CallOnHttpCallResponse(c.CalloutID, hs, nil, []byte(a.Body))
+				batch = append(batch, due{c.CalloutID, a})
 			}
 		}
+		sort.SliceStable(batch, func(i, j int) bool { return batch[i].a.DelayMS < batch[j].a.DelayMS })
+		for _, d := range batch {
+			if d.a.Fail {
+				host.CallOnHttpCallResponse(d.id, nil, nil, nil)
+				continue
+			}
+			hs := append([][2]string{{":status", strconv.Itoa(corpus.Or(d.a.Status, 200))}}, corpus.Pairs(d.a.Headers)...)
+			host.CallOnHttpCallResponse(d.id, hs, nil, []byte(d.a.Body))
+		}
+		pending := len(batch)
 		if pending == 0 {
 			if round >= 20 {
 				time.Sleep(20 * time.Millisecond)

@@ -47,6 +47,9 @@ type Callout struct {
 	Headers map[string]string `yaml:"headers"`
 	Body    string            `yaml:"body"`
 	Fail    bool              `yaml:"fail"` // no answer: the call fails
+	// DelayMS: the answer comes this long after the call (calls made at
+	// once, by wait, are answered in this order).
+	DelayMS int `yaml:"delayMs"`
 }
 
 // Case is one request and what should happen to it.

@@ -97,35 +97,85 @@ func RunEngine(s *Suite, tc Case) (Outcome, error) {
 }
 
 // settle answers the calls and key waits of r until the engine decides to
-// continue or to respond.
+// continue or to respond. The calls of a wait are answered in the order of
+// their delays, on a clock that only the delays move.
 func settle(s *Suite, tc Case, ups pluginconfig.Upstreams, x *policy.Exec, r policy.Result) (policy.Result, error) {
-	for round := 0; r.Action == policy.Call || r.Action == policy.WaitKeys || r.Action == policy.WaitToken || r.Action == policy.Sleep; round++ {
+	type inFlight struct {
+		call *policy.OutgoingCall
+		due  int
+	}
+	var waiting []inFlight
+	clock := 0
+	for round := 0; r.Action == policy.Call || r.Action == policy.Calls || r.Action == policy.WaitKeys || r.Action == policy.WaitToken || r.Action == policy.Sleep; round++ {
 		if round == 200 {
 			return r, fmt.Errorf("more than 200 calls: the evaluation does not settle")
 		}
-		if r.Action != policy.Call {
+		switch r.Action {
+		case policy.Call:
+			resp, err := answerCall(s, tc, ups, r.Call)
+			if err != nil {
+				return r, err
+			}
+			r = x.Resume(resp.resp, resp.err)
+			continue
+		case policy.Calls:
+		default:
 			// The key and token stores fetch on demand; a retry's wait
 			// takes no time here.
 			r = x.Resume(nil, nil)
 			continue
 		}
-		c := r.Call
-		scheme := "http"
-		if strings.HasPrefix(strings.ToLower(c.URL), "https://") {
-			scheme = "https"
+		for _, c := range r.Calls {
+			a, err := answerCall(s, tc, ups, c)
+			if err != nil {
+				return r, err
+			}
+			waiting = append(waiting, inFlight{c, clock + a.delay})
 		}
-		cluster := ups.Cluster(c.Authority, scheme)
-		a, ok := s.Callout(tc, cluster, c.Path)
-		if !ok {
-			return r, fmt.Errorf("unanswered call to cluster %q path %q: add it to callouts", cluster, c.Path)
+		if len(waiting) == 0 {
+			return r, fmt.Errorf("the engine waits for calls it never made")
 		}
-		if a.Fail {
-			r = x.Resume(nil, policy.ErrCallFailed)
-			continue
+		first := 0
+		for i, w := range waiting {
+			if w.due < waiting[first].due {
+				first = i
+			}
 		}
-		r = x.Resume(&policy.CallResponse{StatusCode: Or(a.Status, 200), Headers: Pairs(a.Headers), Body: []byte(a.Body)}, nil)
+		next := waiting[first]
+		waiting = append(waiting[:first], waiting[first+1:]...)
+		clock = next.due
+		a, _ := answerCall(s, tc, ups, next.call)
+		r = x.ResumeCall(next.call, a.resp, a.err)
+		if r.Action != policy.Calls {
+			// The wait ended: the answers still to come are dropped.
+			waiting = waiting[:0]
+		}
 	}
 	return r, nil
+}
+
+// answer is a case's answer to one call.
+type answer struct {
+	resp  *policy.CallResponse
+	err   error
+	delay int
+}
+
+// answerCall finds the case's answer to call.
+func answerCall(s *Suite, tc Case, ups pluginconfig.Upstreams, c *policy.OutgoingCall) (answer, error) {
+	scheme := "http"
+	if strings.HasPrefix(strings.ToLower(c.URL), "https://") {
+		scheme = "https"
+	}
+	cluster := ups.Cluster(c.Authority, scheme)
+	a, ok := s.Callout(tc, cluster, c.Path)
+	if !ok {
+		return answer{}, fmt.Errorf("unanswered call to cluster %q path %q: add it to callouts", cluster, c.Path)
+	}
+	if a.Fail {
+		return answer{err: policy.ErrCallFailed, delay: a.DelayMS}, nil
+	}
+	return answer{resp: &policy.CallResponse{StatusCode: Or(a.Status, 200), Headers: Pairs(a.Headers), Body: []byte(a.Body)}, delay: a.DelayMS}, nil
 }
 
 // apply carries out header edits on a header list, as the filter does on
