@@ -77,6 +77,51 @@ func TestFlow_throughEnvoy(t *testing.T) {
 				t.Errorf("%d calls, want 51 (count bounded to 50)", n)
 			}
 		}},
+		{"retry around forward-request: Envoy's router sends the request again", envoyrun.Listener{PluginConfig: backendPolicy(`<retry condition="@(context.Response.StatusCode == 429 || context.Response.StatusCode >= 500)" count="3" interval="1" first-fast-retry="true">
+      <forward-request buffer-request-body="true" timeout="20" />
+    </retry>`)}, func(t *testing.T, s *stack) {
+			before := len(s.upstream.Requests())
+			s.upstream.FailNext(2, 503)
+			if r := s.do(t, "POST", "/orders/r1", nil, `{"item": 1}`); r.status != 200 {
+				t.Fatalf("status %d %q", r.status, r.body)
+			}
+			got := s.upstream.Requests()[before:]
+			if len(got) != 3 {
+				t.Fatalf("%d requests reached the backend, want 3", len(got))
+			}
+			for _, r := range got {
+				if r.Body != `{"item": 1}` || r.Header.Get("x-envoy-retry-on") != "" {
+					t.Errorf("an attempt: body %q, x-envoy-retry-on %q", r.Body, r.Header.Get("x-envoy-retry-on"))
+				}
+			}
+			// A status the condition does not name is not retried.
+			before = len(s.upstream.Requests())
+			s.upstream.FailNext(1, 404)
+			if r := s.do(t, "GET", "/orders/r2", nil, ""); r.status != 404 || len(s.upstream.Requests())-before != 1 {
+				t.Errorf("a 404: status %d, %d requests", r.status, len(s.upstream.Requests())-before)
+			}
+		}},
+		{"retry around forward-request: a client cannot raise the count", envoyrun.Listener{PluginConfig: backendPolicy(`<retry condition="@(context.Response.StatusCode == 503)" count="1" interval="0">
+      <forward-request />
+    </retry>`)}, func(t *testing.T, s *stack) {
+			before := len(s.upstream.Requests())
+			s.upstream.FailNext(10, 503)
+			defer s.upstream.FailNext(0, 0)
+			h := map[string][]string{"x-envoy-max-retries": {"9"}, "x-envoy-retry-on": {"5xx,reset"}, "x-envoy-retriable-status-codes": {"404"}}
+			if r := s.do(t, "GET", "/orders/r3", h, ""); r.status != 503 {
+				t.Fatalf("status %d %q", r.status, r.body)
+			}
+			if n := len(s.upstream.Requests()) - before; n != 2 {
+				t.Errorf("%d requests reached the backend, want 2 (count 1)", n)
+			}
+		}},
+		{"forward-request timeout: a backend slower than it gets 504", envoyrun.Listener{PluginConfig: backendPolicy(`<forward-request timeout-ms="300" />`)}, func(t *testing.T, s *stack) {
+			s.upstream.Delay(3 * time.Second)
+			defer s.upstream.Delay(0)
+			if r := s.do(t, "GET", "/orders/slow", nil, ""); r.status != 504 || r.body != "upstream request timeout" {
+				t.Fatalf("status %d %q", r.status, r.body)
+			}
+		}},
 		{"wait: its calls are in flight together", envoyrun.Listener{PluginConfig: cfg(waitPolicy("all", "a", "b"))}, func(t *testing.T, s *stack) {
 			// Each service holds its answer until it has seen the other's
 			// call (at most 8 s): calls made one after the other would
@@ -118,6 +163,11 @@ func TestFlow_throughEnvoy(t *testing.T) {
 			}
 		}},
 	})
+}
+
+// backendPolicy is a plugin configuration whose backend section is backend.
+func backendPolicy(backend string) string {
+	return "<policies><backend>\n    " + backend + "\n  </backend></policies>"
 }
 
 // waitPolicy waits (for all or any) on calls to two services, and answers

@@ -98,19 +98,3 @@ func compileBase(c *compiler, n *Node) (statement, error) {
 	}
 	return nil, c.empty(n)
 }
-
-// compileForwardRequest accepts a bare <forward-request/>: forwarding is what
-// Envoy does after the filter chain.
-//
-// # Notes
-//
-// Its attributes (timeout, follow-redirects, buffering) are refused: route
-// timeouts and retries belong to the Envoy route, not to the plugin.
-func compileForwardRequest(c *compiler, n *Node) (statement, error) {
-	for _, a := range n.Attrs {
-		if a.Name != "id" {
-			return nil, c.errf(n, a.Pos, "attribute %q is not supported: set timeouts and retries on the Envoy route", a.Name)
-		}
-	}
-	return nil, c.empty(n)
-}

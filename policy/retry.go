@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,8 +28,8 @@ import (
 //   - A child's failure (a send-request without ignore-error) goes to
 //     on-error, ending the loop. Side effects of children (variables,
 //     cache stores, traces) happen on every run.
-//   - forward-request inside retry is refused: the plugin forwards once,
-//     after the filters; retry the backend with Envoy's route retry_policy.
+//   - Around forward-request (in backend, as its only child) the retry is
+//     Envoy's router's: see routeRetry in forward_request.go.
 //   - wait is refused inside retry, as in APIM.
 type retry struct {
 	stmtMeta
@@ -105,6 +106,9 @@ func compileRetry(c *compiler, n *Node) (statement, error) {
 	if r.firstFast, err = c.boolAttr(n, "first-fast-retry", false); err != nil {
 		return nil, err
 	}
+	if c.section == backend && slices.ContainsFunc(n.Children, func(ch *Node) bool { return ch.Name == "forward-request" }) {
+		return c.routeRetry(n, r)
+	}
 	if err := c.noRetryOf(n.Children); err != nil {
 		return nil, err
 	}
@@ -121,7 +125,7 @@ func (c *compiler) noRetryOf(nodes []*Node) error {
 	for _, n := range nodes {
 		switch n.Name {
 		case "forward-request":
-			return c.errf(n, n.Pos, "forward-request cannot be retried by a policy: the plugin forwards once, after the filters; set a retry_policy on the Envoy route")
+			return c.errf(n, n.Pos, "forward-request inside retry must be the retry's only child, in <backend>")
 		case "wait":
 			return c.errf(n, n.Pos, "wait is not allowed inside retry")
 		}
@@ -172,7 +176,7 @@ func evalBounded(x *Exec, v *Value, hi int) (int, error) {
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil {
-		return 0, &expr.RuntimeError{Msg: "retry: " + strconv.Quote(abbreviate(s)) + " is not a whole number"}
+		return 0, &expr.RuntimeError{Msg: strconv.Quote(abbreviate(s)) + " is not a whole number"}
 	}
 	return min(max(n, 0), hi), nil
 }

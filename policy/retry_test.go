@@ -73,7 +73,7 @@ func TestRetry_refused(t *testing.T) {
 	for _, tc := range []struct{ policy, want string }{
 		{`<retry condition="true" count="51" interval="1">` + retryCall + `</retry>`, `policy:3:32: retry: attribute "count" must be a whole number from 1 to 50, not "51"`},
 		{`<retry condition="true" interval="1">` + retryCall + `</retry>`, `policy:3:1: retry: missing required attribute "count"`},
-		{`<retry condition="true" count="1" interval="1"><forward-request /></retry>`, `policy:3:48: forward-request: forward-request cannot be retried by a policy: the plugin forwards once, after the filters; set a retry_policy on the Envoy route`},
+		{`<retry condition="true" count="1" interval="1"><forward-request /></retry>`, `policy:3:48: forward-request: forward-request inside retry must be the retry's only child, in <backend>`},
 	} {
 		if _, err := Compile(inboundDoc(tc.policy), Options{Doc: "policy"}); err == nil || err.Error() != tc.want {
 			t.Errorf("%s:\n got %v\nwant %s", tc.policy, err, tc.want)

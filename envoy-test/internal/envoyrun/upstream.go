@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // Received is one request as the upstream saw it.
@@ -27,6 +28,24 @@ type Upstream struct {
 	status  int
 	headers map[string]string
 	body    string
+	// failNext requests answer failStatus before the usual answer; delay
+	// holds every answer.
+	failNext, failStatus int
+	delay                time.Duration
+}
+
+// FailNext makes the next n requests answer status (with an empty body).
+func (u *Upstream) FailNext(n, status int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.failNext, u.failStatus = n, status
+}
+
+// Delay holds every answer for d from now on (0: none).
+func (u *Upstream) Delay(d time.Duration) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.delay = d
 }
 
 // Answer makes the upstream answer with status and headers (and its JSON
@@ -59,8 +78,18 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	u.mu.Lock()
 	u.reqs = append(u.reqs, Received{Method: r.Method, Path: r.URL.RequestURI(), Host: r.Host, Header: r.Header.Clone(), Body: string(body)})
-	status, headers, answer := u.status, u.headers, u.body
+	status, headers, answer, delay := u.status, u.headers, u.body, u.delay
+	fail := u.failNext > 0
+	if fail {
+		u.failNext--
+		status = u.failStatus
+	}
 	u.mu.Unlock()
+	time.Sleep(delay)
+	if fail {
+		w.WriteHeader(status)
+		return
+	}
 	w.Header().Set("content-type", "application/json")
 	for k, v := range headers {
 		w.Header().Set(k, v)
