@@ -26,7 +26,7 @@ import (
 //     belong to the Envoy route and cluster.
 type forwardRequest struct {
 	stmtMeta
-	timeout   Value
+	timeout  Value
 	perMilli int64 // 1000 for timeout, 1 for timeout-ms
 }
 
