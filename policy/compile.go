@@ -277,6 +277,9 @@ func (c *compiler) statements(nodes []*Node) ([]statement, error) {
 func (c *compiler) statement(n *Node) (statement, error) {
 	el, ok := elements(n.Name)
 	if !ok {
+		if why, ok := refusedElements[n.Name]; ok {
+			return nil, c.errf(n, n.Pos, "not supported: %s", why)
+		}
 		return nil, c.errf(n, n.Pos, "unsupported policy element")
 	}
 	if el.sections&c.section == 0 {

@@ -81,6 +81,13 @@ func elements(name string) (element, bool) {
 	return element{}, false
 }
 
+// refusedElements are APIM elements apimguard knows and refuses, with the
+// reason and what to use instead.
+var refusedElements = map[string]string{
+	"cache-lookup": "whole responses are not cached by the plugin; Envoy's cache filter (envoy.filters.http.cache) caches responses, and cache-lookup-value / cache-store-value cache values",
+	"cache-store":  "whole responses are not cached by the plugin; Envoy's cache filter (envoy.filters.http.cache) caches responses, and cache-lookup-value / cache-store-value cache values",
+}
+
 // meta is what a statement records about its element.
 func (c *compiler) meta(n *Node) stmtMeta {
 	scope := n.Scope
