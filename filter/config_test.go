@@ -55,7 +55,7 @@ func TestPluginStart_refusesBadConfiguration(t *testing.T) {
 		{
 			name:    "not XML",
 			config:  "<policies><inbound></policies>",
-			wantLog: `apimguard: refusing to start: policy:1:22: end tag </policies> does not match <inbound> opened at 1:11`,
+			wantLog: `apimguard: refusing to start: policy:1:22: inbound: end tag </policies> does not match <inbound> opened at 1:11`,
 		},
 		{
 			name:    "choose nested 5000 deep",

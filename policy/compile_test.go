@@ -28,7 +28,7 @@ func TestCompile_errors(t *testing.T) {
 		{"named value resolving empty", inboundDoc(`<check-header name="a" failed-check-httpcode="403"><value>{{empty}}</value></check-header>`), `policy:3:52: value: empty <value> would admit an empty header; list the accepted values or remove <value> for a presence check`},
 		{"undefined named value", inboundDoc(`<set-variable name="k" value="{{nope}}"/>`), `policy:3:31: set-variable: named value "nope" is not defined (set it in namedValues or as a VM environment variable)`},
 		{"bad named value reference", inboundDoc(`<set-variable name="k" value="{{a b}}"/>`), `policy:3:31: set-variable: invalid named value reference {{a b}}`},
-		{"unterminated named value", inboundDoc(`<set-variable name="k" value="{{abc"/>`), `policy:3:31: unterminated {{ in attribute "value" of <set-variable>`},
+		{"unterminated named value", inboundDoc(`<set-variable name="k" value="{{abc"/>`), `policy:3:31: set-variable: unterminated {{ in attribute "value" of <set-variable>`},
 		{"set-variable name with a named value", inboundDoc(`<set-variable name="{{k}}" value="1"/>`), `policy:3:15: set-variable: attribute "name" must be a plain variable name (letters, digits, '-', '_', '.'), not "{{k}}"`},
 		{"set-variable without value", inboundDoc(`<set-variable name="k"/>`), `policy:3:1: set-variable: missing required attribute "value"`},
 		{"unsupported expression member", inboundDoc(`<set-variable name="k" value="@(context.Deployment.Region)"/>`), `policy:3:41: set-variable: unsupported member "Deployment" of context in expression @(context.Deployment.Region)`},
@@ -38,7 +38,9 @@ func TestCompile_errors(t *testing.T) {
 		{"variable reference inside expression text", inboundDoc(`<set-variable name="k" value="@(x + {{context.Variables["a"]}})"/>`), `policy:3:31: set-variable: {{context.Variables[...]}} cannot be used inside an expression; use context.Variables[...] there`},
 		{"forward-request attribute", "<policies><backend><forward-request follow-redirects=\"true\"/></backend></policies>", `policy:1:55: forward-request: attribute "follow-redirects"="true": redirects are returned to the caller; to follow them, set internal_redirect_policy on the Envoy route`},
 		{"base with a child", inboundDoc(`<base><x/></base>`), `policy:3:7: base: unexpected element <x>`},
-		{"syntax error", "<policies>\n<inbound>\n<check-header name=\"a\" failed-check-httpcode=\"403\">\n</inbound>\n</policies>", `policy:4:3: end tag </inbound> does not match <check-header> opened at 3:1`},
+		{"a raw ampersand names its element", "<policies>\n<inbound>\n<set-variable name=\"a\" value=\"x & y\" />\n</inbound>\n</policies>", `policy:3:33: set-variable: '&' must be written &amp; or start a character reference`},
+		{"a raw ampersand in text", "<policies>\n<inbound>\n<set-header name=\"a\"><value>x & y</value></set-header>\n</inbound>\n</policies>", `policy:3:31: value: '&' must be written &amp; or start a character reference`},
+		{"syntax error", "<policies>\n<inbound>\n<check-header name=\"a\" failed-check-httpcode=\"403\">\n</inbound>\n</policies>", `policy:4:3: check-header: end tag </inbound> does not match <check-header> opened at 3:1`},
 		{"newline in a name stays on one line", inboundDoc("<check-header name=\"a\nb\" failed-check-httpcode=\"403\"/>"), `policy:3:15: check-header: attribute "name" is not a valid header name: "a\nb"`},
 	}
 	nv := map[string]string{"empty": "", "expr": "@(x)", "k": "v"}
@@ -79,5 +81,17 @@ func TestSetVariable_literalIsString(t *testing.T) {
 	}
 	if v, _ := x.Variable("key"); v != "v1" {
 		t.Errorf(`key = %#v, want "v1"`, v)
+	}
+}
+
+// APIM trims white space before an expression in an attribute value: the
+// expression is evaluated, its raw quotes included.
+func TestCompile_spaceBeforeExpression(t *testing.T) {
+	p := mustCompile(t, inboundDoc(`<set-header name="x-m" exists-action="override"><value> @(context.Request.Headers.GetValueOrDefault("x-a", "none"))</value></set-header>`+
+		`<set-variable name="v" value="  @(context.Request.Headers.GetValueOrDefault("x-a", "none") + "!")" />`+
+		`<set-header name="x-v" exists-action="override"><value>@((string)context.Variables["v"])</value></set-header>`), nil)
+	r := p.NewExec(get(map[string]string{"x-a": "1"}), nil).Inbound()
+	if got := editsOf(r); got != "x-m=1 x-v=1!" {
+		t.Errorf("edits %s", got)
 	}
 }

@@ -27,7 +27,7 @@ func TestCompile_limits(t *testing.T) {
 		{"a long element name is shortened", inboundDoc(`<` + long[:100000] + `/>`),
 			`policy:3:1: ` + long[:100000] + `: unsupported policy element`},
 		{"a long expression", inboundDoc(`<set-variable name="a" value="@(&quot;` + long[:70000] + `&quot;)"/>`),
-			`policy:3:31: expression of 70005 bytes, longer than the 65536 allowed`},
+			`policy:3:31: set-variable: expression of 70005 bytes, longer than the 65536 allowed`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

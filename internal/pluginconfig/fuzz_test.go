@@ -24,6 +24,7 @@ func FuzzParseConfig(f *testing.F) {
 		`{"apis":[[[[[[[[[[]]]]]]]]]]}`,
 		`{"policy":"<policies><inbound><set-backend-service backend-id=\"b\" /><cache-lookup-value key=\"k\" variable-name=\"v\" /><retry condition=\"false\" count=\"1\" interval=\"0\"><trace source=\"s\"><message>m</message></trace></retry></inbound></policies>","backends":{"b":{"url":"https://b.example/api"}},"upstreams":{"b.example":"b"}}`,
 		`{"policy":"<policies><inbound><include-fragment fragment-id=\"a\" /><choose><when condition=\"true\"><include-fragment fragment-id=\"b\" /></when></choose></inbound></policies>","fragments":{"a":"<fragment><set-variable name=\"v\" value=\"1\" /></fragment>","b":"<fragment><include-fragment fragment-id=\"a\" /></fragment>"}}`,
+		`{"policy":"<policies><inbound><wait for=\"any\"><send-request response-variable-name=\"a\"><set-url>https://a.example/</set-url></send-request><choose><when condition=\"true\"><cache-lookup-value key=\"k\" variable-name=\"b\" /></when></choose></wait></inbound><backend><retry condition=\"@(context.Response.StatusCode == 429 || context.Response.StatusCode >= 500)\" count=\"3\" interval=\"1\"><forward-request timeout-ms=\"1500\" buffer-request-body=\"true\" /></retry></backend></policies>"}`,
 	} {
 		f.Add([]byte(s))
 	}

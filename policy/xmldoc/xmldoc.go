@@ -244,18 +244,27 @@ func (p *reader) element() (*Node, error) {
 			break
 		}
 		if !hadSpace {
-			return nil, p.errAt(p.i, "expected white space before attribute in <%s>", name)
+			return nil, inElement(p.errAt(p.i, "expected white space before attribute in <%s>", name), name)
 		}
 		a, err := p.attribute(name)
 		if err != nil {
-			return nil, err
+			return nil, inElement(err, name)
 		}
 		if _, dup := n.Attr(a.Name); dup {
 			return nil, &ParseError{Pos: a.Pos, Msg: fmt.Sprintf("duplicate attribute %q in <%s>", a.Name, name)}
 		}
 		n.Attrs = append(n.Attrs, a)
 	}
-	return n, p.content(n)
+	return n, inElement(p.content(n), name)
+}
+
+// inElement names the element a syntax error is in, unless a nested
+// element already did.
+func inElement(err error, name string) error {
+	if pe, ok := err.(*ParseError); ok && pe.Element == "" {
+		pe.Element = name
+	}
+	return err
 }
 
 func (p *reader) attribute(elem string) (Attr, error) {
@@ -277,6 +286,15 @@ func (p *reader) attribute(elem string) (Attr, error) {
 	q := p.src[p.i]
 	p.i++
 	a.ValuePos = p.pos(p.i)
+	// White space before an expression is allowed (APIM trims it).
+	lead := p.i
+	for lead < len(p.src) && isSpace(p.src[lead]) {
+		lead++
+	}
+	if strings.HasPrefix(p.src[lead:], "@(") || strings.HasPrefix(p.src[lead:], "@{") {
+		p.i = lead
+		a.ValuePos = p.pos(p.i)
+	}
 	if p.has("@(") || p.has("@{") {
 		v, err := p.expression()
 		if err != nil {
