@@ -31,7 +31,7 @@ func TestCompile_errors(t *testing.T) {
 		{"unterminated named value", inboundDoc(`<set-variable name="k" value="{{abc"/>`), `policy:3:31: set-variable: unterminated {{ in attribute "value" of <set-variable>`},
 		{"set-variable name with a named value", inboundDoc(`<set-variable name="{{k}}" value="1"/>`), `policy:3:15: set-variable: attribute "name" must be a plain variable name (letters, digits, '-', '_', '.'), not "{{k}}"`},
 		{"set-variable without value", inboundDoc(`<set-variable name="k"/>`), `policy:3:1: set-variable: missing required attribute "value"`},
-		{"unsupported expression member", inboundDoc(`<set-variable name="k" value="@(context.Deployment.Region)"/>`), `policy:3:41: set-variable: unsupported member "Deployment" of context in expression @(context.Deployment.Region)`},
+		{"unsupported expression member", inboundDoc(`<set-variable name="k" value="@(context.Deployment.Regions)"/>`), `policy:3:52: set-variable: unsupported member "Regions" of context.Deployment in expression @(context.Deployment.Regions)`},
 		{"named value holding a bad expression", inboundDoc(`<set-variable name="k" value="{{expr}}"/>`), `policy:3:33: set-variable: unknown name "x" in expression @(x)`},
 		{"expression error on a later line", inboundDoc("<choose><when condition=\"@(\n  context.Request.Method == 1)\"/></choose>"), `policy:4:26: when: cannot compare string with int in expression @(\n  context.Request.Method == 1)`},
 		{"overlapping variable reference (a fuzz finding: it panicked)", inboundDoc(`<check-header name="x" failed-check-httpcode="401"><value>{{context.Variables["]}}</value></check-header>`), `policy:3:59: value: invalid named value reference {{context.Variables["]}}`},

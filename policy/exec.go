@@ -39,6 +39,8 @@ type Program struct {
 	// cache is the host's value cache (cache_value.go).
 	backends *backendSet
 	cache    ValueCache
+	// route is context.Api, context.Operation and context.Deployment.
+	route *expr.Route
 }
 
 // statement is one compiled policy element.

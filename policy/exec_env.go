@@ -119,3 +119,7 @@ func splitHostPort(authority string) (string, int64) {
 	}
 	return strings.ToLower(host), p
 }
+
+// Route implements expr.Env: context.Api, context.Operation and
+// context.Deployment of the request's route.
+func (x *Exec) Route() *expr.Route { return x.prog.route }

@@ -2,8 +2,12 @@ package policy
 
 import (
 	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/apimguard/apimguard/policy/expr"
 )
 
 // Config is a gateway's policies: the global document and the API and
@@ -25,13 +29,21 @@ type Config struct {
 	// Backends are APIM's backend entities set-backend-service's
 	// backend-id names, by id.
 	Backends map[string]Backend
+	// Deployment is context.Deployment.
+	Deployment Deployment
 }
+
+// Deployment is what context.Deployment says of the gateway.
+type Deployment = expr.Deployment
 
 // API is an API scope: requests for one of Hosts (any host when empty) whose
 // path starts with PathPrefix.
 type API struct {
-	Name       string
-	Hosts      []string
+	Name string
+	// DisplayName, Version and ServiceURL are context.Api's Name, Version
+	// and ServiceUrl (DisplayName defaults to Name).
+	DisplayName, Version, ServiceURL string
+	Hosts                            []string
 	PathPrefix string
 	Policy     string // empty: the API inherits the global policy unchanged
 	Operations []Operation
@@ -46,6 +58,7 @@ type API struct {
 // URLTemplate, relative to the API's PathPrefix, with {param} segments.
 type Operation struct {
 	Name        string
+	DisplayName string // context.Operation.Name (default: Name)
 	Method      string
 	URLTemplate string
 	Policy      string // empty: the operation inherits the API's policy
@@ -143,6 +156,8 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 	if g.global, err = c.program(globalEff); err != nil {
 		return nil, err
 	}
+	deployment := cfg.Deployment
+	g.global.route = &expr.Route{Deployment: &deployment}
 	g.certs = c.certs
 	defer func() {
 		g.keySources, g.warnings, g.tokenRequests = c.keySources, c.warnings, c.tokenRequests
@@ -194,6 +209,11 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 			return nil, err
 		}
 		apiProg.API, apiProg.base = api.Name, strings.TrimRight(strings.TrimSpace(api.PathPrefix), "/")
+		apiInfo, err := apiContext(where, api)
+		if err != nil {
+			return nil, err
+		}
+		apiProg.route = &expr.Route{API: apiInfo, Deployment: &deployment}
 		rule, err := subscriptionRule(where, api, cfg)
 		if err != nil {
 			return nil, err
@@ -240,6 +260,8 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 				return nil, err
 			}
 			prog.API, prog.Operation, prog.base = api.Name, op.Name, apiProg.base
+			prog.route = &expr.Route{API: apiInfo, Deployment: &deployment,
+				Operation: &expr.Operation{ID: op.Name, Name: or(op.DisplayName, op.Name), Method: op.Method, URLTemplate: op.URLTemplate}}
 			if err := c.variants(prog, rule, productEff, func(eff map[section][]*Node) map[section][]*Node { return effective(opDoc, eff) }); err != nil {
 				return nil, err
 			}
@@ -293,13 +315,41 @@ func (c *compiler) variants(prog *Program, rule *apiSubscription, productEff map
 		if err != nil {
 			return err
 		}
-		v.API, v.Operation, v.base, v.sub = prog.API, prog.Operation, prog.base, rule
+		v.API, v.Operation, v.base, v.sub, v.route = prog.API, prog.Operation, prog.base, rule, prog.route
 		if prog.products == nil {
 			prog.products = map[string]*Program{}
 		}
 		prog.products[id] = v
 	}
 	return nil
+}
+
+// apiContext is context.Api of an API.
+func apiContext(where string, api API) (*expr.API, error) {
+	a := &expr.API{ID: api.Name, Name: or(api.DisplayName, api.Name), Version: api.Version,
+		Path: strings.Trim(strings.TrimSpace(api.PathPrefix), "/")}
+	if api.ServiceURL != "" {
+		u, err := url.Parse(api.ServiceURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			return nil, &ConfigError{Doc: where, Pos: Pos{Line: 1, Col: 1}, Msg: fmt.Sprintf("serviceUrl %q is not an absolute http or https URL", abbreviate(api.ServiceURL))}
+		}
+		port, _ := strconv.ParseInt(u.Port(), 10, 64)
+		if port == 0 {
+			port = map[string]int64{"http": 80, "https": 443}[u.Scheme]
+		}
+		a.ServiceURL = &expr.URL{Scheme: u.Scheme, Host: u.Hostname(), Port: port, Path: u.EscapedPath()}
+		if u.RawQuery != "" {
+			a.ServiceURL.QueryString = "?" + u.RawQuery
+		}
+	}
+	return a, nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // effective splices a scope's document over its parent's effective sections.

@@ -117,7 +117,7 @@ func subscriptionReject(reason, message string) *Program {
 func (s *subscriptions) refusals(route *Program) [2]*Program {
 	var out [2]*Program
 	for i, base := range []*Program{s.missing, s.invalid} {
-		out[i] = &Program{inbound: base.inbound, API: route.API, Operation: route.Operation}
+		out[i] = &Program{inbound: base.inbound, API: route.API, Operation: route.Operation, route: route.route}
 	}
 	return out
 }

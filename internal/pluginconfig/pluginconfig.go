@@ -58,6 +58,8 @@ type Config struct {
 	Fragments map[string]string
 	// Backends are APIM's backend entities ("backends": {"id": {"url"}}).
 	Backends map[string]policy.Backend
+	// Deployment is what context.Deployment says of this gateway.
+	Deployment policy.Deployment
 	// Cache is the host's value cache, set by the host before Compile (not
 	// read from the configuration); nil refuses the value-cache elements.
 	Cache policy.ValueCache
@@ -179,6 +181,12 @@ func Parse(data []byte) (*Config, error) {
 					"clientId": &c.ManagedIdentity.ClientID, "clientSecret": &c.ManagedIdentity.ClientSecret, "scope": &c.ManagedIdentity.Scope}[key] = f.Str
 				return nil
 			})
+		case "deployment":
+			d := &c.Deployment
+			err = object("deployment", v, map[string]gjson.Type{"region": gjson.String, "serviceName": gjson.String, "serviceId": gjson.String, "gatewayId": gjson.String}, func(key string, f gjson.Result) error {
+				*map[string]*string{"region": &d.Region, "serviceName": &d.ServiceName, "serviceId": &d.ServiceID, "gatewayId": &d.GatewayID}[key] = f.Str
+				return nil
+			})
 		case "clientIp":
 			err = object("clientIp", v, map[string]gjson.Type{"xffTrustedHops": gjson.Number}, func(_ string, n gjson.Result) error {
 				hops := n.Int()
@@ -189,7 +197,7 @@ func Parse(data []byte) (*Config, error) {
 				return nil
 			})
 		default:
-			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, fragments, backends, upstreams, certificates, clientCertificates, managedIdentity, products, subscriptions, clientIp, tokenCache, telemetry, eventsPerSecond, nativeCrypto, tls)", key)
+			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, fragments, backends, upstreams, certificates, clientCertificates, managedIdentity, products, subscriptions, clientIp, deployment, tokenCache, telemetry, eventsPerSecond, nativeCrypto, tls)", key)
 		}
 		return err == nil
 	})
@@ -239,11 +247,13 @@ func parseAPIs(v gjson.Result) ([]policy.API, error) {
 		where := fmt.Sprintf("apis[%d]", i)
 		var api policy.API
 		err := object(where, a, map[string]gjson.Type{"name": gjson.String, "hosts": gjson.JSON, "pathPrefix": gjson.String, "policy": gjson.String, "operations": gjson.JSON,
-			"subscriptionRequired": gjson.True, "subscriptionKeyParameterNames": gjson.JSON},
+			"subscriptionRequired": gjson.True, "subscriptionKeyParameterNames": gjson.JSON, "displayName": gjson.String, "version": gjson.String, "serviceUrl": gjson.String},
 			func(key string, val gjson.Result) error {
 				switch key {
 				case "name":
 					api.Name = val.String()
+				case "displayName", "version", "serviceUrl":
+					*map[string]*string{"displayName": &api.DisplayName, "version": &api.Version, "serviceUrl": &api.ServiceURL}[key] = val.Str
 				case "pathPrefix":
 					api.PathPrefix = val.String()
 				case "policy":
@@ -288,11 +298,13 @@ func parseAPIs(v gjson.Result) ([]policy.API, error) {
 // parseOperation reads one of an API's operations.
 func parseOperation(where string, o gjson.Result) (policy.Operation, error) {
 	var op policy.Operation
-	err := object(where, o, map[string]gjson.Type{"name": gjson.String, "method": gjson.String, "urlTemplate": gjson.String, "policy": gjson.String},
+	err := object(where, o, map[string]gjson.Type{"name": gjson.String, "displayName": gjson.String, "method": gjson.String, "urlTemplate": gjson.String, "policy": gjson.String},
 		func(key string, val gjson.Result) error {
 			switch key {
 			case "name":
 				op.Name = val.String()
+			case "displayName":
+				op.DisplayName = val.String()
 			case "method":
 				op.Method = val.String()
 			case "urlTemplate":
@@ -388,7 +400,7 @@ func (c *Config) Compile(keys policy.KeyStore, tokens policy.TokenStore, now fun
 		return nil, err
 	}
 	return policy.CompileGateway(policy.Config{Policy: c.Policy, APIs: c.APIs, TLS: c.TLS, ClientCertificates: c.ClientCertificates,
-		Products: c.Products, Subscriptions: subs, Fragments: c.Fragments, Backends: c.Backends}, policy.Options{
+		Products: c.Products, Subscriptions: subs, Fragments: c.Fragments, Backends: c.Backends, Deployment: c.Deployment}, policy.Options{
 		BackendCluster: c.backendCluster,
 		Cache:          c.Cache,
 		Keys:           keys,

@@ -134,3 +134,20 @@ func TestSubscriptionKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestParse_routeContext(t *testing.T) {
+	c, err := Parse([]byte(`{"deployment":{"region":"West Europe","serviceName":"contoso","serviceId":"sid","gatewayId":"edge-1"},
+		"apis":[{"name":"orders","displayName":"Orders API","version":"v2","serviceUrl":"https://orders.internal/api","pathPrefix":"/orders",
+		"operations":[{"name":"get","displayName":"Get an order","method":"GET","urlTemplate":"/{id}"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, d := c.APIs[0], c.Deployment
+	if d.Region != "West Europe" || d.ServiceName != "contoso" || d.ServiceID != "sid" || d.GatewayID != "edge-1" ||
+		a.DisplayName != "Orders API" || a.Version != "v2" || a.ServiceURL != "https://orders.internal/api" || a.Operations[0].DisplayName != "Get an order" {
+		t.Errorf("deployment %+v, api %+v", d, a)
+	}
+	if _, err := Parse([]byte(`{"policy":"<policies/>","deployment":{"zone":"1"}}`)); err == nil || err.Error() != `plugin configuration: deployment: unknown key "zone"` {
+		t.Errorf("err %v", err)
+	}
+}

@@ -41,6 +41,10 @@ const (
 	lambdaType
 	staticType // a class name such as Array, String, StringComparison
 	x500NameType
+	apiType
+	operationType
+	deploymentType
+	gatewayType
 )
 
 // lastValueType is the last type an expression may produce or a variable
@@ -56,6 +60,7 @@ var typeText = map[Type]string{
 	urlType: "IUrl", queryType: "query", variablesType: "context.Variables", lastErrorType: "LastError",
 	paramsType: "MatchedParameters", claimsType: "claims", bodyType: "IMessageBody",
 	comparisonType: "StringComparison", comparerType: "StringComparer", lambdaType: "lambda", staticType: "type",
+	apiType: "IApi", operationType: "IOperation", deploymentType: "IDeployment", gatewayType: "IGateway",
 }
 
 func (t Type) String() string { return typeText[t] }

@@ -18,6 +18,7 @@ type env struct {
 	cert                         *clientcert.Certificate
 	verified                     map[bool]bool // revocation -> result
 	sub                          *Subscription
+	route                        *Route
 }
 
 func (e *env) RequestHeader(n string) (string, bool)  { v, ok := e.headers[n]; return v, ok }
@@ -39,6 +40,7 @@ func (e *env) ClientCertificate() *clientcert.Certificate {
 }
 func (e *env) VerifyClientCertificate(revocation bool) bool { return e.verified[revocation] }
 func (e *env) Subscription() *Subscription                  { return e.sub }
+func (e *env) Route() *Route                                { return e.route }
 
 // unsignedJWT builds an unsigned compact JWT with the given JSON payload.
 func unsignedJWT(payload string) string {

@@ -117,7 +117,7 @@ var props = map[Type]map[string]prop{
 // valueReceivers are the receiver types whose runtime value can be null.
 func nullable(t Type) bool {
 	switch t {
-	case contextType, requestType, ctxResponseType, variablesType, paramsType, staticType, headersType, urlType, queryType, DateTimeType, x500NameType:
+	case contextType, requestType, ctxResponseType, variablesType, paramsType, staticType, headersType, queryType, DateTimeType, x500NameType, deploymentType, gatewayType:
 		return false
 	}
 	return true

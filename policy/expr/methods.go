@@ -133,6 +133,7 @@ func nonNull(args []any, i int) (string, error) {
 func init() {
 	defer certificateMembers()
 	defer subscriptionMembers()
+	defer routeMembers()
 	str1 := []Type{String}
 	str1cmp := []Type{String, comparisonType}
 	methods = map[Type]map[string]method{

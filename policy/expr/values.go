@@ -45,6 +45,8 @@ type Env interface {
 	VerifyClientCertificate(revocation bool) bool
 	// Subscription is context.Subscription: nil without a valid key.
 	Subscription() *Subscription
+	// Route is context.Api, context.Operation and context.Deployment.
+	Route() *Route
 }
 
 // LastError is context.LastError.
