@@ -44,9 +44,9 @@ type API struct {
 	// and ServiceUrl (DisplayName defaults to Name).
 	DisplayName, Version, ServiceURL string
 	Hosts                            []string
-	PathPrefix string
-	Policy     string // empty: the API inherits the global policy unchanged
-	Operations []Operation
+	PathPrefix                       string
+	Policy                           string // empty: the API inherits the global policy unchanged
+	Operations                       []Operation
 	// SubscriptionRequired (nil: required when the configuration has
 	// subscriptions, as APIM's default) and the key's header and query
 	// parameter names (empty: APIM's defaults).
