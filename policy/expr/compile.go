@@ -24,6 +24,8 @@ const (
 	subscriptionType
 	productType
 	userType
+	bytesType // byte[]
+	guidType  // Guid
 	// Types that exist only as receivers of members.
 	contextType
 	requestType
@@ -49,13 +51,13 @@ const (
 
 // lastValueType is the last type an expression may produce or a variable
 // may hold; the types after it exist only as receivers.
-const lastValueType = userType
+const lastValueType = guidType
 
 var typeText = map[Type]string{
 	Object: "object", Null: "null", String: "string", Bool: "bool", Int: "int", StringArray: "string[]",
 	JwtType: "Jwt", ResponseType: "IResponse", JTokenType: "JToken", BasicType: "BasicAuthCredentials",
 	CertificateType: "X509Certificate2", DateTimeType: "DateTime", x500NameType: "X500DistinguishedName",
-	subscriptionType: "ISubscription", productType: "IProduct", userType: "IUser",
+	subscriptionType: "ISubscription", productType: "IProduct", userType: "IUser", bytesType: "byte[]", guidType: "Guid",
 	contextType: "context", requestType: "IRequest", ctxResponseType: "IResponse", headersType: "headers",
 	urlType: "IUrl", queryType: "query", variablesType: "context.Variables", lastErrorType: "LastError",
 	paramsType: "MatchedParameters", claimsType: "claims", bodyType: "IMessageBody",
@@ -210,7 +212,7 @@ func (c *compiler) interp(n *interpLit) (value, error) {
 // stringable rejects values whose C# ToString would print a type name.
 func (c *compiler) stringable(n node, v value) error {
 	switch v.typ {
-	case Object, Null, String, Bool, Int, JTokenType, urlType:
+	case Object, Null, String, Bool, Int, JTokenType, urlType, guidType:
 		return nil
 	}
 	return errAt(n, "a %s cannot be turned into a string here", v.typ)
@@ -218,7 +220,15 @@ func (c *compiler) stringable(n node, v value) error {
 
 var staticClasses = map[string]bool{
 	"Array": true, "string": true, "String": true, "StringComparison": true, "StringComparer": true,
-	"ExpressionSyntaxExtensions": true, "DateTime": true,
+	"ExpressionSyntaxExtensions": true, "DateTime": true, "Guid": true, "Uri": true, "WebUtility": true,
+	"Convert": true, "Encoding": true, "Math": true, "int": true, "Int32": true, "long": true, "Int64": true,
+	"bool": true, "Boolean": true,
+}
+
+// namespaces may prefix a class name (System.Text.Encoding.UTF8).
+var namespaces = map[string]bool{
+	"System": true, "System.Text": true, "System.Net": true, "System.Security": true, "System.Security.Cryptography": true,
+	"System.Linq": true, "Newtonsoft": true, "Newtonsoft.Json": true, "Newtonsoft.Json.Linq": true,
 }
 
 func (c *compiler) ident(n *identNode) (value, error) {
@@ -229,7 +239,7 @@ func (c *compiler) ident(n *identNode) (value, error) {
 	if n.name == "context" {
 		return value{typ: contextType, eval: noValue}, nil
 	}
-	if staticClasses[n.name] {
+	if staticClasses[n.name] || namespaces[n.name] {
 		return value{typ: staticType, static: n.name, eval: noValue}, nil
 	}
 	return value{}, errAt(n, "unknown name %q", n.name)

@@ -20,6 +20,10 @@ func kindOf(x any) string {
 		return "a JToken"
 	case *Basic:
 		return "a BasicAuthCredentials"
+	case []byte:
+		return "a byte[]"
+	case Guid:
+		return "a Guid"
 	case nil:
 		return "null"
 	}
@@ -30,7 +34,7 @@ func kindOf(x any) string {
 var castTypes = map[string]Type{
 	"string": String, "String": String, "bool": Bool, "Boolean": Bool, "int": Int, "long": Int, "Int32": Int, "Int64": Int,
 	"object": Object, "Jwt": JwtType, "IResponse": ResponseType, "JObject": JTokenType, "JToken": JTokenType, "JArray": JTokenType,
-	"string[]": StringArray, "BasicAuthCredentials": BasicType,
+	"string[]": StringArray, "BasicAuthCredentials": BasicType, "byte[]": bytesType, "Guid": guidType,
 }
 
 func (c *compiler) cast(n *castNode) (value, error) {
@@ -101,6 +105,10 @@ func converter(to Type) func(any) (any, error) {
 		return typed[[]string]("a string[]")
 	case BasicType:
 		return typed[*Basic]("a BasicAuthCredentials")
+	case bytesType:
+		return typed[[]byte]("a byte[]")
+	case guidType:
+		return typed[Guid]("a Guid")
 	}
 	return nil
 }

@@ -209,6 +209,17 @@ func (c *compiler) staticMember(n *memberNode, class string) (value, error) {
 		return constant(String, ""), nil
 	case class == "DateTime":
 		return dateTimeStatic(n)
+	case namespaces[class] && (namespaces[class+"."+n.name] || staticClasses[n.name]):
+		// A namespace-qualified name: System.Text.Encoding is Encoding.
+		next := class + "." + n.name
+		if !namespaces[next] {
+			next = n.name
+		}
+		return value{typ: staticType, static: next, eval: noValue}, nil
+	case class == "Encoding" && (n.name == "UTF8" || n.name == "ASCII"):
+		return value{typ: staticType, static: class + "." + n.name, eval: noValue}, nil
+	case class == "Guid" && n.name == "Empty":
+		return constant(guidType, Guid{}), nil
 	}
 	return value{}, errAt(n, "unsupported member %s.%s", class, n.name)
 }

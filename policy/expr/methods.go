@@ -134,6 +134,7 @@ func init() {
 	defer certificateMembers()
 	defer subscriptionMembers()
 	defer routeMembers()
+	defer libraryMembers()
 	str1 := []Type{String}
 	str1cmp := []Type{String, comparisonType}
 	methods = map[Type]map[string]method{

@@ -149,5 +149,11 @@ func (c *compiler) staticCall(n *callNode, class, name string) (value, error) {
 	case class == "ExpressionSyntaxExtensions" && name == "TryParseJwt":
 		return tryParseJwt(true)(c, n, value{}, n.args)
 	}
+	if sig, ok := libraryStatics[class+"."+name]; ok {
+		return libMethod(sig)(c, n, value{typ: staticType, eval: noValue}, n.args)
+	}
+	if m, ok := libraryCustom[class+"."+name]; ok {
+		return m(c, n, value{typ: staticType, eval: noValue}, n.args)
+	}
 	return value{}, errAt(n, "unsupported method %s.%s", class, name)
 }

@@ -252,6 +252,10 @@ func ToString(v any) string {
 		return t.String()
 	case []string:
 		return "System.String[]"
+	case []byte:
+		return "System.Byte[]"
+	case Guid:
+		return t.String()
 	case *Jwt:
 		return "Jwt"
 	case time.Time:
