@@ -142,7 +142,7 @@ test.envoy:
 ## the module's layer in an OCI image, and the client-certificate checks that decide on
 ## outside input: name matching and the choice of a CRL.
 FUZZ_TARGETS := \
-	FuzzParseDocument:./policy/xmldoc \
+	FuzzParse:./policy/xmldoc \
 	FuzzRequestShape:./policy \
 	FuzzCompile:./policy/expr \
 	FuzzCheck:./internal/jsonlimit \
@@ -162,7 +162,9 @@ FUZZ_TARGETS := \
 test.fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  echo "fuzz $${t%%:*} ($(FUZZTIME))"; \
-	  $(GO) test -run='^$$' -fuzz="^$${t%%:*}\$$" -fuzztime=$(FUZZTIME) $${t#*:} || exit 1; \
+	  out=$$($(GO) test -run='^$$' -fuzz="^$${t%%:*}\$$" -fuzztime=$(FUZZTIME) $${t#*:} 2>&1); rc=$$?; echo "$$out"; \
+	  [ $$rc -eq 0 ] || exit 1; \
+	  case "$$out" in *"no fuzz tests to fuzz"*) echo "fuzz target $${t%%:*} is not in $${t#*:}: fix FUZZ_TARGETS"; exit 1;; esac; \
 	done
 
 ## run: build, install Envoy, and enforce every seed example at once on 127.0.0.1:10000 (cors,
