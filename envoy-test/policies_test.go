@@ -23,5 +23,6 @@ func TestPolicies_throughEnvoy(t *testing.T) {
 		{"trace: records in the log, rate-limited", envoyrun.Listener{PluginConfig: tracePolicy}, traceThroughEnvoy},
 		{"emit-metric: labelled series, capped", envoyrun.Listener{PluginConfig: emitMetricPolicy}, emitMetricThroughEnvoy},
 		{"find-and-replace: bodies bounded", envoyrun.Listener{PluginConfig: bodyPolicy}, bodyLimitsThroughEnvoy},
+		{"expressions: loops and strings bounded", envoyrun.Listener{PluginConfig: expressionBudgetPolicy}, expressionBudgetThroughEnvoy},
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/apimguard/apimguard/internal/jsonlimit"
 	"github.com/apimguard/apimguard/internal/pluginconfig"
 	"github.com/apimguard/apimguard/policy"
+	"github.com/apimguard/apimguard/policy/expr"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
@@ -162,6 +163,9 @@ func (p *pluginContext) OnTick() {
 		}
 	}()
 	testPanic("tick")
+	if n := expr.TakeBudgetExceeded(); n > 0 {
+		p.counters.add("apimguard.expression_budget_exceeded", uint64(n))
+	}
 	p.counters.flush()
 	p.events.tick()
 	p.keys.tick()

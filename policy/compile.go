@@ -35,6 +35,9 @@ type Options struct {
 	// Cache is the value cache of cache-lookup-value, cache-store-value and
 	// cache-remove-value; without it those elements do not compile.
 	Cache ValueCache
+	// MaxIterations bounds the loop iterations of one expression's
+	// evaluation (0: expr.DefaultMaxIterations).
+	MaxIterations int
 }
 
 // Compile parses and compiles one <policies> document at global scope.

@@ -169,7 +169,7 @@ func (c *compiler) value(n *Node, raw string, pos Pos) (Value, error) {
 	if !hasVar {
 		s := lit.String()
 		if isExpression(s) {
-			prog, err := expr.CompileWith(s, expr.Options{MeshCertificate: c.certs != nil && c.certs.source == sourceMesh})
+			prog, err := expr.CompileWith(s, expr.Options{MeshCertificate: c.certs != nil && c.certs.source == sourceMesh, MaxIterations: c.opt.MaxIterations})
 			if err != nil {
 				return Value{}, c.exprError(n, pos, s, err)
 			}

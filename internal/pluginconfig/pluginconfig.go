@@ -60,6 +60,9 @@ type Config struct {
 	Backends map[string]policy.Backend
 	// Deployment is what context.Deployment says of this gateway.
 	Deployment policy.Deployment
+	// MaxIterations bounds the loop iterations of one expression
+	// ("expressions": {"maxIterations"}; 0: the default).
+	MaxIterations int
 	// Cache is the host's value cache, set by the host before Compile (not
 	// read from the configuration); nil refuses the value-cache elements.
 	Cache policy.ValueCache
@@ -181,6 +184,15 @@ func Parse(data []byte) (*Config, error) {
 					"clientId": &c.ManagedIdentity.ClientID, "clientSecret": &c.ManagedIdentity.ClientSecret, "scope": &c.ManagedIdentity.Scope}[key] = f.Str
 				return nil
 			})
+		case "expressions":
+			err = object("expressions", v, map[string]gjson.Type{"maxIterations": gjson.Number}, func(_ string, n gjson.Result) error {
+				m := n.Int()
+				if float64(m) != n.Num || m < 1 || m > 1_000_000 {
+					return fmt.Errorf("plugin configuration: expressions.maxIterations must be a whole number from 1 to 1000000, got %s", n.Raw)
+				}
+				c.MaxIterations = int(m)
+				return nil
+			})
 		case "deployment":
 			d := &c.Deployment
 			err = object("deployment", v, map[string]gjson.Type{"region": gjson.String, "serviceName": gjson.String, "serviceId": gjson.String, "gatewayId": gjson.String}, func(key string, f gjson.Result) error {
@@ -197,7 +209,7 @@ func Parse(data []byte) (*Config, error) {
 				return nil
 			})
 		default:
-			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, fragments, backends, upstreams, certificates, clientCertificates, managedIdentity, products, subscriptions, clientIp, deployment, tokenCache, telemetry, eventsPerSecond, nativeCrypto, tls)", key)
+			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, fragments, backends, upstreams, certificates, clientCertificates, managedIdentity, products, subscriptions, clientIp, deployment, expressions, tokenCache, telemetry, eventsPerSecond, nativeCrypto, tls)", key)
 		}
 		return err == nil
 	})
@@ -411,6 +423,7 @@ func (c *Config) Compile(keys policy.KeyStore, tokens policy.TokenStore, now fun
 		Offload:        offload,
 		Doc:            "policy",
 		NamedValue:     c.namedValue,
+		MaxIterations:  c.MaxIterations,
 	})
 }
 

@@ -151,3 +151,16 @@ func TestParse_routeContext(t *testing.T) {
 		t.Errorf("err %v", err)
 	}
 }
+
+func TestParse_expressions(t *testing.T) {
+	c, err := Parse([]byte(`{"policy":"<policies/>","expressions":{"maxIterations":500}}`))
+	if err != nil || c.MaxIterations != 500 {
+		t.Fatalf("%v %+v", err, c)
+	}
+	for _, bad := range []string{`0`, `1000001`, `1.5`} {
+		_, err := Parse([]byte(`{"policy":"<policies/>","expressions":{"maxIterations":` + bad + `}}`))
+		if err == nil || err.Error() != "plugin configuration: expressions.maxIterations must be a whole number from 1 to 1000000, got "+bad {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}

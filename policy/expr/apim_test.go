@@ -118,7 +118,7 @@ func TestCompile_errors(t *testing.T) {
 		{`@(context.Request.Method == "GET"`, 0, `an expression must be @(...) or @{...}`}, // the document reader catches this first
 		{`@{ var x = 1; }`, 14, `not all code paths return a value`},
 		{`@{ x = 1; return x; }`, 3, `unknown variable x`},
-		{`@{ while (true) { } return 1; }`, 3, `unsupported statement while: use declarations, assignments, if/else and return`},
+		{`@{ do { } while (true); return 1; }`, 3, `unsupported statement do: use declarations, assignments, if/else, loops, try/catch and return`},
 		{`@{ 1 + 1; return 1; }`, 3, `only method calls can be used as statements`},
 		{`@(context.Variables.GetValueOrDefault<DateTime>("x"))`, 20, `unsupported type argument DateTime`},
 		{`@("a".Contains())`, 6, `Contains takes 1 to 2 arguments, got 0`},

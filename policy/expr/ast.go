@@ -127,7 +127,39 @@ type (
 		x   node
 		off int
 	}
+	// loopStmt is while (cond) body, for (init; cond; step) body and
+	// foreach (typ name in seq) body.
+	loopStmt struct {
+		init       stmt // for: nil or a declaration or assignment
+		cond       node // nil: true
+		step       stmt // for: nil or an assignment
+		body       []stmt
+		each, name string // foreach: the declared type and variable
+		seq        node   // foreach: the sequence
+		off        int
+	}
+	// jumpStmt is break or continue.
+	jumpStmt struct {
+		brk bool
+		off int
+	}
+	// tryStmt is try { body } catch [(Exception [name])] { handler };
+	// using (declaration) body is a block: body after the declaration.
+	tryStmt struct {
+		body, handler []stmt
+		name          string // the caught exception's variable, or ""
+		off           int
+	}
+	blockStmt struct {
+		body []stmt
+		off  int
+	}
 )
+
+func (s *loopStmt) offset() int  { return s.off }
+func (s *jumpStmt) offset() int  { return s.off }
+func (s *tryStmt) offset() int   { return s.off }
+func (s *blockStmt) offset() int { return s.off }
 
 func (s *declStmt) offset() int   { return s.off }
 func (s *assignStmt) offset() int { return s.off }

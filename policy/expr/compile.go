@@ -43,6 +43,7 @@ const (
 	lambdaType
 	staticType // a class name such as Array, String, StringComparison
 	x500NameType
+	exceptionType
 	apiType
 	operationType
 	deploymentType
@@ -62,7 +63,7 @@ var typeText = map[Type]string{
 	urlType: "IUrl", queryType: "query", variablesType: "context.Variables", lastErrorType: "LastError",
 	paramsType: "MatchedParameters", claimsType: "claims", bodyType: "IMessageBody",
 	comparisonType: "StringComparison", comparerType: "StringComparer", lambdaType: "lambda", staticType: "type",
-	apiType: "IApi", operationType: "IOperation", deploymentType: "IDeployment", gatewayType: "IGateway",
+	exceptionType: "Exception", apiType: "IApi", operationType: "IOperation", deploymentType: "IDeployment", gatewayType: "IGateway",
 }
 
 func (t Type) String() string { return typeText[t] }
@@ -71,6 +72,9 @@ func (t Type) String() string { return typeText[t] }
 type frame struct {
 	env    Env
 	locals []any
+	// steps counts the loop iterations of this evaluation; maxSteps
+	// bounds them (Options.MaxIterations).
+	steps, maxSteps int
 }
 
 type evalFn func(f *frame) (any, error)
@@ -103,6 +107,7 @@ type compiler struct {
 	scopes  [][]local
 	nlocals int
 	depth   int // of c.expr calls: the tree depth so far
+	loops   int // loops around the statement being compiled
 }
 
 func errAt(n interface{ offset() int }, format string, args ...any) error {
@@ -203,6 +208,9 @@ func (c *compiler) interp(n *interpLit) (value, error) {
 				return nil, err
 			}
 			b.WriteString(ToString(v))
+			if b.Len() > MaxString {
+				return nil, budgetErr("The expression built a string longer than %d bytes.", MaxString)
+			}
 		}
 		b.WriteString(lits[len(lits)-1])
 		return b.String(), nil

@@ -452,10 +452,13 @@ func stringJoin(c *compiler, n *callNode, _ value, args []node) (value, error) {
 					return nil, err
 				}
 				arr, err := v.eval(f)
-				if arr == nil && err == nil {
+				if err != nil {
+					return nil, err
+				}
+				if arr == nil {
 					return nil, rtErr("Value cannot be null. (Parameter 'value')")
 				}
-				return strings.Join(arr.([]string), s(sv)), err
+				return join(arr.([]string), s(sv))
 			}}, nil
 		}
 	}
@@ -469,8 +472,23 @@ func stringJoin(c *compiler, n *callNode, _ value, args []node) (value, error) {
 			return nil, err
 		}
 		vals, err := evalStrings(f, parts)
-		return strings.Join(vals, s(sv)), err
+		if err != nil {
+			return nil, err
+		}
+		return join(vals, s(sv))
 	}}, nil
+}
+
+// join is strings.Join within MaxString.
+func join(vals []string, sep string) (any, error) {
+	n := len(sep) * len(vals)
+	for _, v := range vals {
+		n += len(v)
+	}
+	if n > MaxString {
+		return nil, budgetErr("The expression built a string longer than %d bytes.", MaxString)
+	}
+	return strings.Join(vals, sep), nil
 }
 
 // stringConcat is string.Concat(values...).
@@ -479,8 +497,11 @@ func stringConcat(c *compiler, n *callNode, _ value, args []node) (value, error)
 		if v, err := c.expr(args[0]); err == nil && v.typ == StringArray {
 			return value{typ: String, eval: func(f *frame) (any, error) {
 				arr, err := v.eval(f)
+				if err != nil {
+					return nil, err
+				}
 				a, _ := arr.([]string)
-				return strings.Join(a, ""), err
+				return join(a, "")
 			}}, nil
 		}
 	}
@@ -490,7 +511,10 @@ func stringConcat(c *compiler, n *callNode, _ value, args []node) (value, error)
 	}
 	return value{typ: String, eval: func(f *frame) (any, error) {
 		vals, err := evalStrings(f, parts)
-		return strings.Join(vals, ""), err
+		if err != nil {
+			return nil, err
+		}
+		return join(vals, "")
 	}}, nil
 }
 
@@ -620,6 +644,9 @@ func composite(format string, args []any) (string, error) {
 			}
 		}
 		b.WriteString(out)
+		if b.Len() > MaxString {
+			return "", budgetErr("The expression built a string longer than %d bytes.", MaxString)
+		}
 	}
 	return b.String(), nil
 }

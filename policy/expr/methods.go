@@ -135,6 +135,7 @@ func init() {
 	defer subscriptionMembers()
 	defer routeMembers()
 	defer libraryMembers()
+	defer exceptionMembers()
 	str1 := []Type{String}
 	str1cmp := []Type{String, comparisonType}
 	methods = map[Type]map[string]method{
@@ -207,6 +208,9 @@ func init() {
 				old, err := nonNull(a, 0)
 				if err != nil || old == "" {
 					return nil, rtErr("String cannot be of zero length. (Parameter 'oldValue')")
+				}
+				if n := strings.Count(s(r), old); n > 0 && len(s(r))+n*(len(s(a[1]))-len(old)) > MaxString {
+					return nil, budgetErr("The expression built a string longer than %d bytes.", MaxString)
 				}
 				return strings.ReplaceAll(s(r), old, s(a[1])), nil
 			}),

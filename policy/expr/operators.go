@@ -170,7 +170,7 @@ func (c *compiler) binary(n *binaryNode) (value, error) {
 						return ai + bi, nil
 					}
 				}
-				return ToString(a) + ToString(b), nil
+				return concat(ToString(a), ToString(b))
 			}}, nil
 		}
 		fallthrough
@@ -352,4 +352,12 @@ func evalBoth(f *frame, x, y value) (a, b any, err error) {
 	}
 	b, err = y.eval(f)
 	return a, b, err
+}
+
+// concat is a + b within MaxString.
+func concat(a, b string) (any, error) {
+	if len(a)+len(b) > MaxString {
+		return nil, budgetErr("The expression built a string longer than %d bytes.", MaxString)
+	}
+	return a + b, nil
 }

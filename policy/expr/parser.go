@@ -7,7 +7,7 @@ import "strings"
 var typeNames = map[string]bool{
 	"string": true, "String": true, "bool": true, "Boolean": true, "int": true, "long": true, "Int32": true, "Int64": true,
 	"object": true, "var": true, "Jwt": true, "IResponse": true, "JObject": true, "JToken": true, "JArray": true,
-	"BasicAuthCredentials": true,
+	"BasicAuthCredentials": true, "byte": true, "Guid": true,
 }
 
 type parser struct {

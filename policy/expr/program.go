@@ -2,10 +2,11 @@ package expr
 
 // Program is one compiled expression, safe for concurrent use.
 type Program struct {
-	src     string
-	typ     Type
-	nlocals int
-	eval    evalFn
+	src      string
+	typ      Type
+	nlocals  int
+	maxSteps int
+	eval     evalFn
 }
 
 // Compile parses and type-checks src, which is "@(expression)" or
@@ -20,6 +21,40 @@ type Options struct {
 	// members of context.Request.Certificate that need the certificate
 	// itself are refused.
 	MeshCertificate bool
+	// MaxIterations bounds the loop iterations of one evaluation, all
+	// loops together (0: DefaultMaxIterations). Past it the evaluation
+	// fails (ErrBudget), and no catch can hold it.
+	MaxIterations int
+}
+
+// DefaultMaxIterations is Options.MaxIterations when none is given.
+const DefaultMaxIterations = 10000
+
+// MaxString bounds a string an expression builds (concatenation, Replace,
+// Join, PadLeft): past it the evaluation fails (ErrBudget).
+const MaxString = 1 << 20
+
+// BudgetError is an evaluation that went past its iteration or string
+// budget. It is a *RuntimeError for the policy engine (on-error runs),
+// but try/catch does not catch it.
+type BudgetError struct{ RuntimeError }
+
+// BudgetExceeded counts the evaluations stopped by their budget since the
+// host last took the count (TakeBudgetExceeded); a VM runs one evaluation
+// at a time.
+var budgetExceeded int
+
+// TakeBudgetExceeded returns the count of evaluations stopped by their
+// budget since the last call, and resets it.
+func TakeBudgetExceeded() int {
+	n := budgetExceeded
+	budgetExceeded = 0
+	return n
+}
+
+func budgetErr(format string, args ...any) error {
+	budgetExceeded++
+	return &BudgetError{RuntimeError{Msg: sprintf(format, args...)}}
 }
 
 // CompileWith is Compile with options.
@@ -29,7 +64,10 @@ func CompileWith(src string, opt Options) (*Program, error) {
 		return nil, err
 	}
 	c := &compiler{opt: opt, scopes: [][]local{nil}}
-	p := &Program{src: src}
+	p := &Program{src: src, maxSteps: opt.MaxIterations}
+	if p.maxSteps <= 0 {
+		p.maxSteps = DefaultMaxIterations
+	}
 	if x != nil {
 		v, err := c.expr(x)
 		if err != nil {
@@ -69,7 +107,7 @@ func (p *Program) Source() string { return p.src }
 // Eval evaluates the program for one request. Runtime failures are
 // *RuntimeError.
 func (p *Program) Eval(env Env) (any, error) {
-	f := frame{env: env}
+	f := frame{env: env, maxSteps: p.maxSteps}
 	if p.nlocals > 0 {
 		f.locals = make([]any, p.nlocals)
 	}
@@ -88,14 +126,24 @@ func returns(stmts []stmt) bool {
 		return true
 	case *ifStmt:
 		return returns(s.then) && returns(s.els)
+	case *blockStmt:
+		return returns(s.body)
+	case *tryStmt:
+		return returns(s.body) && returns(s.handler)
 	}
 	return false
 }
 
-// statements compiles a block; typ unifies the types of its returns.
+// statements compiles a block in a scope of its own; typ unifies the
+// types of its returns.
 func (c *compiler) statements(stmts []stmt) (runFn, Type, error) {
 	c.scopes = append(c.scopes, nil)
 	defer func() { c.scopes = c.scopes[:len(c.scopes)-1] }()
+	return c.stmtList(stmts)
+}
+
+// stmtList compiles statements in the current scope.
+func (c *compiler) stmtList(stmts []stmt) (runFn, Type, error) {
 	runs := make([]runFn, 0, len(stmts))
 	typ, seen := Null, false
 	unify := func(t Type) {
@@ -226,6 +274,42 @@ func (c *compiler) statements(stmts []stmt) (runFn, Type, error) {
 				}
 				return els(f)
 			})
+		case *blockStmt:
+			run, t, err := c.statements(st.body)
+			if err != nil {
+				return nil, 0, err
+			}
+			if hasReturn(st.body) {
+				unify(t)
+			}
+			runs = append(runs, run)
+		case *jumpStmt:
+			if c.loops == 0 {
+				return nil, 0, errAt(st, "break and continue must be inside a loop")
+			}
+			jump := errContinue
+			if st.brk {
+				jump = errBreak
+			}
+			runs = append(runs, func(*frame) (any, bool, error) { return nil, false, jump })
+		case *loopStmt:
+			run, t, err := c.loop(st)
+			if err != nil {
+				return nil, 0, err
+			}
+			if hasReturn(st.body) {
+				unify(t)
+			}
+			runs = append(runs, run)
+		case *tryStmt:
+			run, t, err := c.try(st)
+			if err != nil {
+				return nil, 0, err
+			}
+			if hasReturn(st.body) || hasReturn(st.handler) {
+				unify(t)
+			}
+			runs = append(runs, run)
 		}
 	}
 	return func(f *frame) (any, bool, error) {
@@ -246,6 +330,18 @@ func hasReturn(stmts []stmt) bool {
 			return true
 		case *ifStmt:
 			if hasReturn(s.then) || hasReturn(s.els) {
+				return true
+			}
+		case *loopStmt:
+			if hasReturn(s.body) {
+				return true
+			}
+		case *blockStmt:
+			if hasReturn(s.body) {
+				return true
+			}
+		case *tryStmt:
+			if hasReturn(s.body) || hasReturn(s.handler) {
 				return true
 			}
 		}

@@ -1,0 +1,77 @@
+package expr
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestStatements(t *testing.T) {
+	e := newEnv()
+	for _, tc := range []struct {
+		src  string
+		want any
+	}{
+		{`@{ int n = 0; for (int i = 0; i < 5; i++) { n += i; } return n; }`, int64(10)},
+		{`@{ var n = 10; while (n > 3) { n -= 2; } return n; }`, int64(2)},
+		{`@{ var s = ""; foreach (var p in "a,b,c".Split(',')) { if (p == "b") { continue; } s += p; } return s; }`, "ac"},
+		{`@{ var s = ""; foreach (string p in "a,b,c".Split(',')) { if (p == "b") { break; } s = s + p; } return s; }`, "a"},
+		{`@{ foreach (var p in "x,y".Split(',')) { if (p == "y") { return "found " + p; } } return "none"; }`, "found y"},
+		{`@{ string[] parts = "a-b".Split('-'); byte[] raw = Encoding.UTF8.GetBytes("hi"); int sum = 0; foreach (var b in raw) { sum += b; } return parts[1] + sum; }`, "b209"},
+		{`@{ var n = 0; foreach (var v in ((IResponse)context.Variables["tokenstate"]).Body.As<JObject>()["sub"]["x"]) { n++; } return n; }`, int64(2)},
+		{`@{ try { return int.Parse("x"); } catch (Exception e) { return e.Message; } }`, "The input string 'x' was not in a correct format."},
+		{`@{ try { var n = int.Parse("5"); return n; } catch { return -1; } }`, int64(5)},
+		{`@{ using (var k = Encoding.UTF8.GetBytes("key")) { return k.Length; } }`, int64(3)},
+		{`@{ var i = 3; --i; i--; return i; }`, int64(1)},
+	} {
+		got, err := eval(t, tc.src, e)
+		if err != nil || got != tc.want {
+			t.Errorf("%s = %#v, %v; want %#v", tc.src, got, err, tc.want)
+		}
+	}
+}
+
+// Loops and strings are bounded: an expression that never ends or grows
+// without bound fails within its budget, and catch cannot hold it.
+func TestStatements_budget(t *testing.T) {
+	e := newEnv()
+	for _, tc := range []struct{ src, want string }{
+		{`@{ while (true) { } return 1; }`, "The expression ran more than 10000 loop iterations (the plugin's expressions.maxIterations)."},
+		{`@{ var n = 0; for (;;) { try { n++; } catch { } } return n; }`, "The expression ran more than 10000 loop iterations (the plugin's expressions.maxIterations)."},
+		{`@{ while (true) { try { while (true) { } } catch (Exception e) { } } return 1; }`, "The expression ran more than 10000 loop iterations (the plugin's expressions.maxIterations)."},
+		{`@{ var s = "x"; while (true) { s = s + s; } return s; }`, "The expression built a string longer than 1048576 bytes."},
+		{`@{ var s = "xxxxxxxxxxxxxxxx"; while (true) { s = s.Replace("x", "xx"); } return s; }`, "The expression built a string longer than 1048576 bytes."},
+		{`@{ var s = "abcdefgh"; for (int i = 0; i < 20; i++) { s = $"{s}{s}"; } return s; }`, "The expression built a string longer than 1048576 bytes."},
+		{`@{ var s = "abcdefgh"; for (int i = 0; i < 20; i++) { s = string.Join(s, s, s); } return s; }`, "The expression built a string longer than 1048576 bytes."},
+	} {
+		_, err := eval(t, tc.src, e)
+		if _, ok := err.(*BudgetError); !ok || err.Error() != tc.want {
+			t.Errorf("%s: %T %v; want %s", tc.src, err, err, tc.want)
+		}
+		if n := TakeBudgetExceeded(); n != 1 {
+			t.Errorf("%s: counted %d budget errors, want 1", tc.src, n)
+		}
+	}
+	// The iteration budget is an option.
+	p, err := CompileWith(`@{ var n = 0; while (n < 50) { n++; } return n; }`, Options{MaxIterations: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Eval(e); err == nil || !strings.Contains(err.Error(), "more than 20 loop iterations") {
+		t.Errorf("MaxIterations 20: %v", err)
+	}
+	TakeBudgetExceeded()
+}
+
+func TestStatements_refused(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{`@{ break; return 1; }`, "break and continue must be inside a loop"},
+		{`@{ foreach (var c in 5) { } return 1; }`, "foreach needs a string[], a byte[] or a JArray, got int"},
+		{`@{ foreach (int c in "a".Split(',')) { } return 1; }`, "the elements are string, not int"},
+		{`@{ try { } finally { } return 1; }`, "expected catch (try/finally is not supported)"},
+		{`@{ try { } catch (FormatException e) { } return 1; }`, "only catch (Exception) is supported"},
+	} {
+		if _, err := Compile(tc.src); err == nil || err.Error() != tc.want {
+			t.Errorf("%s: %v; want %s", tc.src, err, tc.want)
+		}
+	}
+}
