@@ -75,6 +75,12 @@ type (
 		elems    []node
 		off      int
 	}
+	// newObjNode is new Class(args).
+	newObjNode struct {
+		class string
+		args  []node
+		off   int
+	}
 	lambdaNode struct {
 		param string
 		body  node
@@ -99,6 +105,7 @@ func (n *condNode) offset() int     { return n.off }
 func (n *castNode) offset() int     { return n.off }
 func (n *newArrayNode) offset() int { return n.off }
 func (n *lambdaNode) offset() int   { return n.off }
+func (n *newObjNode) offset() int   { return n.off }
 
 // Statements of an @{ ... } block.
 type stmt interface{ offset() int }

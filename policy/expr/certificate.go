@@ -71,35 +71,6 @@ func certificateMembers() {
 	}
 }
 
-// dateToString is DateTime.ToString() and ToString(format) for the
-// standard formats "o", "s" and "u"; a format given as a constant is
-// checked at load time.
-func dateToString(c *compiler, n *callNode, recv value, args []node) (value, error) {
-	if len(args) == 1 {
-		if lit, ok := args[0].(*strLit); ok && !knownTimeFormat(lit.v) {
-			return value{}, errAt(args[0], "unsupported DateTime format %q (supported: \"o\", \"s\", \"u\")", lit.v)
-		}
-	}
-	return simple(String, 0, []Type{String}, func(_ *frame, r any, a []any) (any, error) {
-		format := ""
-		if len(a) == 1 {
-			format, _ = a[0].(string)
-			if !knownTimeFormat(format) {
-				return nil, rtErr("Input string was not in a correct format.")
-			}
-		}
-		return formatTime(r.(time.Time), format), nil
-	})(c, n, recv, args)
-}
-
-func knownTimeFormat(f string) bool {
-	switch f {
-	case "o", "O", "s", "u":
-		return true
-	}
-	return false
-}
-
 // formatTime renders t as .NET does in the en-US culture (""), or in a
 // standard format.
 func formatTime(t time.Time, format string) string {

@@ -24,8 +24,10 @@ const (
 	subscriptionType
 	productType
 	userType
-	bytesType // byte[]
-	guidType  // Guid
+	bytesType    // byte[]
+	guidType     // Guid
+	timeSpanType // TimeSpan: a time.Duration
+	hashType     // HMACSHA256, SHA256, ...: a *hasher
 	// Types that exist only as receivers of members.
 	contextType
 	requestType
@@ -44,6 +46,7 @@ const (
 	staticType // a class name such as Array, String, StringComparison
 	x500NameType
 	exceptionType
+	cultureType
 	apiType
 	operationType
 	deploymentType
@@ -52,13 +55,13 @@ const (
 
 // lastValueType is the last type an expression may produce or a variable
 // may hold; the types after it exist only as receivers.
-const lastValueType = guidType
+const lastValueType = hashType
 
 var typeText = map[Type]string{
 	Object: "object", Null: "null", String: "string", Bool: "bool", Int: "int", StringArray: "string[]",
 	JwtType: "Jwt", ResponseType: "IResponse", JTokenType: "JToken", BasicType: "BasicAuthCredentials",
 	CertificateType: "X509Certificate2", DateTimeType: "DateTime", x500NameType: "X500DistinguishedName",
-	subscriptionType: "ISubscription", productType: "IProduct", userType: "IUser", bytesType: "byte[]", guidType: "Guid",
+	subscriptionType: "ISubscription", productType: "IProduct", userType: "IUser", bytesType: "byte[]", guidType: "Guid", timeSpanType: "TimeSpan", hashType: "HashAlgorithm", cultureType: "CultureInfo",
 	contextType: "context", requestType: "IRequest", ctxResponseType: "IResponse", headersType: "headers",
 	urlType: "IUrl", queryType: "query", variablesType: "context.Variables", lastErrorType: "LastError",
 	paramsType: "MatchedParameters", claimsType: "claims", bodyType: "IMessageBody",
@@ -178,6 +181,16 @@ func (c *compiler) expr(n node) (value, error) {
 		return c.cast(n)
 	case *newArrayNode:
 		return c.newArray(n)
+	case *newObjNode:
+		call := &callNode{fn: &identNode{name: n.class, off: n.off}, args: n.args, off: n.off}
+		recv := value{typ: staticType, eval: noValue}
+		if sig, ok := newObjects[n.class]; ok {
+			return libMethod(sig)(c, call, recv, n.args)
+		}
+		if m, ok := newObjectsCustom[n.class]; ok {
+			return m(c, call, recv, n.args)
+		}
+		return value{}, errAt(n, "new %s is not supported", n.class)
 	case *lambdaNode:
 		return value{}, errAt(n, "a lambda is only allowed as the predicate of Array.Exists or Any")
 	case *outArg:
@@ -230,13 +243,13 @@ var staticClasses = map[string]bool{
 	"Array": true, "string": true, "String": true, "StringComparison": true, "StringComparer": true,
 	"ExpressionSyntaxExtensions": true, "DateTime": true, "Guid": true, "Uri": true, "WebUtility": true,
 	"Convert": true, "Encoding": true, "Math": true, "int": true, "Int32": true, "long": true, "Int64": true,
-	"bool": true, "Boolean": true,
+	"bool": true, "Boolean": true, "DateTimeOffset": true, "CultureInfo": true,
 }
 
 // namespaces may prefix a class name (System.Text.Encoding.UTF8).
 var namespaces = map[string]bool{
 	"System": true, "System.Text": true, "System.Net": true, "System.Security": true, "System.Security.Cryptography": true,
-	"System.Linq": true, "Newtonsoft": true, "Newtonsoft.Json": true, "Newtonsoft.Json.Linq": true,
+	"System.Linq": true, "System.Globalization": true, "Newtonsoft": true, "Newtonsoft.Json": true, "Newtonsoft.Json.Linq": true,
 }
 
 func (c *compiler) ident(n *identNode) (value, error) {

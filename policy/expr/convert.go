@@ -2,6 +2,8 @@ package expr
 
 // Casts and conversions between static types.
 
+import "time"
+
 func kindOf(x any) string {
 	switch x.(type) {
 	case string:
@@ -35,6 +37,8 @@ var castTypes = map[string]Type{
 	"string": String, "String": String, "bool": Bool, "Boolean": Bool, "int": Int, "long": Int, "Int32": Int, "Int64": Int,
 	"object": Object, "Jwt": JwtType, "IResponse": ResponseType, "JObject": JTokenType, "JToken": JTokenType, "JArray": JTokenType,
 	"string[]": StringArray, "BasicAuthCredentials": BasicType, "byte[]": bytesType, "Guid": guidType,
+	"DateTime": DateTimeType, "DateTimeOffset": DateTimeType, "TimeSpan": timeSpanType, "HMACSHA256": hashType, "HMACSHA1": hashType,
+	"HMACSHA512": hashType, "SHA256": hashType, "SHA1": hashType, "SHA512": hashType, "MD5": hashType, "HashAlgorithm": hashType,
 }
 
 func (c *compiler) cast(n *castNode) (value, error) {
@@ -109,6 +113,12 @@ func converter(to Type) func(any) (any, error) {
 		return typed[[]byte]("a byte[]")
 	case guidType:
 		return typed[Guid]("a Guid")
+	case DateTimeType:
+		return typed[time.Time]("a DateTime")
+	case timeSpanType:
+		return typed[time.Duration]("a TimeSpan")
+	case hashType:
+		return typed[*hasher]("a hash algorithm")
 	}
 	return nil
 }

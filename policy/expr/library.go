@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -255,13 +256,16 @@ var (
 		"Encoding.ASCII.GetString": {opASCIIString, String, 1, []Type{bytesType}},
 	}
 	libraryCustom map[string]method
+	// newObjects are the classes new can make, by name.
+	newObjects       = map[string]libSig{}
+	newObjectsCustom = map[string]method{}
 )
 
 // nullParam names the parameter .NET refuses null for, per function.
 var nullParam = map[libOp]string{
 	opParseGuid: "input", opEscapeData: "stringToEscape", opUnescapeData: "stringToUnescape", opToBase64: "inArray",
 	opFromBase64: "s", opParseInt32: "s", opParseInt64: "s", opParseBool: "value", opUTF8Bytes: "s", opUTF8String: "bytes",
-	opASCIIBytes: "s", opASCIIString: "bytes",
+	opASCIIBytes: "s", opASCIIString: "bytes", opDateParse: "s", opDateParseExact: "s",
 }
 
 // libMethod is the method of a library function.
@@ -369,7 +373,7 @@ func libCall(op libOp, r any, a []any) (any, error) {
 		}
 		return out, nil
 	}
-	return nil, rtErr("unknown library function")
+	return dateCall(op, r, a)
 }
 
 func libraryMembers() {
@@ -384,6 +388,9 @@ func libraryMembers() {
 	props[bytesType] = map[string]prop{
 		"Length": {typ: Int, get: func(_ *frame, r any) (any, error) { return int64(len(r.([]byte))), nil }},
 	}
+	dateMembers()
+	hashMembers()
+	tryParseMembers()
 }
 
 func or(s, def string) string {
@@ -521,6 +528,11 @@ func stringConcat(c *compiler, n *callNode, _ value, args []node) (value, error)
 // stringFormat is string.Format(format, args...) with composite format
 // items {index[,alignment][:format]} (see formatItem).
 func stringFormat(c *compiler, n *callNode, _ value, args []node) (value, error) {
+	if len(args) > 1 {
+		if v, err := c.expr(args[0]); err == nil && v.typ == cultureType {
+			args = args[1:] // the invariant culture is the only one
+		}
+	}
 	if len(args) < 1 {
 		return value{}, errAt(n, "string.Format takes a format and its arguments")
 	}
@@ -663,8 +675,8 @@ func formatValue(v any, format string) (string, error) {
 	case Guid:
 		return t.format(or(format, "D")), nil
 	}
-	if t, ok := v.(interface{ netFormat(string) (string, error) }); ok {
-		return t.netFormat(format)
+	if t, ok := v.(time.Time); ok {
+		return netFormatTime(t, format)
 	}
 	return ToString(v), nil
 }

@@ -207,8 +207,10 @@ func (c *compiler) staticMember(n *memberNode, class string) (value, error) {
 		return constant(comparerType, ignore), nil
 	case (class == "string" || class == "String") && n.name == "Empty":
 		return constant(String, ""), nil
-	case class == "DateTime":
+	case class == "DateTime" || class == "DateTimeOffset":
 		return dateTimeStatic(n)
+	case class == "CultureInfo" && n.name == "InvariantCulture":
+		return constant(cultureType, nil), nil
 	case namespaces[class] && (namespaces[class+"."+n.name] || staticClasses[n.name]):
 		// A namespace-qualified name: System.Text.Encoding is Encoding.
 		next := class + "." + n.name

@@ -131,10 +131,12 @@ func nonNull(args []any, i int) (string, error) {
 }
 
 func init() {
+	// Deferred, in reverse order: the library last, as it adds to the
+	// DateTime members certificateMembers declares.
+	defer libraryMembers()
 	defer certificateMembers()
 	defer subscriptionMembers()
 	defer routeMembers()
-	defer libraryMembers()
 	defer exceptionMembers()
 	str1 := []Type{String}
 	str1cmp := []Type{String, comparisonType}

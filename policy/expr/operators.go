@@ -175,6 +175,15 @@ func (c *compiler) binary(n *binaryNode) (value, error) {
 		}
 		fallthrough
 	case "-", "*", "/", "%", "<", ">", "<=", ">=":
+		if n.op == "-" && x.typ == DateTimeType && y.typ == DateTimeType {
+			return value{typ: timeSpanType, eval: func(f *frame) (any, error) {
+				a, b, err := evalBoth(f, x, y)
+				if err != nil {
+					return nil, err
+				}
+				return a.(time.Time).Sub(b.(time.Time)), nil
+			}}, nil
+		}
 		if x.typ == DateTimeType || y.typ == DateTimeType {
 			return c.compareTimes(n, x, y)
 		}

@@ -7,7 +7,8 @@ import "strings"
 var typeNames = map[string]bool{
 	"string": true, "String": true, "bool": true, "Boolean": true, "int": true, "long": true, "Int32": true, "Int64": true,
 	"object": true, "var": true, "Jwt": true, "IResponse": true, "JObject": true, "JToken": true, "JArray": true,
-	"BasicAuthCredentials": true, "byte": true, "Guid": true,
+	"BasicAuthCredentials": true, "byte": true, "Guid": true, "DateTime": true, "DateTimeOffset": true, "TimeSpan": true,
+	"HMACSHA256": true, "HMACSHA1": true, "HMACSHA512": true, "SHA256": true, "SHA1": true, "SHA512": true, "MD5": true, "HashAlgorithm": true,
 }
 
 type parser struct {
@@ -397,6 +398,22 @@ func (p *parser) primary() (node, error) {
 
 // newArray reads "new [] { a, b }" or "new string[] { a, b }".
 func (p *parser) newArray(t token) (node, error) {
+	// new Class(args), the class perhaps namespace-qualified.
+	if id := p.peek(); id.kind == tIdent {
+		k := 1
+		for p.peekAt(k).kind == tOp && p.peekAt(k).text == "." && p.peekAt(k+1).kind == tIdent {
+			k += 2
+		}
+		if next := p.peekAt(k); next.kind == tOp && next.text == "(" {
+			class := p.peekAt(k - 1).text
+			p.i += k
+			c, err := p.call(&identNode{name: class, off: id.off}, nil, id.off)
+			if err != nil {
+				return nil, err
+			}
+			return &newObjNode{class: class, args: c.(*callNode).args, off: t.off}, nil
+		}
+	}
 	n := &newArrayNode{off: t.off}
 	if id := p.peek(); id.kind == tIdent {
 		if !typeNames[id.text] {
