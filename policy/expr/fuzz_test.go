@@ -14,6 +14,10 @@ func FuzzCompile(f *testing.F) {
 		`@{ Jwt jwt; ExpressionSyntaxExtensions.TryParseJwt((string)context.Variables["name"], out jwt); if (jwt == null) return ""; else { return jwt.Subject; } }`,
 		`@(context.Request.Headers.GetValueOrDefault("x-token").AsJwt()?.Claims.GetValueOrDefault("tid", ""))`,
 		`@("abc".Substring(1, 1).Trim('a').Replace("b", "c").IndexOf("c") % 2 / 1)`,
+		`@{ var s = ""; for (int i = 0; i < 3; i++) { foreach (var p in "a,b".Split(',')) { if (p == "b") { continue; } s += p; } } try { return int.Parse(s); } catch (Exception e) { return e.Message.Length; } }`,
+		`@(string.Format("{0,-5:D3}|{1:yyyy-MM-dd}", 7, DateTime.UtcNow) + Guid.NewGuid().ToString("N") + Uri.EscapeDataString("a b") + WebUtility.HtmlDecode("&#x41;"))`,
+		`@{ using (var h = new HMACSHA256(Convert.FromBase64String("a2V5"))) { return Convert.ToBase64String(h.ComputeHash(Encoding.UTF8.GetBytes("x"))); } }`,
+		`@(DateTime.ParseExact("02/12/2026", "dd/MM/yyyy", CultureInfo.InvariantCulture) - new DateTime(2026, 1, 1)).TotalDays`,
 	} {
 		f.Add(s)
 	}
