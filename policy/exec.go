@@ -266,16 +266,23 @@ func (x *Exec) push(body []statement) {
 	x.frames = append(x.frames, frame{body: body})
 }
 
+// next returns the next statement to run, dropping the frames that are
+// done, or nil when none is left.
+func (x *Exec) next() statement {
+	for len(x.frames) > 0 {
+		f := &x.frames[len(x.frames)-1]
+		if f.next < len(f.body) {
+			f.next++
+			return f.body[f.next-1]
+		}
+		x.frames = x.frames[:len(x.frames)-1]
+	}
+	return nil
+}
+
 func (x *Exec) loop() Result {
 	for {
-		for len(x.frames) > 0 {
-			f := &x.frames[len(x.frames)-1]
-			if f.next == len(f.body) {
-				x.frames = x.frames[:len(x.frames)-1]
-				continue
-			}
-			s := f.body[f.next]
-			f.next++
+		for s := x.next(); s != nil; s = x.next() {
 			if err := s.run(x); err != nil {
 				if err == errYield {
 					return x.result

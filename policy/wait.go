@@ -160,14 +160,7 @@ func (w *wait) run(x *Exec) error {
 func (x *Exec) runBranch(st *waitState, b *branchRun) (done bool, err error) {
 	x.frames = b.frames
 	defer func() { b.frames, x.frames = x.frames, st.main }()
-	for len(x.frames) > 0 {
-		f := &x.frames[len(x.frames)-1]
-		if f.next == len(f.body) {
-			x.frames = x.frames[:len(x.frames)-1]
-			continue
-		}
-		s := f.body[f.next]
-		f.next++
+	for s := x.next(); s != nil; s = x.next() {
 		err := s.run(x)
 		switch {
 		case err == errYield && x.result.Action == Call:

@@ -223,6 +223,14 @@ type libSig struct {
 	params []Type
 }
 
+// boolParse is bool.Parse's answer: the bool or .NET's FormatException.
+func boolParse(s string) (any, error) {
+	if b, ok := parseBool(s); ok {
+		return b, nil
+	}
+	return nil, rtErr("String '%s' was not recognized as a valid Boolean.", abbreviate(s))
+}
+
 // libraryStatics are the static methods of the library classes, by
 // "Class.Method"; libraryCustom those that take variable arguments.
 var (
@@ -339,10 +347,7 @@ func libCall(op libOp, r any, a []any) (any, error) {
 	case opParseInt64:
 		return parseInt(str, 64)
 	case opParseBool:
-		if b, ok := parseBool(str); ok {
-			return b, nil
-		}
-		return nil, rtErr("String '%s' was not recognized as a valid Boolean.", abbreviate(str))
+		return boolParse(str)
 	case opMax:
 		return max(a[0].(int64), a[1].(int64)), nil
 	case opMin:
@@ -416,10 +421,7 @@ func convertTo(op libOp, v any) (any, error) {
 		case opToInt64:
 			return parseInt(x, 64)
 		case opToBoolean:
-			if b, ok := parseBool(x); ok {
-				return b, nil
-			}
-			return nil, rtErr("String '%s' was not recognized as a valid Boolean.", abbreviate(x))
+			return boolParse(x)
 		}
 	case bool:
 		if op != opToBoolean && op != opToString {
