@@ -75,6 +75,12 @@ type (
 		elems    []node
 		off      int
 	}
+	// anonNode is new { name = value, ... }: a JObject here.
+	anonNode struct {
+		names  []string
+		values []node
+		off    int
+	}
 	// newObjNode is new Class(args).
 	newObjNode struct {
 		class string
@@ -106,6 +112,7 @@ func (n *castNode) offset() int     { return n.off }
 func (n *newArrayNode) offset() int { return n.off }
 func (n *lambdaNode) offset() int   { return n.off }
 func (n *newObjNode) offset() int   { return n.off }
+func (n *anonNode) offset() int     { return n.off }
 
 // Statements of an @{ ... } block.
 type stmt interface{ offset() int }
@@ -157,16 +164,23 @@ type (
 		name          string // the caught exception's variable, or ""
 		off           int
 	}
+	// setIndexStmt is target[key]...[key] = value on a JToken variable.
+	setIndexStmt struct {
+		target *indexNode
+		value  node
+		off    int
+	}
 	blockStmt struct {
 		body []stmt
 		off  int
 	}
 )
 
-func (s *loopStmt) offset() int  { return s.off }
-func (s *jumpStmt) offset() int  { return s.off }
-func (s *tryStmt) offset() int   { return s.off }
-func (s *blockStmt) offset() int { return s.off }
+func (s *loopStmt) offset() int     { return s.off }
+func (s *jumpStmt) offset() int     { return s.off }
+func (s *tryStmt) offset() int      { return s.off }
+func (s *blockStmt) offset() int    { return s.off }
+func (s *setIndexStmt) offset() int { return s.off }
 
 func (s *declStmt) offset() int   { return s.off }
 func (s *assignStmt) offset() int { return s.off }

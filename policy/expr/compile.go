@@ -28,6 +28,7 @@ const (
 	guidType     // Guid
 	timeSpanType // TimeSpan: a time.Duration
 	hashType     // HMACSHA256, SHA256, ...: a *hasher
+	jpropType    // JProperty: a jprop
 	// Types that exist only as receivers of members.
 	contextType
 	requestType
@@ -47,6 +48,7 @@ const (
 	x500NameType
 	exceptionType
 	cultureType
+	formattingType
 	apiType
 	operationType
 	deploymentType
@@ -55,13 +57,13 @@ const (
 
 // lastValueType is the last type an expression may produce or a variable
 // may hold; the types after it exist only as receivers.
-const lastValueType = hashType
+const lastValueType = jpropType
 
 var typeText = map[Type]string{
 	Object: "object", Null: "null", String: "string", Bool: "bool", Int: "int", StringArray: "string[]",
 	JwtType: "Jwt", ResponseType: "IResponse", JTokenType: "JToken", BasicType: "BasicAuthCredentials",
 	CertificateType: "X509Certificate2", DateTimeType: "DateTime", x500NameType: "X500DistinguishedName",
-	subscriptionType: "ISubscription", productType: "IProduct", userType: "IUser", bytesType: "byte[]", guidType: "Guid", timeSpanType: "TimeSpan", hashType: "HashAlgorithm", cultureType: "CultureInfo",
+	subscriptionType: "ISubscription", productType: "IProduct", userType: "IUser", bytesType: "byte[]", guidType: "Guid", timeSpanType: "TimeSpan", hashType: "HashAlgorithm", cultureType: "CultureInfo", jpropType: "JProperty", formattingType: "Formatting",
 	contextType: "context", requestType: "IRequest", ctxResponseType: "IResponse", headersType: "headers",
 	urlType: "IUrl", queryType: "query", variablesType: "context.Variables", lastErrorType: "LastError",
 	paramsType: "MatchedParameters", claimsType: "claims", bodyType: "IMessageBody",
@@ -181,6 +183,8 @@ func (c *compiler) expr(n node) (value, error) {
 		return c.cast(n)
 	case *newArrayNode:
 		return c.newArray(n)
+	case *anonNode:
+		return c.anonymous(n)
 	case *newObjNode:
 		call := &callNode{fn: &identNode{name: n.class, off: n.off}, args: n.args, off: n.off}
 		recv := value{typ: staticType, eval: noValue}

@@ -38,7 +38,7 @@ var castTypes = map[string]Type{
 	"object": Object, "Jwt": JwtType, "IResponse": ResponseType, "JObject": JTokenType, "JToken": JTokenType, "JArray": JTokenType,
 	"string[]": StringArray, "BasicAuthCredentials": BasicType, "byte[]": bytesType, "Guid": guidType,
 	"DateTime": DateTimeType, "DateTimeOffset": DateTimeType, "TimeSpan": timeSpanType, "HMACSHA256": hashType, "HMACSHA1": hashType,
-	"HMACSHA512": hashType, "SHA256": hashType, "SHA1": hashType, "SHA512": hashType, "MD5": hashType, "HashAlgorithm": hashType,
+	"HMACSHA512": hashType, "SHA256": hashType, "SHA1": hashType, "SHA512": hashType, "MD5": hashType, "HashAlgorithm": hashType, "JProperty": jpropType,
 }
 
 func (c *compiler) cast(n *castNode) (value, error) {

@@ -378,6 +378,9 @@ func libCall(op libOp, r any, a []any) (any, error) {
 		}
 		return out, nil
 	}
+	if op >= opNewJObject {
+		return jsonCall(op, r, a)
+	}
 	return dateCall(op, r, a)
 }
 
@@ -396,6 +399,7 @@ func libraryMembers() {
 	dateMembers()
 	hashMembers()
 	tryParseMembers()
+	jsonMembers()
 }
 
 func or(s, def string) string {

@@ -470,6 +470,9 @@ func (c *compiler) call(n *callNode) (value, error) {
 	if err := c.meshCheck(n, recv.typ, m.name); err != nil {
 		return value{}, err
 	}
+	if recv.typ == JTokenType && (m.name == "Add" || m.name == "Remove") {
+		return c.mutation(n, m)
+	}
 	impl, ok := methods[recv.typ][m.name]
 	if !ok {
 		return value{}, errAt(n, "unsupported method %s of %s", m.name, describe(m.x, recv.typ))

@@ -8,7 +8,7 @@ var typeNames = map[string]bool{
 	"string": true, "String": true, "bool": true, "Boolean": true, "int": true, "long": true, "Int32": true, "Int64": true,
 	"object": true, "var": true, "Jwt": true, "IResponse": true, "JObject": true, "JToken": true, "JArray": true,
 	"BasicAuthCredentials": true, "byte": true, "Guid": true, "DateTime": true, "DateTimeOffset": true, "TimeSpan": true,
-	"HMACSHA256": true, "HMACSHA1": true, "HMACSHA512": true, "SHA256": true, "SHA1": true, "SHA512": true, "MD5": true, "HashAlgorithm": true,
+	"HMACSHA256": true, "HMACSHA1": true, "HMACSHA512": true, "SHA256": true, "SHA1": true, "SHA512": true, "MD5": true, "HashAlgorithm": true, "JProperty": true,
 }
 
 type parser struct {
@@ -398,6 +398,32 @@ func (p *parser) primary() (node, error) {
 
 // newArray reads "new [] { a, b }" or "new string[] { a, b }".
 func (p *parser) newArray(t token) (node, error) {
+	// new { a = 1, b }: an anonymous object.
+	if p.isOp("{") {
+		p.i++
+		n := &anonNode{off: t.off}
+		for !p.accept("}") {
+			id := p.advance()
+			if id.kind != tIdent {
+				return nil, &SyntaxError{Off: id.off, Msg: "expected a member name in the anonymous object"}
+			}
+			var v node = &identNode{name: id.text, off: id.off}
+			if p.accept("=") {
+				var err error
+				if v, err = p.expression(); err != nil {
+					return nil, err
+				}
+			}
+			n.names, n.values = append(n.names, id.text), append(n.values, v)
+			if !p.accept(",") {
+				if err := p.expect("}"); err != nil {
+					return nil, err
+				}
+				break
+			}
+		}
+		return n, nil
+	}
 	// new Class(args), the class perhaps namespace-qualified.
 	if id := p.peek(); id.kind == tIdent {
 		k := 1

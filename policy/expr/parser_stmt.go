@@ -318,6 +318,13 @@ func (p *parser) statement() (stmt, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ix, ok := x.(*indexNode); ok && p.accept("=") {
+		v, err := p.expression()
+		if err != nil {
+			return nil, err
+		}
+		return &setIndexStmt{target: ix, value: v, off: t.off}, p.expect(";")
+	}
 	if _, ok := x.(*callNode); !ok {
 		return nil, &SyntaxError{Off: t.off, Msg: "only method calls can be used as statements"}
 	}

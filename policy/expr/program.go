@@ -274,6 +274,12 @@ func (c *compiler) stmtList(stmts []stmt) (runFn, Type, error) {
 				}
 				return els(f)
 			})
+		case *setIndexStmt:
+			run, err := c.setIndex(st)
+			if err != nil {
+				return nil, 0, err
+			}
+			runs = append(runs, run)
 		case *blockStmt:
 			run, t, err := c.statements(st.body)
 			if err != nil {
