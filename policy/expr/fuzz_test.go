@@ -18,6 +18,7 @@ func FuzzCompile(f *testing.F) {
 		`@(string.Format("{0,-5:D3}|{1:yyyy-MM-dd}", 7, DateTime.UtcNow) + Guid.NewGuid().ToString("N") + Uri.EscapeDataString("a b") + WebUtility.HtmlDecode("&#x41;"))`,
 		`@{ using (var h = new HMACSHA256(Convert.FromBase64String("a2V5"))) { return Convert.ToBase64String(h.ComputeHash(Encoding.UTF8.GetBytes("x"))); } }`,
 		`@(DateTime.ParseExact("02/12/2026", "dd/MM/yyyy", CultureInfo.InvariantCulture) - new DateTime(2026, 1, 1)).TotalDays`,
+		`@{ var o = JObject.Parse("{\"a\":{\"b\":[1]}}"); o["a"]["b"][0] = new { x = 1, y = new JArray("z") }; o.Add("c", true); o.Remove("a"); return JsonConvert.SerializeObject(o, Formatting.Indented); }`,
 	} {
 		f.Add(s)
 	}
