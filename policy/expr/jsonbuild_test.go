@@ -23,6 +23,13 @@ func TestJSONBuilding(t *testing.T) {
 		{`@{ var o = JObject.Parse("{\"a\":1}"); var removed = o.Remove("zz"); return removed + o.ToString(Formatting.None); }`, `False{"a":1}`},
 		{`@(JsonConvert.DeserializeObject<JObject>("{\"a\":[1,2]}")["a"][1].ToString())`, "2"},
 		{`@((string)JObject.Parse("{\"name\":\"Ann\"}")["name"])`, "Ann"},
+		{`@(JObject.Parse("{\"a\":{\"b c\":[10,{\"d\":\"x\"}]}}").SelectToken("a['b c'][1].d").ToString())`, "x"},
+		{`@(JObject.Parse("{\"n\":5,\"s\":\"t\",\"ok\":true}").Value<int>("n") + JObject.Parse("{\"n\":5}").Value<string>("n"))`, "55"},
+		{`@(JObject.Parse("{\"ok\":true}").Value<bool>("ok"))`, true},
+		{`@(JObject.Parse("{}").Value<string>("missing") ?? "none")`, "none"},
+		{`@(JObject.Parse("{\"a\":[1,2,3]}")["a"].Count)`, int64(3)},
+		{`@{ var o = JObject.Parse("{\"a\":[],\"b\":1.5,\"c\":\"s\",\"d\":null,\"e\":false,\"f\":2}"); return o.Type + o["a"].Type + o["b"].Type + o["c"].Type + o["d"].Type + o["e"].Type + o["f"].Type + o["a"].HasValues + o.HasValues; }`, "ObjectArrayFloatStringNullBooleanIntegerFalseTrue"},
+		{`@(JObject.Parse("{\"a\":{}}")["a"].Type == JTokenType.Object)`, true},
 		{`@{ var env = new JArray(); foreach (var id in "1,2".Split(',')) { env.Add(new { id = id, eventType = "Orders.Created", dataVersion = "1.0" }); } return JsonConvert.SerializeObject(env); }`, `[{"id":"1","eventType":"Orders.Created","dataVersion":"1.0"},{"id":"2","eventType":"Orders.Created","dataVersion":"1.0"}]`},
 	} {
 		got, err := eval(t, tc.src, e)
@@ -36,6 +43,8 @@ func TestJSONBuilding(t *testing.T) {
 		{`@{ var o = new JObject(); o.Add("a", 1); o.Add("a", 2); return o.ToString(); }`, "Can not add property a to Newtonsoft.Json.Linq.JObject. Property with the same name already exists on object."},
 		{`@{ var o = new JObject(); o["a"]["b"] = 1; return o.ToString(); }`, "Object reference not set to an instance of an object."},
 		{`@{ var a = new JArray(1); a[3] = 1; return a.ToString(); }`, "Index was out of range."},
+		{`@(JObject.Parse("{}").Value<int>("n"))`, "Object reference not set to an instance of an object."},
+		{`@(JObject.Parse("{\"s\":\"x\"}")["s"].Count)`, "Cannot access child value on String."},
 		{`@{ var o = new JObject(); var s = "xxxxxxxxxxxxxxxx"; while (true) { s = s + s; o["k"] = s; } return o.ToString(); }`, "The expression built a string longer than 1048576 bytes."},
 	} {
 		if _, err := eval(t, tc.src, e); err == nil || err.Error() != tc.want {

@@ -209,6 +209,8 @@ func (c *compiler) staticMember(n *memberNode, class string) (value, error) {
 		return constant(String, ""), nil
 	case class == "DateTime" || class == "DateTimeOffset":
 		return dateTimeStatic(n)
+	case class == "JTokenType":
+		return constant(String, n.name), nil
 	case class == "Formatting" && (n.name == "None" || n.name == "Indented"):
 		return constant(formattingType, n.name == "Indented"), nil
 	case class == "CultureInfo" && n.name == "InvariantCulture":

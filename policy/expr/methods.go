@@ -477,7 +477,7 @@ func (c *compiler) call(n *callNode) (value, error) {
 	if !ok {
 		return value{}, errAt(n, "unsupported method %s of %s", m.name, describe(m.x, recv.typ))
 	}
-	if len(n.typeArgs) > 0 && recv.typ != variablesType && recv.typ != bodyType {
+	if len(n.typeArgs) > 0 && recv.typ != variablesType && recv.typ != bodyType && !(recv.typ == JTokenType && m.name == "Value") {
 		return value{}, errAt(n, "%s does not take type arguments", m.name)
 	}
 	return impl(c, n, recv, n.args)
