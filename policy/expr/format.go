@@ -20,38 +20,55 @@ func stringJoin(c *compiler, n *callNode, _ value, args []node) (value, error) {
 	if err != nil {
 		return value{}, err
 	}
-	if len(args) == 2 {
-		if v, err := c.expr(args[1]); err == nil && v.typ == StringArray {
-			return value{typ: String, eval: func(f *frame) (any, error) {
-				sv, err := sep.eval(f)
-				if err != nil {
-					return nil, err
-				}
-				arr, err := v.eval(f)
-				if err != nil {
-					return nil, err
-				}
-				if arr == nil {
-					return nil, rtErr("Value cannot be null. (Parameter 'value')")
-				}
-				return join(arr.([]string), s(sv))
-			}}, nil
+	return c.joinOf(&sep, args[1:])
+}
+
+// stringConcat is string.Concat(values...).
+func stringConcat(c *compiler, _ *callNode, _ value, args []node) (value, error) {
+	return c.joinOf(nil, args)
+}
+
+// joinOf joins values (one string[], or strings and what turns into one)
+// with sep (nil: none, string.Concat), each argument compiled once.
+func (c *compiler) joinOf(sep *value, args []node) (value, error) {
+	vals := make([]evalFn, len(args))
+	array := false
+	for i, a := range args {
+		v, err := c.expr(a)
+		if err != nil {
+			return value{}, err
 		}
-	}
-	parts, err := c.stringParts(args[1:])
-	if err != nil {
-		return value{}, err
+		array = len(args) == 1 && v.typ == StringArray
+		if err := c.stringable(a, v); err != nil && !array {
+			return value{}, err
+		}
+		vals[i] = v.eval
 	}
 	return value{typ: String, eval: func(f *frame) (any, error) {
-		sv, err := sep.eval(f)
+		sepStr := ""
+		if sep != nil {
+			sv, err := sep.eval(f)
+			if err != nil {
+				return nil, err
+			}
+			sepStr = s(sv)
+		}
+		if !array {
+			strs, err := evalStrings(f, vals)
+			if err != nil {
+				return nil, err
+			}
+			return join(strs, sepStr)
+		}
+		arr, err := vals[0](f)
 		if err != nil {
 			return nil, err
 		}
-		vals, err := evalStrings(f, parts)
-		if err != nil {
-			return nil, err
+		if arr == nil && sep != nil {
+			return nil, rtErr("Value cannot be null. (Parameter 'value')")
 		}
-		return join(vals, s(sv))
+		strs, _ := arr.([]string)
+		return join(strs, sepStr)
 	}}, nil
 }
 
@@ -65,33 +82,6 @@ func join(vals []string, sep string) (any, error) {
 		return nil, budgetErr("The expression built a string longer than %d bytes.", MaxString)
 	}
 	return strings.Join(vals, sep), nil
-}
-
-// stringConcat is string.Concat(values...).
-func stringConcat(c *compiler, n *callNode, _ value, args []node) (value, error) {
-	if len(args) == 1 {
-		if v, err := c.expr(args[0]); err == nil && v.typ == StringArray {
-			return value{typ: String, eval: func(f *frame) (any, error) {
-				arr, err := v.eval(f)
-				if err != nil {
-					return nil, err
-				}
-				a, _ := arr.([]string)
-				return join(a, "")
-			}}, nil
-		}
-	}
-	parts, err := c.stringParts(args)
-	if err != nil {
-		return value{}, err
-	}
-	return value{typ: String, eval: func(f *frame) (any, error) {
-		vals, err := evalStrings(f, parts)
-		if err != nil {
-			return nil, err
-		}
-		return join(vals, "")
-	}}, nil
 }
 
 // stringFormat is string.Format(format, args...) with composite format
@@ -142,22 +132,6 @@ func (c *compiler) typed(n node, t Type) (value, error) {
 		return value{}, err
 	}
 	return c.coerce(n, v, t)
-}
-
-// stringParts compiles values that are turned into strings.
-func (c *compiler) stringParts(args []node) ([]evalFn, error) {
-	out := make([]evalFn, len(args))
-	for i, a := range args {
-		v, err := c.expr(a)
-		if err != nil {
-			return nil, err
-		}
-		if err := c.stringable(a, v); err != nil {
-			return nil, err
-		}
-		out[i] = v.eval
-	}
-	return out, nil
 }
 
 func evalStrings(f *frame, parts []evalFn) ([]string, error) {
