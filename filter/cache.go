@@ -98,3 +98,18 @@ func (c *sharedCache) Remove(key string) {
 		_ = proxywasm.SetSharedData(slot, nil, cas)
 	}
 }
+
+// sharedStore is policy.SharedStore over Envoy's shared data: the
+// throttling counters (policy/throttle.go keeps them bounded).
+type sharedStore struct{}
+
+// Get implements policy.SharedStore.
+func (sharedStore) Get(key string) ([]byte, uint32, bool) {
+	data, cas, err := proxywasm.GetSharedData(key)
+	return data, cas, err == nil
+}
+
+// Set implements policy.SharedStore.
+func (sharedStore) Set(key string, value []byte, version uint32) bool {
+	return proxywasm.SetSharedData(key, value, version) == nil
+}

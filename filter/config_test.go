@@ -39,8 +39,8 @@ func TestPluginStart_refusesBadConfiguration(t *testing.T) {
 		},
 		{
 			name:    "error in an API scope",
-			config:  `{"apis": [{"name": "orders", "pathPrefix": "/orders", "policy": "<policies><inbound><rate-limit calls=\"1\"/></inbound></policies>"}]}`,
-			wantLog: `apimguard: refusing to start: apis[orders].policy:1:20: rate-limit: unsupported policy element`,
+			config:  `{"apis": [{"name": "orders", "pathPrefix": "/orders", "policy": "<policies><inbound><json-to-xml apply=\"always\"/></inbound></policies>"}]}`,
+			wantLog: `apimguard: refusing to start: apis[orders].policy:1:20: json-to-xml: unsupported policy element`,
 		},
 		{
 			name:    "unknown key in an API",

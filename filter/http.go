@@ -153,6 +153,17 @@ func (h *httpContext) hostReady() {
 // must not touch the finished stream.
 func (h *httpContext) OnHttpStreamDone() {
 	h.done = true
+	if h.x != nil {
+		// What the request holds (concurrency slots) goes back; its bytes
+		// count against the bandwidth quotas it passed.
+		var bytes uint64
+		if h.x.CountsBytes() {
+			in, _ := properties.GetRequestTotalSize()
+			out, _ := properties.GetResponseTotalSize()
+			bytes = in + out
+		}
+		h.x.End(int64(min(bytes, 1<<62)))
+	}
 	if p := h.plugin; p != nil {
 		p.keys.cancel(h.id)
 		p.sleepers.cancel(h.id)

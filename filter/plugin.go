@@ -150,6 +150,7 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 	// first one (a series that appears at 1 has no increase to show).
 	proxywasm.DefineCounterMetric(metricInternalErrors)
 	p.stale.start(gw)
+	gw.PrepareCounters()
 	proxywasm.LogInfo("apimguard: policy loaded")
 	return types.OnPluginStartStatusOK
 }
@@ -165,6 +166,9 @@ func (p *pluginContext) OnTick() {
 	testPanic("tick")
 	if n := expr.TakeBudgetExceeded(); n > 0 {
 		p.counters.add("apimguard.expression_budget_exceeded", uint64(n))
+	}
+	if n := p.gw.TakeCounterOverflows(); n > 0 {
+		p.counters.add("apimguard.throttle_overflows", uint64(n))
 	}
 	p.counters.flush()
 	p.events.tick()
@@ -198,6 +202,9 @@ func load(keys policy.KeyStore, tokens policy.TokenStore, cache policy.ValueCach
 		return nil, nil, err
 	}
 	cfg.Cache = cache
+	// The salt of the throttling counters' keys: the configuration, which
+	// a client does not know (its named values included).
+	cfg.Counters, cfg.CounterSalt = sharedStore{}, data
 	gw, err := cfg.Compile(keys, tokens, clock, verifySignature)
 	return cfg, gw, err
 }

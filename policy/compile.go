@@ -38,6 +38,13 @@ type Options struct {
 	// MaxIterations bounds the loop iterations of one expression's
 	// evaluation (0: expr.DefaultMaxIterations).
 	MaxIterations int
+	// Counters holds the counters of the throttling elements (rate-limit,
+	// quota, limit-concurrency and their -by-key forms), shared by the
+	// host's workers; without it those elements do not compile.
+	// CounterSalt is mixed into every counter key's hash (throttle.go): a
+	// host passes something of its configuration a client cannot know.
+	Counters    SharedStore
+	CounterSalt []byte
 }
 
 // Compile parses and compiles one <policies> document at global scope.
@@ -204,6 +211,10 @@ type compiler struct {
 	usesBackends bool
 	// usesRetry: a retry compiled (retry.go).
 	usesRetry bool
+	// counters is the table of the throttling elements (throttle.go), nil
+	// without Options.Counters; usesCounters: one compiled.
+	counters     *counterTable
+	usesCounters bool
 }
 
 type memoKey struct {
@@ -225,7 +236,7 @@ func (c *compiler) errf(n *Node, pos Pos, format string, args ...any) error {
 
 // program compiles the effective sections of one route.
 func (c *compiler) program(effective map[section][]*Node) (*Program, error) {
-	p := &Program{certs: c.certs, now: c.opt.Now, backends: c.backends, cache: c.opt.Cache}
+	p := &Program{certs: c.certs, now: c.opt.Now, backends: c.backends, cache: c.opt.Cache, counters: c.counters}
 	for _, e := range sectionOrder {
 		c.section = e.s
 		body, err := c.statements(effective[e.s])

@@ -13,7 +13,7 @@ func TestCompile_errors(t *testing.T) {
 		{"unknown section", "<policies>\n  <inbond/>\n</policies>", `policy:2:3: inbond: unknown section (want inbound, backend, outbound or on-error)`},
 		{"duplicate section", "<policies><inbound/><inbound/></policies>", `policy:1:21: inbound: duplicate section`},
 		{"text in a section", "<policies><inbound>hello</inbound></policies>", `policy:1:20: inbound: unexpected text "hello"`},
-		{"unsupported element", inboundDoc(`<rate-limit calls="1" renewal-period="1"/>`), `policy:3:1: rate-limit: unsupported policy element`},
+		{"unsupported element", inboundDoc(`<json-to-xml apply="always"/>`), `policy:3:1: json-to-xml: unsupported policy element`},
 		{"refused element", inboundDoc(`<cache-lookup vary-by-developer="false" vary-by-developer-groups="false" />`), `policy:3:1: cache-lookup: not supported: whole responses are not cached by the plugin; Envoy's cache filter (envoy.filters.http.cache) caches responses, and cache-lookup-value / cache-store-value cache values`},
 		{"element in the wrong section", "<policies><outbound><check-header name=\"a\" failed-check-httpcode=\"403\"/></outbound></policies>", `policy:1:21: check-header: not allowed in <outbound>`},
 		{"unknown attribute", inboundDoc(`<check-header name="a" failed-check-httpcode="403" ignore-cas="true"/>`), `policy:3:52: check-header: unknown attribute "ignore-cas"`},

@@ -41,8 +41,18 @@ func elements(name string) (element, bool) {
 		return element{sections: anySection, compile: compileFindAndReplace}, true
 	case "forward-request":
 		return element{sections: backend, compile: compileForwardRequest}, true
+	case "limit-concurrency":
+		return element{sections: anySection, compile: compileLimitConcurrency}, true
 	case "mock-response":
 		return element{sections: inbound | outbound | onError, compile: compileMockResponse}, true
+	case "quota":
+		return element{sections: inbound, compile: compileQuota}, true
+	case "quota-by-key":
+		return element{sections: inbound, compile: compileQuotaByKey}, true
+	case "rate-limit":
+		return element{sections: inbound, compile: compileRateLimit}, true
+	case "rate-limit-by-key":
+		return element{sections: inbound, compile: compileRateLimitByKey}, true
 	case "retry":
 		return element{sections: anySection, compile: compileRetry}, true
 	case "return-response":

@@ -114,7 +114,9 @@ type Failure struct {
 	PolicyID string // the element's id attribute
 	Status   int    // the response status
 	// Body is the client-facing JSON body {"statusCode":N,"message":"..."}.
-	Body  string
+	Body string
+	// Headers are added to the answer's (Retry-After).
+	Headers [][2]string
 	scope string // global, api or operation
 	path  string // where the element is in its section
 }

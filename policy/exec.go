@@ -39,6 +39,8 @@ type Program struct {
 	// cache is the host's value cache (cache_value.go).
 	backends *backendSet
 	cache    ValueCache
+	// counters are the throttling elements' counters (throttle.go).
+	counters *counterTable
 	// route is context.Api, context.Operation and context.Deployment.
 	route *expr.Route
 }
@@ -159,6 +161,17 @@ type execMore struct {
 	reqBody, respBody []BodyEdit
 	// wait is the running wait (wait.go).
 	wait *waitState
+	// deferred are the throttling counts to make at the end of outbound,
+	// respAdd the headers they add to the response the client gets, held
+	// the concurrency slots the request holds (rate_limit.go,
+	// limit_concurrency.go).
+	deferred []statement
+	respAdd  [][2]string
+	held     []*heldSlot
+	// bandwidth are the bandwidth quotas the request passed, quotaKeys
+	// the quota counters it added to (quota.go).
+	bandwidth []bandwidthUse
+	quotaKeys []string
 }
 
 // extra returns x.more, allocating it at the first use.
@@ -223,6 +236,12 @@ func (x *Exec) Inbound() Result {
 // failure, on-error. Variables set inbound are still there.
 func (x *Exec) Outbound(resp Response) Result {
 	x.resp = resp
+	x.releaseHeld()
+	if x.more != nil {
+		for _, h := range x.more.respAdd {
+			x.respEdits.set(h[0], []string{h[1]})
+		}
+	}
 	x.start(phaseOutbound, x.prog.outbound)
 	return x.finish(x.loop())
 }
@@ -303,6 +322,12 @@ func (x *Exec) loop() Result {
 			}
 			return r
 		case phaseOutbound:
+			if x.more != nil && x.more.deferred != nil {
+				// The deferred increments of the throttling elements.
+				x.push(x.more.deferred)
+				x.more.deferred = nil
+				continue
+			}
 			r := Result{Action: Continue, Status: x.status, Edits: x.respEdits.list()}
 			if x.more != nil {
 				r.BodyEdits = x.more.respBody
@@ -353,6 +378,10 @@ func (x *Exec) handle(err error) (Result, bool) {
 	x.lastErr = &LastError{Source: f.Source, Reason: f.Reason, Message: f.Message, Section: phaseNames[x.phase], Scope: f.scope, PolicyID: f.PolicyID, Path: f.path}
 	x.failed = f
 	x.local = &localResponse{status: f.Status, reason: reasonPhrase(f.Status), headers: jsonHeaders(), body: f.Body}
+	if f.Headers != nil {
+		x.local.headers = append(x.local.headers[:len(x.local.headers):len(x.local.headers)], f.Headers...)
+	}
+	x.releaseHeld()
 	x.start(phaseOnError, x.prog.onError)
 	return Result{}, false
 }

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -83,6 +84,28 @@ type Gateway struct {
 	backendHeader bool
 	// sleeps: a retry may ask the host to wait (Result Sleep).
 	sleeps bool
+	// counters: the throttling elements' table, when one compiled.
+	counters *counterTable
+}
+
+// PrepareCounters creates the shared counters of the throttling elements
+// when a policy has one; a host calls it at start, before requests.
+func (g *Gateway) PrepareCounters() {
+	if g.counters != nil {
+		g.counters.Prepare()
+	}
+}
+
+// TakeCounterOverflows returns how many counter updates found their key's
+// bucket full (and counted on its shared overflow entry) since the last
+// call, and resets it.
+func (g *Gateway) TakeCounterOverflows() int {
+	if g.counters == nil {
+		return 0
+	}
+	n := g.counters.overflows
+	g.counters.overflows = 0
+	return n
 }
 
 // Sleeps reports whether a policy may ask the host to wait (retry): the
@@ -134,6 +157,9 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 		opt.Doc = "policy"
 	}
 	c := &compiler{opt: opt, memo: map[memoKey]statement{}, fragments: fragmentSet{src: cfg.Fragments}}
+	if opt.Counters != nil {
+		c.counters = &counterTable{store: opt.Counters, salt: sha256.Sum256(opt.CounterSalt)}
+	}
 	var err error
 	if c.certs, err = compileClientCerts(cfg.ClientCertificates, opt.Certificates, opt.Now); err != nil {
 		return nil, err
@@ -163,6 +189,9 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 		g.keySources, g.warnings, g.tokenRequests = c.keySources, c.warnings, c.tokenRequests
 		g.backendHeader = c.usesBackends || len(cfg.Backends) > 0
 		g.sleeps = c.usesRetry
+		if c.usesCounters {
+			g.counters = c.counters
+		}
 	}()
 	if len(cfg.APIs) == 0 {
 		if len(cfg.Subscriptions) > 0 || len(cfg.Products) > 0 {

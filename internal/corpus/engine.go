@@ -35,6 +35,7 @@ func RunEngine(s *Suite, tc Case) (Outcome, error) {
 	}
 	tokens := &calloutTokens{keys: keys, source: source, now: now, tokens: map[policy.TokenRequest]string{}}
 	cfg.Cache = &memCache{now: now, entries: map[string]memEntry{}}
+	cfg.Counters = &policy.MemoryStore{}
 	gw, err := cfg.Compile(keys, tokens, now, nil)
 	if err != nil {
 		return Outcome{}, err

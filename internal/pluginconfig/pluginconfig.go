@@ -66,6 +66,11 @@ type Config struct {
 	// Cache is the host's value cache, set by the host before Compile (not
 	// read from the configuration); nil refuses the value-cache elements.
 	Cache policy.ValueCache
+	// Counters are the host's shared counters of the throttling elements
+	// and CounterSalt what it mixes into their keys, set by the host like
+	// Cache; nil Counters refuses those elements.
+	Counters    policy.SharedStore
+	CounterSalt []byte
 }
 
 // MaxSize bounds the whole plugin configuration; each policy document
@@ -415,6 +420,8 @@ func (c *Config) Compile(keys policy.KeyStore, tokens policy.TokenStore, now fun
 		Products: c.Products, Subscriptions: subs, Fragments: c.Fragments, Backends: c.Backends, Deployment: c.Deployment}, policy.Options{
 		BackendCluster: c.backendCluster,
 		Cache:          c.Cache,
+		Counters:       c.Counters,
+		CounterSalt:    c.CounterSalt,
 		Keys:           keys,
 		Tokens:         tokens,
 		Certificates:   c.Certificates,
