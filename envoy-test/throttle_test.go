@@ -1,0 +1,255 @@
+package envoytest
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
+)
+
+// throttlePolicy limits by the x-client header: 20 calls a minute under
+// /limited, 4 per 8 s under /renewing, a quota of 3 under /quota, and 2
+// requests at once to the backend under /slow.
+const throttlePolicy = `<policies>
+  <inbound>
+    <choose>
+      <when condition="@(context.Request.Url.Path.StartsWith(&quot;/limited&quot;))">
+        <rate-limit-by-key calls="20" renewal-period="60" counter-key="@(context.Request.Headers.GetValueOrDefault(&quot;x-client&quot;, &quot;&quot;))" remaining-calls-header-name="x-ratelimit-remaining" />
+      </when>
+      <when condition="@(context.Request.Url.Path.StartsWith(&quot;/renewing&quot;))">
+        <rate-limit-by-key calls="4" renewal-period="8" counter-key="@(&quot;renewing-&quot; + context.Request.Headers.GetValueOrDefault(&quot;x-client&quot;, &quot;&quot;))" />
+      </when>
+      <when condition="@(context.Request.Url.Path.StartsWith(&quot;/quota&quot;))">
+        <quota-by-key calls="3" renewal-period="300" counter-key="@(&quot;quota-&quot; + context.Request.Headers.GetValueOrDefault(&quot;x-client&quot;, &quot;&quot;))" />
+      </when>
+    </choose>
+  </inbound>
+  <backend>
+    <choose>
+      <when condition="@(context.Request.Url.Path.StartsWith(&quot;/slow&quot;))">
+        <limit-concurrency key="slow-backend" max-count="2">
+          <forward-request timeout="30" />
+        </limit-concurrency>
+      </when>
+      <otherwise>
+        <forward-request />
+      </otherwise>
+    </choose>
+  </backend>
+</policies>`
+
+// throttleAnswer is what a client got.
+type throttleAnswer struct {
+	status          int
+	retry, left     string
+	body            string
+	elapsed         time.Duration
+	transportFailed bool
+}
+
+// throttleGet sends one request on a new connection (so that requests
+// spread over Envoy's workers); safe from any goroutine.
+func throttleGet(s *stack, path, clientKey string) throttleAnswer {
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	req, _ := http.NewRequest("GET", s.envoy.URL(path), nil)
+	req.Header.Set("x-client", clientKey)
+	start := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		return throttleAnswer{transportFailed: true}
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return throttleAnswer{status: resp.StatusCode, retry: resp.Header.Get("Retry-After"), left: resp.Header.Get("x-ratelimit-remaining"),
+		body: b.String(), elapsed: time.Since(start)}
+}
+
+// throttleMany sends n requests at once.
+func throttleMany(s *stack, n int, path, clientKey string) []throttleAnswer {
+	out := make([]throttleAnswer, n)
+	var wg sync.WaitGroup
+	for i := range out {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = throttleGet(s, path, clientKey)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func countStatus(as []throttleAnswer, status int) int {
+	n := 0
+	for _, a := range as {
+		if a.status == status {
+			n++
+		}
+	}
+	return n
+}
+
+// TestThrottling_twoWorkersThroughEnvoy: the throttling elements in an
+// Envoy with two workers, counting in its shared data.
+func TestThrottling_twoWorkersThroughEnvoy(t *testing.T) {
+	cfg, _ := json.Marshal(map[string]any{"policy": throttlePolicy})
+	st := startStackWith(t, 0, envoyrun.StartOptions{Concurrency: 2}, envoyrun.Params{PluginConfig: string(cfg)})
+
+	t.Run("a limit of 20 holds exactly across both workers", func(t *testing.T) {
+		got := throttleMany(st, 30, "/limited", "alice")
+		if ok, limited := countStatus(got, 200), countStatus(got, 429); ok != 20 || limited != 10 {
+			t.Fatalf("30 requests at once: %d passed and %d got 429, want 20 and 10", ok, limited)
+		}
+		workers := workerConnections(t, st)
+		if len(workers) != 2 || workers[0] == 0 || workers[1] == 0 {
+			t.Fatalf("connections per worker %v: the test needs both workers", workers)
+		}
+		for _, a := range got {
+			if a.status != 429 {
+				continue
+			}
+			// 20 a minute: one more every 3 s.
+			if a.retry != "3" && a.retry != "2" && a.retry != "1" {
+				t.Errorf("Retry-After %q, want at most 3 s", a.retry)
+			}
+			if !regexp.MustCompile(`^\{"statusCode":429,"message":"Rate limit is exceeded. Try again in [123] seconds."\}$`).MatchString(a.body) {
+				t.Errorf("429 body %s", a.body)
+			}
+		}
+		if a := throttleGet(st, "/limited", "bob"); a.status != 200 || a.left != "19" {
+			t.Errorf("another key: %d, %q left, want 200 and 19", a.status, a.left)
+		}
+		if a := throttleGet(st, "/elsewhere", "alice"); a.status != 200 {
+			t.Errorf("outside the limited paths: %d", a.status)
+		}
+	})
+
+	t.Run("the window renews", func(t *testing.T) {
+		// 4 per 8 s: one more every 2 s. A slow machine may see one more
+		// per 2 s that pass while it sends.
+		burst := func() {
+			t.Helper()
+			start, passed := time.Now(), 0
+			for {
+				a := throttleGet(st, "/renewing", "carol")
+				if a.status == 429 {
+					if secs, err := strconv.Atoi(a.retry); err != nil || secs < 1 || secs > 2 {
+						t.Errorf("Retry-After %q, want 1 or 2", a.retry)
+					}
+					break
+				}
+				if a.status != 200 {
+					t.Fatalf("status %d", a.status)
+				}
+				passed++
+			}
+			if extra := int(time.Since(start) / (2 * time.Second)); passed < 4 || passed > 4+extra {
+				t.Fatalf("%d passed before the first 429, want 4 (+%d for the time it took)", passed, extra)
+			}
+		}
+		burst()
+		time.Sleep(8*time.Second + 200*time.Millisecond)
+		burst()
+	})
+
+	t.Run("a quota answers 403", func(t *testing.T) {
+		for i := 0; i < 3; i++ {
+			if a := throttleGet(st, "/quota", "dave"); a.status != 200 {
+				t.Fatalf("call %d: %d", i+1, a.status)
+			}
+		}
+		a := throttleGet(st, "/quota", "dave")
+		secs, err := strconv.Atoi(a.retry)
+		if a.status != 403 || err != nil || secs < 1 || secs > 300 ||
+			!regexp.MustCompile(`^\{"statusCode":403,"message":"Out of call volume quota. Quota will be replenished in 00:0[0-5]:[0-5][0-9]."\}$`).MatchString(a.body) {
+			t.Errorf("4th call: %d, Retry-After %q, %s", a.status, a.retry, a.body)
+		}
+		if a := throttleGet(st, "/quota", "erin"); a.status != 200 {
+			t.Errorf("another key: %d", a.status)
+		}
+	})
+
+	t.Run("a concurrency limit of 2 lets 2 slow requests through at once", func(t *testing.T) {
+		st.upstream.Delay(2 * time.Second)
+		got := throttleMany(st, 5, "/slow", "")
+		st.upstream.Delay(0)
+		if ok, limited := countStatus(got, 200), countStatus(got, 429); ok != 2 || limited != 3 {
+			t.Fatalf("5 at once: %d passed and %d got 429, want 2 and 3", ok, limited)
+		}
+		for _, a := range got {
+			if a.status == 429 && (a.elapsed > 1500*time.Millisecond || a.body != `{"statusCode":429,"message":"Too many concurrent requests."}`) {
+				t.Errorf("a refused request waited %v (%s): it must fail at once", a.elapsed, a.body)
+			}
+		}
+		// The slots came back with the responses.
+		if got := throttleMany(st, 2, "/slow", ""); countStatus(got, 200) != 2 {
+			t.Errorf("after the slow ones: %d of 2 passed", countStatus(got, 200))
+		}
+	})
+}
+
+// TestThrottling_madeUpKeys: a client that makes up thousands of keys
+// fills the counter table; it never resets another client's counter, and
+// the overflows are counted.
+func TestThrottling_madeUpKeys(t *testing.T) {
+	cfg, _ := json.Marshal(map[string]any{"policy": throttlePolicy})
+	st := startStackWith(t, 0, envoyrun.StartOptions{Concurrency: 2}, envoyrun.Params{PluginConfig: string(cfg)})
+	got := throttleMany(st, 21, "/limited", "victim")
+	if countStatus(got, 200) != 20 {
+		t.Fatalf("victim: %d of 21 passed, want 20", countStatus(got, 200))
+	}
+	// 12,000 keys over 8,192 slots: many buckets overflow.
+	const keys, senders = 12000, 8
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failures := 0
+	for w := 0; w < senders; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &http.Client{Timeout: 30 * time.Second}
+			for i := w; i < keys; i += senders {
+				req, _ := http.NewRequest("GET", st.envoy.URL("/limited"), nil)
+				req.Header.Set("x-client", "made-up-"+strconv.Itoa(i))
+				resp, err := c.Do(req)
+				if err != nil {
+					mu.Lock()
+					failures++
+					mu.Unlock()
+					continue
+				}
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	if failures > 0 {
+		t.Fatalf("%d requests failed", failures)
+	}
+	if a := throttleGet(st, "/limited", "victim"); a.status != 429 {
+		t.Errorf("the victim's counter was reset: %d", a.status)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		m := regexp.MustCompile(`throttle_overflows: (\d+)`).FindStringSubmatch(st.admin(t, "/stats?filter=throttle_overflows"))
+		if m != nil && m[1] != "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no overflow counted: %s", st.admin(t, "/stats?filter=apimguard"))
+		}
+	}
+}
