@@ -25,6 +25,9 @@ const throttlePolicy = `<policies>
       <when condition="@(context.Request.Url.Path.StartsWith(&quot;/renewing&quot;))">
         <rate-limit-by-key calls="4" renewal-period="8" counter-key="@(&quot;renewing-&quot; + context.Request.Headers.GetValueOrDefault(&quot;x-client&quot;, &quot;&quot;))" />
       </when>
+      <when condition="@(context.Request.Url.Path.StartsWith(&quot;/bandwidth&quot;))">
+        <quota-by-key bandwidth="2" renewal-period="300" counter-key="@(&quot;bandwidth-&quot; + context.Request.Headers.GetValueOrDefault(&quot;x-client&quot;, &quot;&quot;))" />
+      </when>
       <when condition="@(context.Request.Url.Path.StartsWith(&quot;/quota&quot;))">
         <quota-by-key calls="3" renewal-period="300" counter-key="@(&quot;quota-&quot; + context.Request.Headers.GetValueOrDefault(&quot;x-client&quot;, &quot;&quot;))" />
       </when>
@@ -180,6 +183,52 @@ func TestThrottling_twoWorkersThroughEnvoy(t *testing.T) {
 		}
 		if a := throttleGet(st, "/quota", "erin"); a.status != 200 {
 			t.Errorf("another key: %d", a.status)
+		}
+	})
+
+	t.Run("a bandwidth quota counts the bytes of requests and responses", func(t *testing.T) {
+		// 2 KB: the upstream echoes the request as JSON, so one request of
+		// 1.5 KB passes and uses more than 3 KB with its response; the next
+		// finds the quota used.
+		pad := strings.Repeat("p", 1500)
+		c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		send := func() (int, string) {
+			req, _ := http.NewRequest("POST", st.envoy.URL("/bandwidth"), strings.NewReader(pad))
+			req.Header.Set("x-client", "frank")
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var b strings.Builder
+			buf := make([]byte, 4096)
+			for {
+				n, err := resp.Body.Read(buf)
+				b.Write(buf[:n])
+				if err != nil {
+					break
+				}
+			}
+			return resp.StatusCode, b.String()
+		}
+		if st, body := send(); st != 200 {
+			t.Fatalf("first: %d %s", st, body)
+		}
+		// The bytes are counted when the stream ends, just after the
+		// client has its answer.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st, body := send()
+			if st == 403 {
+				if !strings.HasPrefix(body, `{"statusCode":403,"message":"Out of bandwidth quota. Quota will be replenished in 00:0`) {
+					t.Errorf("403 body %s", body)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the bandwidth quota never ran out: %d", st)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	})
 

@@ -117,8 +117,8 @@ type Failure struct {
 	Body string
 	// Headers are added to the answer's (Retry-After).
 	Headers [][2]string
-	scope string // global, api or operation
-	path  string // where the element is in its section
+	scope   string // global, api or operation
+	path    string // where the element is in its section
 }
 
 func (f *Failure) Error() string { return f.Source + ": " + f.Reason + ": " + f.Message }

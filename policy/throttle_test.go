@@ -286,3 +286,75 @@ func TestThrottle_loadErrors(t *testing.T) {
 		t.Errorf("without counters: %v", err)
 	}
 }
+
+// rate-limit and quota count per subscription, at product scope, with
+// their <api> children; a keyless call on an open API is not counted.
+func TestRateLimitAndQuota_perSubscription(t *testing.T) {
+	clock := &throttleClock{subNow}
+	open := false
+	apis := []API{
+		{Name: "orders", PathPrefix: "/orders"},
+		{Name: "invoices", PathPrefix: "/invoices"},
+		{Name: "status", PathPrefix: "/status", SubscriptionRequired: &open,
+			Policy: `<policies><inbound><rate-limit calls="1" renewal-period="60" /><base /></inbound></policies>`},
+	}
+	products := []Product{{ID: "starter", Name: "Starter", APIs: []string{"orders", "invoices"}, Policy: `<policies><inbound>
+<rate-limit calls="10" renewal-period="60"><api name="orders" calls="2" renewal-period="60" /></rate-limit>
+<quota calls="4" renewal-period="3600" />
+<base /></inbound></policies>`}}
+	subs := []Subscription{
+		{ID: "acme", Scope: "product:starter", PrimaryKey: KeyDigest("acme-key"), StartDate: subNow.Add(-30 * time.Minute)},
+		{ID: "globex", Scope: "product:starter", PrimaryKey: KeyDigest("globex-key")},
+	}
+	g, err := CompileGateway(Config{APIs: apis, Products: products, Subscriptions: subs},
+		Options{Counters: &MemoryStore{}, Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(path, key string) (int, string, string) {
+		h := req(path)
+		if key != "" {
+			h["ocp-apim-subscription-key"] = key
+		}
+		prog, params := g.Route(h[":authority"], h[":method"], h[":path"])
+		prog, sub := g.Subscribe(prog, h, clock.t)
+		x := prog.NewExec(h, params)
+		x.SetSubscription(sub)
+		r := x.Inbound()
+		if r.Action != Respond {
+			return 0, "", ""
+		}
+		retry, _ := JoinHeader(r.Headers, "retry-after")
+		return r.Status, x.LastError().Reason, retry
+	}
+	// orders: 2 a minute for the API, within 10 for the product.
+	for i := 0; i < 2; i++ {
+		if st, _, _ := run("/orders/1", "acme-key"); st != 0 {
+			t.Fatalf("orders %d: %d", i+1, st)
+		}
+	}
+	if st, reason, retry := run("/orders/1", "acme-key"); st != 429 || reason != "RateLimitExceeded" || retry != "30" {
+		t.Fatalf("3rd orders call: %d %s %q, want 429 after 30 s", st, reason, retry)
+	}
+	if st, _, _ := run("/orders/1", "globex-key"); st != 0 {
+		t.Errorf("another subscription: %d", st)
+	}
+	// invoices: only the product's own budget; the quota (4 an hour, in
+	// windows from the subscription's start) counted the two orders calls
+	// that passed the rate limit, so two more pass.
+	for i := 0; i < 2; i++ {
+		if st, _, _ := run("/invoices/1", "acme-key"); st != 0 {
+			t.Fatalf("invoices %d: %d", i+1, st)
+		}
+	}
+	st, reason, retry := run("/invoices/2", "acme-key")
+	if st != 403 || reason != "QuotaExceeded" || retry != "1800" {
+		t.Errorf("past the quota: %d %s %q, want 403 after 1800 s (the window started at the subscription's start)", st, reason, retry)
+	}
+	// An open API's keyless calls are not limited.
+	for i := 0; i < 3; i++ {
+		if st, _, _ := run("/status", ""); st != 0 {
+			t.Fatalf("keyless call %d: %d", i+1, st)
+		}
+	}
+}
