@@ -45,6 +45,9 @@ type Options struct {
 	// host passes something of its configuration a client cannot know.
 	Counters    SharedStore
 	CounterSalt []byte
+	// RateLimitService, when set, counts rate limits and quotas in Envoy's
+	// rate limit service instead of Counters (throttle_service.go).
+	RateLimitService *RateLimitService
 }
 
 // Compile parses and compiles one <policies> document at global scope.
@@ -215,6 +218,10 @@ type compiler struct {
 	// without Options.Counters; usesCounters: one compiled.
 	counters     *counterTable
 	usesCounters bool
+	// globalRules are the rate limit service's rules the elements use;
+	// serviceHost and servicePath are its URL's.
+	globalRules              []GlobalRule
+	serviceHost, servicePath string
 }
 
 type memoKey struct {
@@ -237,6 +244,9 @@ func (c *compiler) errf(n *Node, pos Pos, format string, args ...any) error {
 // program compiles the effective sections of one route.
 func (c *compiler) program(effective map[section][]*Node) (*Program, error) {
 	p := &Program{certs: c.certs, now: c.opt.Now, backends: c.backends, cache: c.opt.Cache, counters: c.counters}
+	if svc := c.opt.RateLimitService; svc != nil {
+		p.service, p.serviceHost, p.servicePath = svc, c.serviceHost, c.servicePath
+	}
 	for _, e := range sectionOrder {
 		c.section = e.s
 		body, err := c.statements(effective[e.s])

@@ -39,8 +39,12 @@ type Program struct {
 	// cache is the host's value cache (cache_value.go).
 	backends *backendSet
 	cache    ValueCache
-	// counters are the throttling elements' counters (throttle.go).
-	counters *counterTable
+	// counters are the throttling elements' counters (throttle.go);
+	// service is the rate limit service of global mode, its URL's host
+	// and path (throttle_service.go).
+	counters                 *counterTable
+	service                  *RateLimitService
+	serviceHost, servicePath string
 	// route is context.Api, context.Operation and context.Deployment.
 	route *expr.Route
 }

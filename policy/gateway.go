@@ -84,8 +84,25 @@ type Gateway struct {
 	backendHeader bool
 	// sleeps: a retry may ask the host to wait (Result Sleep).
 	sleeps bool
-	// counters: the throttling elements' table, when one compiled.
-	counters *counterTable
+	// counters: the throttling elements' table, when one compiled;
+	// globalRules the rate limit service's rules they use.
+	counters    *counterTable
+	globalRules []GlobalRule
+}
+
+// GlobalRules returns the rules of the rate limit service the policies
+// use in global mode (apimguard ratelimit-config writes them out).
+func (g *Gateway) GlobalRules() []GlobalRule { return g.globalRules }
+
+// TakeServiceFailures returns how many asks to the rate limit service got
+// no usable answer since the last call, and resets it.
+func (g *Gateway) TakeServiceFailures() int {
+	if g.counters == nil {
+		return 0
+	}
+	n := g.counters.serviceDown
+	g.counters.serviceDown = 0
+	return n
 }
 
 // PrepareCounters creates the shared counters of the throttling elements
@@ -156,9 +173,21 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 	if opt.Doc == "" {
 		opt.Doc = "policy"
 	}
+	if svc := opt.RateLimitService; svc != nil && svc.TimeoutMS == 0 {
+		s := *svc
+		s.TimeoutMS = 1000
+		opt.RateLimitService = &s
+	}
 	c := &compiler{opt: opt, memo: map[memoKey]statement{}, fragments: fragmentSet{src: cfg.Fragments}}
 	if opt.Counters != nil {
 		c.counters = &counterTable{store: opt.Counters, salt: sha256.Sum256(opt.CounterSalt)}
+	}
+	if svc := opt.RateLimitService; svc != nil {
+		u, err := parseCallURL(svc.URL)
+		if err != nil || svc.Domain == "" {
+			return nil, fmt.Errorf("throttling.service: needs an http or https url and a domain")
+		}
+		c.serviceHost, c.servicePath = u.Host, u.RequestURI()
 	}
 	var err error
 	if c.certs, err = compileClientCerts(cfg.ClientCertificates, opt.Certificates, opt.Now); err != nil {
@@ -192,6 +221,7 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 		if c.usesCounters {
 			g.counters = c.counters
 		}
+		g.globalRules = c.globalRules
 	}()
 	if len(cfg.APIs) == 0 {
 		if len(cfg.Subscriptions) > 0 || len(cfg.Products) > 0 {

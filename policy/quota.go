@@ -109,7 +109,33 @@ func compileQuota(c *compiler, n *Node) (statement, error) {
 			s.limits = append(s.limits, o)
 		}
 	}
-	return s, nil
+	return s, c.globalQuota(n, s, true)
+}
+
+// globalQuota makes the rate limit service's rules of a quota in global
+// mode, refusing what the service cannot count.
+func (c *compiler) globalQuota(n *Node, s *quota, perSubscription bool) error {
+	if c.opt.RateLimitService == nil {
+		return nil
+	}
+	if _, ok := n.Attr("first-period-start"); ok {
+		return c.errf(n, n.Pos, "first-period-start cannot be kept with throttling.service: the rate limit service's windows start at the Unix epoch")
+	}
+	for i := range s.limits {
+		q := &s.limits[i]
+		if q.kilobytes > 0 || q.calls == 0 || q.period == 0 {
+			return c.errf(n, n.Pos, "with throttling.service a quota counts calls in a window that renews: bandwidth and renewal-period 0 count only locally")
+		}
+		kind, marker := "quota-by-key", ""
+		if perSubscription {
+			kind, marker = "quota", q.markerQ
+		}
+		var err error
+		if q.rule, err = c.globalRule(n, kind, marker, q.calls, q.period); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // quotaBudget reads calls, bandwidth and renewal-period (at least minPeriod
@@ -197,7 +223,7 @@ func compileQuotaByKey(c *compiler, n *Node) (statement, error) {
 		}
 		s.origin = t.Unix()
 	}
-	return s, nil
+	return s, c.globalQuota(n, s, false)
 }
 
 func (s *quota) run(x *Exec) error {
@@ -210,6 +236,15 @@ func (s *quota) run(x *Exec) error {
 			origin = x.sub.StartDate.Unix()
 		}
 		api, op := x.routeIDs()
+		if x.prog.service != nil {
+			var asks []serviceAsk
+			for i := range s.limits {
+				if q := &s.limits[i]; q.matches(api, op) {
+					asks = append(asks, serviceAsk{rule: q.rule, key: x.sub.ID, hits: 1})
+				}
+			}
+			return x.askService(&s.stmtMeta, &throttleNames{}, asks, true, s.overService)
+		}
 		for i := range s.limits {
 			q := &s.limits[i]
 			if q.matches(api, op) {
@@ -224,22 +259,46 @@ func (s *quota) run(x *Exec) error {
 	if err != nil || key == "" {
 		return err
 	}
-	key = "quota-by-key\x00" + key
 	q := &s.limits[0]
+	if q.rule != "" {
+		if s.deferred {
+			x.deferToOutbound(&quotaIncrement{stmtMeta: s.stmtMeta, s: s, key: key})
+			return x.askService(&s.stmtMeta, &throttleNames{}, []serviceAsk{{rule: q.rule, key: key, hits: 0}}, true, s.overService)
+		}
+		n, ok, err := s.increment(x)
+		if err != nil || !ok {
+			return err
+		}
+		return x.askService(&s.stmtMeta, &throttleNames{}, []serviceAsk{{rule: q.rule, key: key, hits: n}}, true, s.overService)
+	}
+	key = "quota-by-key\x00" + key
 	if s.deferred {
 		x.deferToOutbound(&quotaIncrement{stmtMeta: s.stmtMeta, s: s, key: key})
 		return s.take(x, key, q, s.origin, 0, false)
 	}
-	if s.hasCond {
-		if ok, err := s.cond.EvalBool(x); err != nil || !ok {
-			return err
-		}
-	}
-	n, err := evalThrottleInt(x, &s.count, "increment-count", 0, maxQuotaCalls)
-	if err != nil {
+	n, ok, err := s.increment(x)
+	if err != nil || !ok {
 		return err
 	}
 	return s.take(x, key, q, s.origin, n, false)
+}
+
+// increment evaluates increment-condition and increment-count.
+func (s *quota) increment(x *Exec) (int64, bool, error) {
+	if s.hasCond {
+		if ok, err := s.cond.EvalBool(x); err != nil || !ok {
+			return 0, false, err
+		}
+	}
+	n, err := evalThrottleInt(x, &s.count, "increment-count", 0, maxQuotaCalls)
+	return n, err == nil && n > 0, err
+}
+
+// overService is the answer past a quota the service reported.
+func (s *quota) overService(x *Exec, secs int64) error {
+	msg := "Out of call volume quota. Quota will be replenished in " + timeSpan(secs) + "."
+	names := throttleNames{retryHeader: "retry-after"}
+	return throttleDenial(x, &s.stmtMeta, &names, secs, "QuotaExceeded", msg, 403, msg)
 }
 
 // quotaWindow returns the index of the window at now and when it ends
@@ -375,14 +434,12 @@ type quotaIncrement struct {
 }
 
 func (d *quotaIncrement) run(x *Exec) error {
-	if d.s.hasCond {
-		if ok, err := d.s.cond.EvalBool(x); err != nil || !ok {
-			return err
-		}
-	}
-	n, err := evalThrottleInt(x, &d.s.count, "increment-count", 0, maxQuotaCalls)
-	if err != nil || n == 0 || x.quotaCounted(d.key) {
+	n, ok, err := d.s.increment(x)
+	if err != nil || !ok || x.quotaCounted(d.key) {
 		return err
+	}
+	if q := &d.s.limits[0]; q.rule != "" {
+		return x.askService(&d.stmtMeta, &throttleNames{}, []serviceAsk{{rule: q.rule, key: d.key, hits: n}}, true, nil)
 	}
 	return d.s.take(x, d.key, &d.s.limits[0], d.s.origin, n, true)
 }

@@ -56,6 +56,8 @@ type rateLimit struct {
 	// marker separates this element's per-subscription counters from
 	// every other's.
 	marker string
+	// rule is rate-limit-by-key's rule in global mode ("": local).
+	rule string
 }
 
 // scopedRate is one budget of rate-limit: the element's own (api and op
@@ -66,6 +68,7 @@ type scopedRate struct {
 	calls                        int64
 	period                       time.Duration
 	marker                       string
+	rule                         string // global mode: its rule
 }
 
 // throttleNames are the headers and variables a throttling element sets.
@@ -133,6 +136,13 @@ func compileRateLimit(c *compiler, n *Node) (statement, error) {
 			o.apiID, o.apiName = r.apiID, r.apiName
 			o.marker = r.marker + "/operation:" + o.opID + ":" + o.opName
 			s.limits = append(s.limits, o)
+		}
+	}
+	if c.opt.RateLimitService != nil {
+		for i := range s.limits {
+			if s.limits[i].rule, err = c.globalRule(n, "rate-limit", s.limits[i].marker, s.limits[i].calls, s.limits[i].period); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return s, nil
@@ -267,6 +277,16 @@ func compileRateLimitByKey(c *compiler, n *Node) (statement, error) {
 		s.hasCond = true
 	}
 	s.deferred = (s.hasCond && !s.cond.IsConst()) || !s.count.IsConst()
+	if c.opt.RateLimitService != nil {
+		if !s.calls.IsConst() || !s.period.IsConst() {
+			return nil, c.errf(n, n.Pos, "calls and renewal-period must be constants with throttling.service: the rate limit service's rules are made from them at start")
+		}
+		calls, _ := throttleInt(s.calls.Const(), 1, maxRateCalls)
+		period, _ := throttleInt(s.period.Const(), 1, maxRatePeriod)
+		if s.rule, err = c.globalRule(n, "rate-limit-by-key", "", calls, time.Duration(period)*time.Second); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -318,6 +338,15 @@ func (s *rateLimit) run(x *Exec) error {
 			return nil
 		}
 		api, op := x.routeIDs()
+		if x.prog.service != nil {
+			var asks []serviceAsk
+			for i := range s.limits {
+				if r := &s.limits[i]; r.matches(api, op) {
+					asks = append(asks, serviceAsk{rule: r.rule, key: x.sub.ID, hits: 1})
+				}
+			}
+			return x.askService(&s.stmtMeta, &s.names, asks, false, s.overService)
+		}
 		for i := range s.limits {
 			r := &s.limits[i]
 			if !r.matches(api, op) {
@@ -341,18 +370,16 @@ func (s *rateLimit) run(x *Exec) error {
 	if err != nil {
 		return err
 	}
+	if s.rule != "" {
+		return s.runService(x, key)
+	}
 	key = "rate-limit-by-key\x00" + key
 	if s.deferred {
 		x.deferToOutbound(&rateIncrement{stmtMeta: s.stmtMeta, s: s, key: key, calls: calls, period: time.Duration(period) * time.Second})
 		return s.take(x, key, calls, time.Duration(period)*time.Second, 0, false)
 	}
-	n := int64(1)
-	if s.hasCond {
-		if ok, err := s.cond.EvalBool(x); err != nil || !ok {
-			return err
-		}
-	}
-	if n, err = evalThrottleInt(x, &s.count, "increment-count", 0, maxRateCalls); err != nil {
+	n, ok, err := s.increment(x)
+	if err != nil || !ok {
 		return err
 	}
 	return s.take(x, key, calls, time.Duration(period)*time.Second, n, false)
@@ -482,14 +509,43 @@ type rateIncrement struct {
 }
 
 func (d *rateIncrement) run(x *Exec) error {
-	if d.s.hasCond {
-		if ok, err := d.s.cond.EvalBool(x); err != nil || !ok {
-			return err
-		}
-	}
-	n, err := evalThrottleInt(x, &d.s.count, "increment-count", 0, maxRateCalls)
-	if err != nil || n == 0 {
+	n, ok, err := d.s.increment(x)
+	if err != nil || !ok {
 		return err
 	}
+	if d.s.rule != "" {
+		return x.askService(&d.stmtMeta, &d.s.names, []serviceAsk{{rule: d.s.rule, key: d.key, hits: n}}, false, nil)
+	}
 	return d.s.take(x, d.key, d.calls, d.period, n, true)
+}
+
+// runService is rate-limit-by-key in global mode: the service counts.
+func (s *rateLimit) runService(x *Exec, key string) error {
+	if s.deferred {
+		x.deferToOutbound(&rateIncrement{stmtMeta: s.stmtMeta, s: s, key: key})
+		return x.askService(&s.stmtMeta, &s.names, []serviceAsk{{rule: s.rule, key: key, hits: 0}}, false, s.overService)
+	}
+	n, ok, err := s.increment(x)
+	if err != nil || !ok {
+		return err
+	}
+	return x.askService(&s.stmtMeta, &s.names, []serviceAsk{{rule: s.rule, key: key, hits: n}}, false, s.overService)
+}
+
+// increment evaluates increment-condition and increment-count: the calls
+// to count, and whether to count at all.
+func (s *rateLimit) increment(x *Exec) (int64, bool, error) {
+	if s.hasCond {
+		if ok, err := s.cond.EvalBool(x); err != nil || !ok {
+			return 0, false, err
+		}
+	}
+	n, err := evalThrottleInt(x, &s.count, "increment-count", 0, maxRateCalls)
+	return n, err == nil && n > 0, err
+}
+
+// overService is the answer past a limit the service reported.
+func (s *rateLimit) overService(x *Exec, secs int64) error {
+	return s.exceeded(x, secs, "RateLimitExceeded", "Rate limit is exceeded", 429,
+		"Rate limit is exceeded. Try again in "+strconv.FormatInt(secs, 10)+" seconds.")
 }

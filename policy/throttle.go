@@ -61,8 +61,9 @@ type counterEntry struct {
 type counterTable struct {
 	store SharedStore
 	salt  [32]byte
-	// overflows counts the keys that found their bucket full.
-	overflows int
+	// overflows counts the keys that found their bucket full, serviceDown
+	// the asks to the rate limit service that got no answer.
+	overflows, serviceDown int
 }
 
 // bucketName is the shared-data key of bucket i.

@@ -8,6 +8,7 @@ package pluginconfig
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -71,6 +72,11 @@ type Config struct {
 	// Cache; nil Counters refuses those elements.
 	Counters    policy.SharedStore
 	CounterSalt []byte
+	// RateLimitService is "rateLimitService": Envoy's rate limit service
+	// counts the rate limits and quotas (nil: this Envoy's shared data);
+	// rateLimitCluster is its cluster.
+	RateLimitService *policy.RateLimitService
+	rateLimitCluster string
 }
 
 // MaxSize bounds the whole plugin configuration; each policy document
@@ -204,6 +210,8 @@ func Parse(data []byte) (*Config, error) {
 				*map[string]*string{"region": &d.Region, "serviceName": &d.ServiceName, "serviceId": &d.ServiceID, "gatewayId": &d.GatewayID}[key] = f.Str
 				return nil
 			})
+		case "rateLimitService":
+			err = c.parseRateLimitService(v)
 		case "clientIp":
 			err = object("clientIp", v, map[string]gjson.Type{"xffTrustedHops": gjson.Number}, func(_ string, n gjson.Result) error {
 				hops := n.Int()
@@ -214,7 +222,7 @@ func Parse(data []byte) (*Config, error) {
 				return nil
 			})
 		default:
-			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, fragments, backends, upstreams, certificates, clientCertificates, managedIdentity, products, subscriptions, clientIp, deployment, expressions, tokenCache, telemetry, eventsPerSecond, nativeCrypto, tls)", key)
+			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, fragments, backends, upstreams, certificates, clientCertificates, managedIdentity, products, subscriptions, clientIp, deployment, expressions, tokenCache, telemetry, eventsPerSecond, nativeCrypto, tls, rateLimitService)", key)
 		}
 		return err == nil
 	})
@@ -224,7 +232,68 @@ func Parse(data []byte) (*Config, error) {
 	if strings.TrimSpace(c.Policy) == "" && len(c.APIs) == 0 {
 		return nil, fmt.Errorf("plugin configuration: \"policy\" is missing or empty")
 	}
+	if s := c.RateLimitService; s != nil {
+		// Its calls go to its cluster, like send-request's through upstreams.
+		u, _ := url.Parse(s.URL)
+		host := strings.ToLower(u.Host)
+		if c.Upstreams == nil {
+			c.Upstreams = Upstreams{}
+		}
+		if other, ok := c.Upstreams[host]; ok && other != c.rateLimitCluster {
+			return nil, fmt.Errorf("plugin configuration: rateLimitService.url's host %s is mapped to cluster %q in upstreams, not %q", host, other, c.rateLimitCluster)
+		}
+		c.Upstreams[host] = c.rateLimitCluster
+	}
 	return c, nil
+}
+
+// parseRateLimitService reads "rateLimitService": {"cluster", "url",
+// "domain", "timeoutMs", "rateLimitsWhenDown"}.
+func (c *Config) parseRateLimitService(v gjson.Result) error {
+	s := &policy.RateLimitService{Domain: "apimguard", TimeoutMS: 1000}
+	err := object("rateLimitService", v, map[string]gjson.Type{"cluster": gjson.String, "url": gjson.String, "domain": gjson.String,
+		"timeoutMs": gjson.Number, "rateLimitsWhenDown": gjson.String}, func(key string, f gjson.Result) error {
+		switch key {
+		case "cluster":
+			c.rateLimitCluster = f.String()
+		case "url":
+			s.URL = f.String()
+		case "domain":
+			s.Domain = f.String()
+		case "timeoutMs":
+			ms := f.Int()
+			if float64(ms) != f.Num || ms < 1 || ms > 60000 {
+				return fmt.Errorf("plugin configuration: rateLimitService.timeoutMs must be a whole number from 1 to 60000, got %s", f.Raw)
+			}
+			s.TimeoutMS = uint32(ms)
+		case "rateLimitsWhenDown":
+			switch f.String() {
+			case "deny":
+			case "allow":
+				s.AllowRateLimitsWhenDown = true
+			default:
+				return fmt.Errorf("plugin configuration: rateLimitService.rateLimitsWhenDown must be \"deny\" or \"allow\", got %s", f.Raw)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if c.rateLimitCluster == "" {
+		return fmt.Errorf("plugin configuration: rateLimitService.cluster is missing: name the Envoy cluster of the rate limit service")
+	}
+	if s.URL == "" {
+		s.URL = "http://" + c.rateLimitCluster + "/json"
+	}
+	if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return fmt.Errorf("plugin configuration: rateLimitService.url must be an http or https URL, got %q", s.URL)
+	}
+	if s.Domain == "" || len(s.Domain) > 256 {
+		return fmt.Errorf("plugin configuration: rateLimitService.domain must be 1 to 256 bytes")
+	}
+	c.RateLimitService = s
+	return nil
 }
 
 // object visits the keys of a JSON object, refusing keys not in fields and
@@ -418,19 +487,20 @@ func (c *Config) Compile(keys policy.KeyStore, tokens policy.TokenStore, now fun
 	}
 	return policy.CompileGateway(policy.Config{Policy: c.Policy, APIs: c.APIs, TLS: c.TLS, ClientCertificates: c.ClientCertificates,
 		Products: c.Products, Subscriptions: subs, Fragments: c.Fragments, Backends: c.Backends, Deployment: c.Deployment}, policy.Options{
-		BackendCluster: c.backendCluster,
-		Cache:          c.Cache,
-		Counters:       c.Counters,
-		CounterSalt:    c.CounterSalt,
-		Keys:           keys,
-		Tokens:         tokens,
-		Certificates:   c.Certificates,
-		TokenCache:     c.TokenCache,
-		Now:            now,
-		Offload:        offload,
-		Doc:            "policy",
-		NamedValue:     c.namedValue,
-		MaxIterations:  c.MaxIterations,
+		BackendCluster:   c.backendCluster,
+		Cache:            c.Cache,
+		Counters:         c.Counters,
+		CounterSalt:      c.CounterSalt,
+		RateLimitService: c.RateLimitService,
+		Keys:             keys,
+		Tokens:           tokens,
+		Certificates:     c.Certificates,
+		TokenCache:       c.TokenCache,
+		Now:              now,
+		Offload:          offload,
+		Doc:              "policy",
+		NamedValue:       c.namedValue,
+		MaxIterations:    c.MaxIterations,
 	})
 }
 

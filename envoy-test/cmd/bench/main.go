@@ -138,6 +138,10 @@ func run(rounds, seconds int, soak float64, out, only, policyFile, module string
 		b, _ := json.Marshal(map[string]any{"policy": policy, "tokenCache": cache})
 		return string(b)
 	}
+	// P-rl: P and a local rate limit every request counts against (never
+	// reached: a million a second), keyed by a header as users key them.
+	limited, _ := json.Marshal(map[string]any{"policy": strings.Replace(policy, "</inbound>",
+		`<rate-limit-by-key calls="1000000" renewal-period="1" counter-key="@(context.Request.Headers.GetValueOrDefault(&quot;x-api-key&quot;, &quot;&quot;))" /></inbound>`, 1)})
 	native := envoyrun.Params{Native: true, JWTCache: true, APIKey: apiKey, JWKS: string(jwks)}
 	nativeNC := native
 	nativeNC.JWTCache = false
@@ -151,12 +155,13 @@ func run(rounds, seconds int, soak float64, out, only, policyFile, module string
 		{"P", "apimguard: cors, ip-filter, check-header, validate-jwt", envoyrun.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(0)}, reuse},
 		{"P-u", "P, unique tokens: every request misses the token cache", envoyrun.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(0)}, unique},
 		{"P-nc", "P with the verified-token cache off, unique tokens", envoyrun.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(-1)}, unique},
+		{"P-rl", "P and a local rate-limit-by-key (counters in shared data)", envoyrun.Params{Plugin: true, WasmPath: wasm, PluginConfig: string(limited)}, reuse},
 	}
 	if only != "" {
 		names := strings.Split(only, ",")
 		variants = slices.DeleteFunc(variants, func(v variant) bool { return !slices.Contains(names, v.name) })
 		if len(variants) != len(names) {
-			return fmt.Errorf("-only %s: the variants are B0, N, N-u, N-nc, G0, P0, P, P-u, P-nc", only)
+			return fmt.Errorf("-only %s: the variants are B0, N, N-u, N-nc, G0, P0, P, P-u, P-nc, P-rl", only)
 		}
 	}
 	if twin != "" {
