@@ -13,7 +13,7 @@ WASM          := build/apimguard.wasm
 # (golang/go#75804, fixed in Go 1.27). 200000 inputs take about 6-8 s here.
 FUZZTIME      ?= 200000x
 
-.PHONY: build binaryen image push promtool check test test.policy test.filter test.envoy test.fuzz test.cases run envoy browser bench bench.quick bench.go bench.tools bench.envoy clean
+.PHONY: build binaryen image push promtool ratelimit check test test.policy test.filter test.envoy test.fuzz test.cases run envoy browser bench bench.quick bench.go bench.tools bench.envoy clean
 
 # wasm-opt (Debian's binaryen) shrinks the module's code by about an eighth;
 # V8 compiles every byte of it when Envoy loads the plugin (BENCHMARKS.md).
@@ -102,8 +102,23 @@ promtool:
 	  $(call apt_install,--no-install-recommends prometheus); }
 	@command -v promtool >/dev/null
 
+## ratelimit: Envoy's rate limit service (github.com/envoyproxy/ratelimit, built from the Go module
+## proxy at a pinned commit) and Debian's redis-server, for the global throttling tests.
+RATELIMIT_VERSION := v1.4.1-0.20260122083618-3fb702589d36
+RATELIMIT         := $(TOOLS)/bin/ratelimit
+ratelimit: $(RATELIMIT)
+	@command -v redis-server >/dev/null || { \
+	  echo "installing redis-server from Debian's packages"; \
+	  $(call apt_install,--no-install-recommends redis-server); }
+	@command -v redis-server >/dev/null
+
+$(RATELIMIT):
+	mkdir -p $(TOOLS)/ratelimit-build $(dir $@)
+	GOBIN=$(TOOLS)/ratelimit-build $(GO) install github.com/envoyproxy/ratelimit/src/service_cmd@$(RATELIMIT_VERSION)
+	mv $(TOOLS)/ratelimit-build/service_cmd $@
+
 ## test: build, then all three tiers: engine, plugin (native + wazero), real Envoy (and Chromium).
-test: check build envoy browser promtool
+test: check build envoy browser promtool ratelimit
 	$(MAKE) --no-print-directory test.policy test.fuzz test.filter test.cases test.envoy
 
 STATICCHECK_VERSION := v0.8.2

@@ -170,6 +170,9 @@ func (p *pluginContext) OnTick() {
 	if n := p.gw.TakeCounterOverflows(); n > 0 {
 		p.counters.add("apimguard.throttle_overflows", uint64(n))
 	}
+	if n := p.gw.TakeServiceFailures(); n > 0 {
+		p.counters.add("apimguard.rate_limit_service_failures", uint64(n))
+	}
 	p.counters.flush()
 	p.events.tick()
 	p.keys.tick()

@@ -8,8 +8,12 @@
 // pulls (image.go), writes it as a tarball and/or pushes it, and prints the
 // digests to pin.
 //
+// "apimguard ratelimit-config" writes the configuration of Envoy's rate
+// limit service for a plugin configuration that counts there (ratelimit.go).
+//
 //	apimguard test [-v] [-wasm build/apimguard.wasm] cases.yaml...
 //	apimguard image [-wasm build/apimguard.wasm] [-version v] [-o file.tar] [-push registry/repo:tag]
+//	apimguard ratelimit-config plugin-configuration.json
 package main
 
 import (
@@ -28,8 +32,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "image" {
 		return image(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "ratelimit-config" {
+		return ratelimitConfig(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "test" {
-		fmt.Fprintln(stderr, "usage: apimguard test [-v] [-wasm file] cases.yaml...\n       apimguard image [-wasm file] [-version v] [-o file.tar] [-push registry/repo:tag]")
+		fmt.Fprintln(stderr, "usage: apimguard test [-v] [-wasm file] cases.yaml...\n       apimguard image [-wasm file] [-version v] [-o file.tar] [-push registry/repo:tag]\n       apimguard ratelimit-config plugin-configuration.json")
 		return 2
 	}
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
