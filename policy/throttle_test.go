@@ -358,3 +358,75 @@ func TestRateLimitAndQuota_perSubscription(t *testing.T) {
 		}
 	}
 }
+
+// Global mode: the engine asks the rate limit service and answers from
+// its reply.
+func TestThrottle_global(t *testing.T) {
+	clock := &throttleClock{time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
+	compile := func(allow bool) *Program {
+		p, err := Compile(doc(`<rate-limit-by-key calls="20" renewal-period="60" counter-key="@(context.Request.Headers.GetValueOrDefault(&quot;x-client&quot;, &quot;&quot;))" remaining-calls-header-name="x-left" />
+<quota-by-key calls="100" renewal-period="86400" counter-key="k" increment-condition="@(context.Response.StatusCode == 200)" />`, "", ""),
+			Options{Counters: &MemoryStore{}, Now: clock.now, RateLimitService: &RateLimitService{URL: "http://ratelimit:8080/json", Domain: "d", AllowRateLimitsWhenDown: allow}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := compile(false)
+	x := p.NewExec(get(map[string]string{"x-client": "a\"b"}), nil)
+	r := x.Inbound()
+	if r.Action != Call || r.Call.Authority != "ratelimit:8080" || r.Call.Path != "/json" || r.Call.Method != "POST" || r.Call.TimeoutMS != 1000 ||
+		string(r.Call.Body) != `{"domain":"d","descriptors":[{"entries":[{"key":"apimguard","value":"rate-limit-by-key/20/minute"},{"key":"key","value":"a\"b"}],"hitsAddend":"1"}]}` {
+		t.Fatalf("the first call: %+v %s", r, r.Call.Body)
+	}
+	r = x.Resume(&CallResponse{StatusCode: 200, Body: []byte(`{"overallCode":"OK","statuses":[{"code":"OK","limitRemaining":7}]}`)}, nil)
+	// The quota's count is deferred: the check looks only.
+	if r.Action != Call || string(r.Call.Body) != `{"domain":"d","descriptors":[{"entries":[{"key":"apimguard","value":"quota-by-key/100/day"},{"key":"key","value":"k"}],"hitsAddend":"0"}]}` {
+		t.Fatalf("the second call: %+v %s", r, r.Call.Body)
+	}
+	if r = x.Resume(&CallResponse{StatusCode: 200, Body: []byte(`{"overallCode":"OK"}`)}, nil); r.Action != Continue {
+		t.Fatalf("%+v", r)
+	}
+	r = x.Outbound(resp{":status": "200"})
+	got := map[string]string{}
+	for _, e := range r.Edits {
+		got[e.Name] = e.Values[0]
+	}
+	calls := x.OneWayCalls()
+	if got["x-left"] != "7" || len(calls) != 1 || !strings.Contains(string(calls[0].Body), `"value":"quota-by-key/100/day"},{"key":"key","value":"k"}],"hitsAddend":"1"`) {
+		t.Fatalf("outbound: %v, one-way calls %d", got, len(calls))
+	}
+
+	client := map[string]string{"x-client": "c"}
+	x = p.NewExec(get(client), nil)
+	x.Inbound()
+	r = x.Resume(&CallResponse{StatusCode: 429, Body: []byte(`{"overallCode":"OVER_LIMIT","statuses":[{"code":"OVER_LIMIT","durationUntilReset":"41.2s"}]}`)}, nil)
+	if retry, _ := JoinHeader(r.Headers, "retry-after"); r.Status != 429 || retry != "42" || x.LastError().Reason != "RateLimitExceeded" {
+		t.Errorf("over the limit: %d %v", r.Status, r.Headers)
+	}
+	x = p.NewExec(get(client), nil)
+	x.Inbound()
+	if r = x.Resume(nil, ErrCallFailed); r.Status != 500 || x.LastError().Reason != "RateLimitServiceUnavailable" {
+		t.Errorf("service down, deny: %+v", r)
+	}
+	x = compile(true).NewExec(get(client), nil)
+	x.Inbound()
+	if r = x.Resume(&CallResponse{StatusCode: 503}, nil); r.Action != Call {
+		t.Errorf("service down, allow: the rate limit lets it through to the quota: %+v", r)
+	}
+	if r = x.Resume(nil, ErrCallTimeout); r.Status != 500 {
+		t.Errorf("service down: a quota denies whatever rateLimitsWhenDown says: %+v", r)
+	}
+
+	for _, c := range []struct{ doc, want string }{
+		{`<rate-limit-by-key calls="5" renewal-period="90" counter-key="k" />`, "renewal-period 90 has no unit in Envoy's rate limit service"},
+		{`<rate-limit-by-key calls="@(5)" renewal-period="60" counter-key="k" />`, "calls and renewal-period must be constants with throttling.service"},
+		{`<quota-by-key bandwidth="5" renewal-period="3600" counter-key="k" />`, "bandwidth and renewal-period 0 count only locally"},
+		{`<quota-by-key calls="5" renewal-period="3600" counter-key="k" first-period-start="2026-01-01T00:00:00Z" />`, "first-period-start cannot be kept"},
+	} {
+		_, err := Compile(inboundDoc(c.doc), Options{Counters: &MemoryStore{}, RateLimitService: &RateLimitService{URL: "http://r/json", Domain: "d"}})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v", c.doc, err)
+		}
+	}
+}

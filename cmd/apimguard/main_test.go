@@ -85,3 +85,51 @@ func TestRun_errors(t *testing.T) {
 		t.Errorf("missing module: exit %d, %q", code, errOut.String())
 	}
 }
+
+func TestRatelimitConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, cfg string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	global := write("global.json", `{"policy": "<policies><inbound>\n<rate-limit-by-key calls=\"10\" renewal-period=\"60\" counter-key=\"@(context.Request.IpAddress)\" />\n<rate-limit-by-key calls=\"10\" renewal-period=\"60\" counter-key=\"@(context.Request.IpAddress)\" />\n</inbound></policies>",
+  "apis": [{"name": "orders", "pathPrefix": "/orders"}],
+  "products": [{"id": "gold", "apis": ["orders"], "policy": "<policies><inbound><quota calls=\"1000\" renewal-period=\"86400\" /><base /></inbound></policies>"}],
+  "rateLimitService": {"cluster": "ratelimit", "domain": "edge"}}`)
+	var out, errs strings.Builder
+	if code := run([]string{"ratelimit-config", global}, &out, &errs); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs.String())
+	}
+	want := `# Envoy's rate limit service configuration for apimguard's policies,
+# written by apimguard ratelimit-config: one rule per budget.
+domain: "edge"
+descriptors:
+  # policy:2:1
+  - key: apimguard
+    value: "rate-limit-by-key/10/minute"
+    descriptors:
+      - key: key
+        rate_limit:
+          unit: minute
+          requests_per_unit: 10
+  # products[0].policy:1:20
+  - key: apimguard
+    value: "quota@products[0].policy:quota[1]/1000/day"
+    descriptors:
+      - key: key
+        rate_limit:
+          unit: day
+          requests_per_unit: 1000
+`
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+	local := write("local.json", `{"policy": "<policies/>"}`)
+	errs.Reset()
+	if code := run([]string{"ratelimit-config", local}, &out, &errs); code != 1 || !strings.Contains(errs.String(), "the configuration has no rateLimitService") {
+		t.Errorf("without rateLimitService: exit %d, %s", code, errs.String())
+	}
+}

@@ -164,3 +164,38 @@ func TestParse_expressions(t *testing.T) {
 		}
 	}
 }
+
+func TestParse_rateLimitService(t *testing.T) {
+	c, err := Parse([]byte(`{"policy":"<policies/>","rateLimitService":{"cluster":"rl"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.RateLimitService; s.URL != "http://rl/json" || s.Domain != "apimguard" || s.TimeoutMS != 1000 || s.AllowRateLimitsWhenDown || c.Upstreams["rl"] != "rl" {
+		t.Errorf("defaults: %+v, upstreams %v", s, c.Upstreams)
+	}
+	c, err = Parse([]byte(`{"policy":"<policies/>","upstreams":{"login.example":"idp"},"rateLimitService":{"cluster":"rl","url":"https://Limits.internal:8443/json","domain":"edge","timeoutMs":250,"rateLimitsWhenDown":"allow"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.RateLimitService; s.URL != "https://Limits.internal:8443/json" || s.Domain != "edge" || s.TimeoutMS != 250 || !s.AllowRateLimitsWhenDown ||
+		c.Upstreams["limits.internal:8443"] != "rl" || c.Upstreams["login.example"] != "idp" {
+		t.Errorf("%+v, upstreams %v", s, c.Upstreams)
+	}
+	for cfg, want := range map[string]string{
+		`{}`:                                 `plugin configuration: rateLimitService.cluster is missing: name the Envoy cluster of the rate limit service`,
+		`{"cluster":"rl","url":"ftp://x/y"}`: `plugin configuration: rateLimitService.url must be an http or https URL, got "ftp://x/y"`,
+		`{"cluster":"rl","timeoutMs":0}`:     `plugin configuration: rateLimitService.timeoutMs must be a whole number from 1 to 60000, got 0`,
+		`{"cluster":"rl","rateLimitsWhenDown":"open"}`: `plugin configuration: rateLimitService.rateLimitsWhenDown must be "deny" or "allow", got "open"`,
+		`{"cluster":"rl","domain":""}`:                 `plugin configuration: rateLimitService.domain must be 1 to 256 bytes`,
+		`{"cluster":"rl","port":1}`:                    `plugin configuration: rateLimitService: unknown key "port"`,
+	} {
+		_, err := Parse([]byte(`{"policy":"<policies/>","rateLimitService":` + cfg + `}`))
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: %v\nwant %s", cfg, err, want)
+		}
+	}
+	_, err = Parse([]byte(`{"policy":"<policies/>","upstreams":{"rl":"other"},"rateLimitService":{"cluster":"rl"}}`))
+	if err == nil || err.Error() != `plugin configuration: rateLimitService.url's host rl is mapped to cluster "other" in upstreams, not "rl"` {
+		t.Errorf("a host mapped elsewhere: %v", err)
+	}
+}
