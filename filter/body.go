@@ -82,6 +82,10 @@ func (h *httpContext) replaceBody(dir direction, size int) types.Action {
 			return h.hostFailure("read the body", err)
 		}
 	}
+	if dir == responseDirection && h.llm.active {
+		p, c, reported := policy.ResponseUsage(body)
+		h.settleTokens(p, c, reported)
+	}
 	out, ok := policy.ApplyBodyEdits(body, b.edits)
 	b.edits = nil
 	if !ok {

@@ -38,6 +38,8 @@ type httpContext struct {
 	// bodies are the request's and the response's bodies as the policies
 	// change them (body.go).
 	bodies [2]bodyState
+	// llm is how the response's tokens are read (llm.go).
+	llm llmState
 }
 
 // lazyHeaders reads a header map from the host once, when first needed.
@@ -106,7 +108,11 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) (action typ
 		proxywasm.LogErrorf("apimguard: cannot read response headers: %v", h.respHeaders.err)
 		return h.respond(500, jsonContentType, policy.InternalErrorBody)
 	}
-	return h.apply(r, responseDirection)
+	action = h.apply(r, responseDirection)
+	if !h.answered {
+		h.startTokenCount(endOfStream)
+	}
+	return action
 }
 
 // OnHttpRequestBody implements types.HttpContext: while a call is pending
@@ -121,6 +127,10 @@ func (h *httpContext) OnHttpRequestBody(size int, endOfStream bool) (action type
 
 // OnHttpResponseBody implements types.HttpContext.
 func (h *httpContext) OnHttpResponseBody(size int, endOfStream bool) (action types.Action) {
+	if h.llm.active && !h.answered && h.bodies[responseDirection].edits == nil {
+		defer h.recoverTo(&action)
+		return h.countTokens(size, endOfStream)
+	}
 	if h.answered || h.bodies[responseDirection].edits == nil {
 		return h.holdWhilePending(responseDirection)
 	}
@@ -163,6 +173,9 @@ func (h *httpContext) OnHttpStreamDone() {
 			bytes = in + out
 		}
 		h.x.End(int64(min(bytes, 1<<62)))
+		if metrics := h.x.Metrics(); metrics != nil {
+			h.plugin.custom.add(h.plugin.counters, metrics)
+		}
 	}
 	if p := h.plugin; p != nil {
 		p.keys.cancel(h.id)

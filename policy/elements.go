@@ -41,6 +41,10 @@ func elements(name string) (element, bool) {
 		return element{sections: anySection, compile: compileFindAndReplace}, true
 	case "forward-request":
 		return element{sections: backend, compile: compileForwardRequest}, true
+	case "llm-token-limit", "azure-openai-token-limit":
+		return element{sections: inbound, compile: compileLLMTokenLimit}, true
+	case "llm-emit-token-metric", "azure-openai-emit-token-metric":
+		return element{sections: inbound, compile: compileLLMTokenMetric}, true
 	case "limit-concurrency":
 		return element{sections: anySection, compile: compileLimitConcurrency}, true
 	case "mock-response":

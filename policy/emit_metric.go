@@ -81,9 +81,17 @@ func compileEmitMetric(c *compiler, n *Node) (statement, error) {
 			return nil, err
 		}
 	}
+	m.dims, err = c.metricDims(n)
+	return m, err
+}
+
+// metricDims reads the <dimension> children of emit-metric and of the
+// token metrics.
+func (c *compiler) metricDims(n *Node) ([]metricDim, error) {
 	if len(n.Children) == 0 || len(n.Children) > maxMetricDims {
 		return nil, c.errf(n, n.Pos, "needs 1 to %d <dimension>s", maxMetricDims)
 	}
+	var dims []metricDim
 	for _, d := range n.Children {
 		if err := c.attrs(d, "name", "value"); err != nil {
 			return nil, err
@@ -105,9 +113,9 @@ func compileEmitMetric(c *compiler, n *Node) (statement, error) {
 		} else if !defaultDims[dim.name] {
 			return nil, c.errf(d, d.Pos, "dimension %q is not one of APIM's default dimensions: it needs a value", dim.name)
 		}
-		m.dims = append(m.dims, dim)
+		dims = append(dims, dim)
 	}
-	return m, nil
+	return dims, nil
 }
 
 func (m *emitMetric) run(x *Exec) error {

@@ -176,6 +176,8 @@ type execMore struct {
 	// the quota counters it added to (quota.go).
 	bandwidth []bandwidthUse
 	quotaKeys []string
+	// tokens is the token counting of the LLM elements (llm_tokens.go).
+	tokens *tokenState
 }
 
 // extra returns x.more, allocating it at the first use.

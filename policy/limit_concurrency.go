@@ -173,4 +173,6 @@ func (x *Exec) End(bytes int64) {
 	}
 	x.releaseHeld()
 	x.countBandwidth(bytes)
+	// An answer that never completed counts what was estimated.
+	x.TokenUsage(0, 0, false)
 }

@@ -461,7 +461,8 @@ func throttleDenial(x *Exec, m *stmtMeta, names *throttleNames, secs int64, reas
 // rateEpoch); each call moves it one interval later, and a call is allowed
 // while that stays within the burst (calls intervals) of now. It returns
 // whether n calls are allowed, the calls left after them and, when not
-// allowed, how long until they are. n 0 only looks (is one more allowed?).
+// allowed, how long until they are. n 0 only looks (is one more allowed?)
+// and counts nothing.
 func cellRate(e *counterEntry, fresh bool, now time.Time, calls int64, period time.Duration, n int64, force bool) (allowed bool, remaining, retryUS int64) {
 	t := now.Sub(rateEpoch).Microseconds()
 	interval := (period.Microseconds() + calls - 1) / calls
@@ -489,9 +490,6 @@ func cellRate(e *counterEntry, fresh bool, now time.Time, calls int64, period ti
 		e.expires = now.UnixMilli() + 1
 	}
 	remaining = (t + burst - tat) / interval
-	if n == 0 && allowed {
-		remaining = (t + burst - next) / interval
-	}
 	return allowed, max(remaining, 0), retryUS
 }
 
