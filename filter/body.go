@@ -82,7 +82,7 @@ func (h *httpContext) replaceBody(dir direction, size int) types.Action {
 			return h.hostFailure("read the body", err)
 		}
 	}
-	if dir == responseDirection && h.llm.active {
+	if dir == responseDirection && h.usage != nil {
 		p, c, reported := policy.ResponseUsage(body)
 		h.settleTokens(p, c, reported)
 	}

@@ -38,8 +38,8 @@ type httpContext struct {
 	// bodies are the request's and the response's bodies as the policies
 	// change them (body.go).
 	bodies [2]bodyState
-	// llm is how the response's tokens are read (llm.go).
-	llm llmState
+	// usage reads the response's tokens while it passes (llm.go).
+	usage usageReader
 }
 
 // lazyHeaders reads a header map from the host once, when first needed.
@@ -127,7 +127,7 @@ func (h *httpContext) OnHttpRequestBody(size int, endOfStream bool) (action type
 
 // OnHttpResponseBody implements types.HttpContext.
 func (h *httpContext) OnHttpResponseBody(size int, endOfStream bool) (action types.Action) {
-	if h.llm.active && !h.answered && h.bodies[responseDirection].edits == nil {
+	if h.usage != nil && !h.answered && h.bodies[responseDirection].edits == nil {
 		defer h.recoverTo(&action)
 		return h.countTokens(size, endOfStream)
 	}

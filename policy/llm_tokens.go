@@ -481,3 +481,67 @@ func (s *StreamUsage) Usage() (prompt, completion int64, reported bool) {
 	}
 	return 0, (s.chars + 3) / 4, false
 }
+
+// BodyUsage reads the usage of a whole (not streamed) answer chunk by
+// chunk, as it passes: it keeps the first bodyUsageHead bytes and, past
+// them, the last bodyUsageTail, where OpenAI-compatible backends write
+// usage.
+type BodyUsage struct {
+	head, tail []byte
+	cut        bool
+}
+
+const (
+	bodyUsageHead = 64 << 10
+	bodyUsageTail = 16 << 10
+)
+
+// Write reads one chunk of the answer.
+func (b *BodyUsage) Write(chunk []byte) {
+	if !b.cut && len(b.head)+len(chunk) <= bodyUsageHead {
+		b.head = append(b.head, chunk...)
+		return
+	}
+	if !b.cut {
+		b.cut, b.tail, b.head = true, b.head, nil
+	}
+	b.tail = append(b.tail, chunk...)
+	if n := len(b.tail); n > 2*bodyUsageTail {
+		b.tail = append(b.tail[:0], b.tail[n-bodyUsageTail:]...)
+	}
+}
+
+// Usage returns the answer's usage.
+func (b *BodyUsage) Usage() (prompt, completion int64, reported bool) {
+	if !b.cut {
+		return ResponseUsage(b.head)
+	}
+	t := b.tail
+	i := strings.LastIndex(string(t), `"usage"`)
+	if i < 0 {
+		return 0, 0, false
+	}
+	rest := strings.TrimLeft(string(t[i+len(`"usage"`):]), " \t\r\n")
+	rest, ok := strings.CutPrefix(rest, ":")
+	rest = strings.TrimLeft(rest, " \t\r\n")
+	if !ok || !strings.HasPrefix(rest, "{") {
+		return 0, 0, false
+	}
+	// The object: to its matching brace, outside strings.
+	depth, inString := 0, false
+	for j := 0; j < len(rest); j++ {
+		switch c := rest[j]; {
+		case inString && c == '\\':
+			j++
+		case c == '"':
+			inString = !inString
+		case !inString && c == '{':
+			depth++
+		case !inString && c == '}':
+			if depth--; depth == 0 {
+				return usageOf(gjson.Parse(rest[:j+1]))
+			}
+		}
+	}
+	return 0, 0, false
+}

@@ -163,3 +163,32 @@ func TestLLMTokenLimit_loadErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestBodyUsage(t *testing.T) {
+	small := `{"choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":4}}`
+	big := `{"choices":[{"message":{"content":"` + strings.Repeat("a}\"{", 50000) + `"}}],"usage" : {"prompt_tokens":7,"completion_tokens":9,"details":{"note":"}{\"x"}},"x":1}`
+	for _, c := range []struct {
+		body    string
+		p, comp int64
+		ok      bool
+	}{
+		{small, 3, 4, true},
+		{big, 7, 9, true},
+		{strings.Repeat("z", 200000), 0, 0, false},
+		{`{"choices":[],"usage":"none"}`, 0, 0, false},
+	} {
+		for _, size := range []int{1, 7, 4096, 1 << 20} {
+			var b BodyUsage
+			for i := 0; i < len(c.body); i += size {
+				b.Write([]byte(c.body[i:min(i+size, len(c.body))]))
+			}
+			p, comp, ok := b.Usage()
+			if p != c.p || comp != c.comp || ok != c.ok {
+				t.Errorf("%d-byte body in %d-byte chunks: %d %d %v, want %d %d %v", len(c.body), size, p, comp, ok, c.p, c.comp, c.ok)
+			}
+			if cap(b.tail)+cap(b.head) > 2*bodyUsageHead+2*size {
+				t.Errorf("kept %d + %d bytes", cap(b.head), cap(b.tail))
+			}
+		}
+	}
+}

@@ -32,6 +32,10 @@ type Upstream struct {
 	// holds every answer.
 	failNext, failStatus int
 	delay                time.Duration
+	// chunks, when set, are the body, sent one at a time gap apart (a
+	// streamed answer).
+	chunks []string
+	gap    time.Duration
 }
 
 // FailNext makes the next n requests answer status (with an empty body).
@@ -59,7 +63,15 @@ func (u *Upstream) Answer(status int, headers map[string]string) {
 func (u *Upstream) AnswerBody(status int, headers map[string]string, body string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.status, u.headers, u.body = status, headers, body
+	u.status, u.headers, u.body, u.chunks = status, headers, body, nil
+}
+
+// AnswerStream makes the upstream answer 200 with headers and a body sent
+// in chunks, each flushed, gap apart, from now on.
+func (u *Upstream) AnswerStream(headers map[string]string, gap time.Duration, chunks ...string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.status, u.headers, u.body, u.chunks, u.gap = 200, headers, "", chunks, gap
 }
 
 // StartUpstream listens on addr ("127.0.0.1:0" for any free port).
@@ -78,7 +90,7 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	u.mu.Lock()
 	u.reqs = append(u.reqs, Received{Method: r.Method, Path: r.URL.RequestURI(), Host: r.Host, Header: r.Header.Clone(), Body: string(body)})
-	status, headers, answer, delay := u.status, u.headers, u.body, u.delay
+	status, headers, answer, delay, chunks, gap := u.status, u.headers, u.body, u.delay, u.chunks, u.gap
 	fail := u.failNext > 0
 	if fail {
 		u.failNext--
@@ -96,6 +108,16 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if status != 0 {
 		w.WriteHeader(status)
+	}
+	if chunks != nil {
+		for i, c := range chunks {
+			if i > 0 {
+				time.Sleep(gap)
+			}
+			io.WriteString(w, c)
+			w.(http.Flusher).Flush()
+		}
+		return
 	}
 	if answer != "" {
 		io.WriteString(w, answer)
