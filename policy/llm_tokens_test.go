@@ -106,10 +106,10 @@ func TestTokenWindow(t *testing.T) {
 func TestResponseUsage(t *testing.T) {
 	for body, want := range map[string][3]int64{
 		`{"id":"c","usage":{"prompt_tokens":12,"completion_tokens":30,"total_tokens":42}}`: {12, 30, 1},
-		`{"usage":{"input_tokens":5,"output_tokens":7}}`:                                 {5, 7, 1},
-		`{"usage":{"total_tokens":9}}`:                                                   {9, 0, 1},
-		`{"choices":[]}`:                                                                 {0, 0, 0},
-		`not json`:                                                                       {0, 0, 0},
+		`{"usage":{"input_tokens":5,"output_tokens":7}}`:                                   {5, 7, 1},
+		`{"usage":{"total_tokens":9}}`:                                                     {9, 0, 1},
+		`{"choices":[]}`:                                                                   {0, 0, 0},
+		`not json`:                                                                         {0, 0, 0},
 	} {
 		p, c, ok := ResponseUsage([]byte(body))
 		got := [3]int64{p, c, 0}
