@@ -3,6 +3,7 @@ package corpus
 import (
 	"encoding/pem"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/apimguard/apimguard/policy"
@@ -57,13 +58,21 @@ func (r Request) Connection() (Connection, error) {
 }
 
 // HeadersWith are the case's request headers as they reach the module: with
-// x-forwarded-client-cert replaced (SANITIZE_SET) by the connection's.
+// x-forwarded-client-cert replaced (SANITIZE_SET) by the connection's, and
+// a body's Content-Length, as the Envoy tier's HTTP/1.1 client sends it.
 func (r Request) HeadersWith(conn Connection) [][2]string {
 	var out [][2]string
+	length := r.Body != ""
 	for _, kv := range Pairs(r.Headers) {
 		if kv[0] != "x-forwarded-client-cert" {
 			out = append(out, kv)
 		}
+		if kv[0] == "content-length" || kv[0] == "transfer-encoding" {
+			length = false
+		}
+	}
+	if length {
+		out = append(out, [2]string{"content-length", strconv.Itoa(len(r.Body))})
 	}
 	if conn.XFCC != "" {
 		out = append(out, [2]string{"x-forwarded-client-cert", conn.XFCC})
