@@ -2,6 +2,7 @@ package envoytest
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -68,17 +69,12 @@ func throttleGet(s *stack, path, clientKey string) throttleAnswer {
 		return throttleAnswer{transportFailed: true}
 	}
 	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return throttleAnswer{transportFailed: true}
 	}
 	return throttleAnswer{status: resp.StatusCode, retry: resp.Header.Get("Retry-After"), left: resp.Header.Get("x-ratelimit-remaining"),
-		body: b.String(), elapsed: time.Since(start)}
+		body: string(b), elapsed: time.Since(start)}
 }
 
 // throttleMany sends n requests at once.
@@ -200,16 +196,11 @@ func TestThrottling_twoWorkersThroughEnvoy(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			var b strings.Builder
-			buf := make([]byte, 4096)
-			for {
-				n, err := resp.Body.Read(buf)
-				b.Write(buf[:n])
-				if err != nil {
-					break
-				}
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
 			}
-			return resp.StatusCode, b.String()
+			return resp.StatusCode, string(b)
 		}
 		if st, body := send(); st != 200 {
 			t.Fatalf("first: %d %s", st, body)

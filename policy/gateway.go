@@ -185,7 +185,7 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 	if svc := opt.RateLimitService; svc != nil {
 		u, err := parseCallURL(svc.URL)
 		if err != nil || svc.Domain == "" {
-			return nil, fmt.Errorf("throttling.service: needs an http or https url and a domain")
+			return nil, fmt.Errorf("rateLimitService: needs an http or https url and a domain")
 		}
 		c.serviceHost, c.servicePath = u.Host, u.RequestURI()
 	}

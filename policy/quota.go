@@ -35,12 +35,11 @@ import (
 //     expression defers the count to the end of outbound.
 type quota struct {
 	stmtMeta
-	byKey             bool
-	key, cond, count  Value
-	hasCond, deferred bool
-	limits            []scopedQuota
-	origin            int64 // quota-by-key: first-period-start, unix seconds
-	marker            string
+	byKey bool
+	keyedCount
+	limits []scopedQuota
+	origin int64 // quota-by-key: first-period-start, unix seconds
+	marker string
 }
 
 // scopedQuota is one budget of quota (as scopedRate) or of quota-by-key.
@@ -119,12 +118,12 @@ func (c *compiler) globalQuota(n *Node, s *quota, perSubscription bool) error {
 		return nil
 	}
 	if _, ok := n.Attr("first-period-start"); ok {
-		return c.errf(n, n.Pos, "first-period-start cannot be kept with throttling.service: the rate limit service's windows start at the Unix epoch")
+		return c.errf(n, n.Pos, "first-period-start cannot be kept with rateLimitService: the rate limit service's windows start at the Unix epoch")
 	}
 	for i := range s.limits {
 		q := &s.limits[i]
 		if q.kilobytes > 0 || q.calls == 0 || q.period == 0 {
-			return c.errf(n, n.Pos, "with throttling.service a quota counts calls in a window that renews: bandwidth and renewal-period 0 count only locally")
+			return c.errf(n, n.Pos, "with rateLimitService a quota counts calls in a window that renews: bandwidth and renewal-period 0 count only locally")
 		}
 		kind, marker := "quota-by-key", ""
 		if perSubscription {
@@ -199,19 +198,9 @@ func compileQuotaByKey(c *compiler, n *Node) (statement, error) {
 		return nil, err
 	}
 	s.limits = []scopedQuota{q}
-	if s.key, err = c.requiredValue(n, "counter-key"); err != nil {
+	if s.keyedCount, err = c.keyedCount(n, maxQuotaCalls); err != nil {
 		return nil, err
 	}
-	if s.count, err = c.throttleIntValue(n, "increment-count", false, 0, maxQuotaCalls); err != nil {
-		return nil, err
-	}
-	if a, ok := n.Attr("increment-condition"); ok {
-		if s.cond, err = c.condition(n, a); err != nil {
-			return nil, err
-		}
-		s.hasCond = true
-	}
-	s.deferred = (s.hasCond && !s.cond.IsConst()) || !s.count.IsConst()
 	if a, ok := n.Attr("first-period-start"); ok {
 		v, err := c.constant(n, a)
 		if err != nil {
@@ -281,17 +270,6 @@ func (s *quota) run(x *Exec) error {
 		return err
 	}
 	return s.take(x, key, q, s.origin, n, false)
-}
-
-// increment evaluates increment-condition and increment-count.
-func (s *quota) increment(x *Exec) (int64, bool, error) {
-	if s.hasCond {
-		if ok, err := s.cond.EvalBool(x); err != nil || !ok {
-			return 0, false, err
-		}
-	}
-	n, err := evalThrottleInt(x, &s.count, "increment-count", 0, maxQuotaCalls)
-	return n, err == nil && n > 0, err
 }
 
 // overService is the answer past a quota the service reported.

@@ -46,9 +46,8 @@ type rateLimit struct {
 	// rate-limit-by-key: the key, the budget (constants or expressions)
 	// and the increment; deferred when either increment attribute is an
 	// expression.
-	key, calls, period Value
-	cond, count        Value
-	hasCond, deferred  bool
+	keyedCount
+	calls, period Value
 	// rate-limit: the element's own budget, then its <api>/<operation>
 	// children's.
 	limits []scopedRate
@@ -258,7 +257,7 @@ func compileRateLimitByKey(c *compiler, n *Node) (statement, error) {
 	if s.names, err = c.throttleNames(n, "calls"); err != nil {
 		return nil, err
 	}
-	if s.key, err = c.requiredValue(n, "counter-key"); err != nil {
+	if s.keyedCount, err = c.keyedCount(n, maxRateCalls); err != nil {
 		return nil, err
 	}
 	if s.calls, err = c.throttleIntValue(n, "calls", true, 1, maxRateCalls); err != nil {
@@ -267,19 +266,9 @@ func compileRateLimitByKey(c *compiler, n *Node) (statement, error) {
 	if s.period, err = c.throttleIntValue(n, "renewal-period", true, 1, maxRatePeriod); err != nil {
 		return nil, err
 	}
-	if s.count, err = c.throttleIntValue(n, "increment-count", false, 0, maxRateCalls); err != nil {
-		return nil, err
-	}
-	if a, ok := n.Attr("increment-condition"); ok {
-		if s.cond, err = c.condition(n, a); err != nil {
-			return nil, err
-		}
-		s.hasCond = true
-	}
-	s.deferred = (s.hasCond && !s.cond.IsConst()) || !s.count.IsConst()
 	if c.opt.RateLimitService != nil {
 		if !s.calls.IsConst() || !s.period.IsConst() {
-			return nil, c.errf(n, n.Pos, "calls and renewal-period must be constants with throttling.service: the rate limit service's rules are made from them at start")
+			return nil, c.errf(n, n.Pos, "calls and renewal-period must be constants with rateLimitService: the rate limit service's rules are made from them at start")
 		}
 		calls, _ := throttleInt(s.calls.Const(), 1, maxRateCalls)
 		period, _ := throttleInt(s.period.Const(), 1, maxRatePeriod)
@@ -528,18 +517,6 @@ func (s *rateLimit) runService(x *Exec, key string) error {
 		return err
 	}
 	return x.askService(&s.stmtMeta, &s.names, []serviceAsk{{rule: s.rule, key: key, hits: n}}, false, s.overService)
-}
-
-// increment evaluates increment-condition and increment-count: the calls
-// to count, and whether to count at all.
-func (s *rateLimit) increment(x *Exec) (int64, bool, error) {
-	if s.hasCond {
-		if ok, err := s.cond.EvalBool(x); err != nil || !ok {
-			return 0, false, err
-		}
-	}
-	n, err := evalThrottleInt(x, &s.count, "increment-count", 0, maxRateCalls)
-	return n, err == nil && n > 0, err
 }
 
 // overService is the answer past a limit the service reported.

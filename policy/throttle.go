@@ -242,3 +242,43 @@ func (x *Exec) routeIDs() (api, op *[2]string) {
 	}
 	return api, op
 }
+
+// keyedCount is what rate-limit-by-key and quota-by-key share: the
+// counter key, and the increment (deferred to the end of outbound when
+// either attribute is an expression).
+type keyedCount struct {
+	key, cond, count  Value
+	hasCond, deferred bool
+	maxCount          int64
+}
+
+func (c *compiler) keyedCount(n *Node, maxCount int64) (keyedCount, error) {
+	k := keyedCount{maxCount: maxCount}
+	var err error
+	if k.key, err = c.requiredValue(n, "counter-key"); err != nil {
+		return k, err
+	}
+	if k.count, err = c.throttleIntValue(n, "increment-count", false, 0, maxCount); err != nil {
+		return k, err
+	}
+	if a, ok := n.Attr("increment-condition"); ok {
+		if k.cond, err = c.condition(n, a); err != nil {
+			return k, err
+		}
+		k.hasCond = true
+	}
+	k.deferred = (k.hasCond && !k.cond.IsConst()) || !k.count.IsConst()
+	return k, nil
+}
+
+// increment evaluates increment-condition and increment-count: how much
+// to count, and whether to count at all.
+func (k *keyedCount) increment(x *Exec) (int64, bool, error) {
+	if k.hasCond {
+		if ok, err := k.cond.EvalBool(x); err != nil || !ok {
+			return 0, false, err
+		}
+	}
+	n, err := evalThrottleInt(x, &k.count, "increment-count", 0, k.maxCount)
+	return n, err == nil && n > 0, err
+}

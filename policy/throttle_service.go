@@ -64,7 +64,7 @@ func (c *compiler) globalRule(n *Node, kind, marker string, calls int64, period 
 	secs := int64(period / time.Second)
 	unit, ok := serviceUnits[secs]
 	if !ok {
-		return "", c.errf(n, n.Pos, "renewal-period %d has no unit in Envoy's rate limit service (1, 60, 3600, 86400, 604800, 2592000 or 31536000 seconds); count it locally (no throttling.service) or use one of them", secs)
+		return "", c.errf(n, n.Pos, "renewal-period %d has no unit in Envoy's rate limit service (1, 60, 3600, 86400, 604800, 2592000 or 31536000 seconds); count it locally (no rateLimitService) or use one of them", secs)
 	}
 	name := kind + "/" + strconv.FormatInt(calls, 10) + "/" + unit
 	if marker != "" {

@@ -420,7 +420,7 @@ func TestThrottle_global(t *testing.T) {
 
 	for _, c := range []struct{ doc, want string }{
 		{`<rate-limit-by-key calls="5" renewal-period="90" counter-key="k" />`, "renewal-period 90 has no unit in Envoy's rate limit service"},
-		{`<rate-limit-by-key calls="@(5)" renewal-period="60" counter-key="k" />`, "calls and renewal-period must be constants with throttling.service"},
+		{`<rate-limit-by-key calls="@(5)" renewal-period="60" counter-key="k" />`, "calls and renewal-period must be constants with rateLimitService"},
 		{`<quota-by-key bandwidth="5" renewal-period="3600" counter-key="k" />`, "bandwidth and renewal-period 0 count only locally"},
 		{`<quota-by-key calls="5" renewal-period="3600" counter-key="k" first-period-start="2026-01-01T00:00:00Z" />`, "first-period-start cannot be kept"},
 	} {
