@@ -123,6 +123,7 @@ func TestLLMTokenLimit_throughEnvoy(t *testing.T) {
 			`{"usage":{"prompt_tokens":-5,"completion_tokens":"many"}}`,
 			`{"usage":{"prompt_tokens":1e300}}`,
 			`{"usage":` + strings.Repeat("[", 5000) + `}`,
+			"{\"usage\":{\"prompt_tokens\":" + strings.Repeat("[", 15000) + strings.Repeat("]", 15000) + "}}",
 			strings.Repeat("x", 2<<20),
 		} {
 			st.upstream.AnswerBody(200, map[string]string{"content-type": "application/json"}, answer)
@@ -130,6 +131,11 @@ func TestLLMTokenLimit_throughEnvoy(t *testing.T) {
 			if status != 200 || len(body) != len(answer) {
 				t.Errorf("answer of %d bytes: %d, %d bytes reached the client", len(answer), status, len(body))
 			}
+		}
+		deep := "data: {\"usage\":" + strings.Repeat("[", 15000) + strings.Repeat("]", 15000) + "}\n\n"
+		st.upstream.AnswerStream(map[string]string{"content-type": "text/event-stream"}, 0, deep, "data: [DONE]\n\n")
+		if status, _, body := post("violet-deep"); status != 200 || len(body) != len(deep)+len("data: [DONE]\n\n") {
+			t.Errorf("a deeply nested event: %d, %d bytes", status, len(body))
 		}
 		// A usage of 1e300 tokens used the budget up (counted as 2^40).
 		if status, _, _ := post("violet-1"); status != 429 {

@@ -1,10 +1,12 @@
 package policy
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/apimguard/apimguard/internal/jsonlimit"
 	"github.com/tidwall/gjson"
 )
 
@@ -398,7 +400,12 @@ func spelledDuration(secs int64) string {
 // ResponseUsage reads the tokens an OpenAI-compatible answer reports:
 // usage.prompt_tokens and usage.completion_tokens (Chat Completions), or
 // usage.input_tokens and usage.output_tokens (Responses, Anthropic).
+// The answer passes the JSON depth guard first, as every JSON the module
+// reads.
 func ResponseUsage(body []byte) (prompt, completion int64, ok bool) {
+	if !jsonlimit.Valid(body, 0) {
+		return 0, 0, false
+	}
 	return usageOf(gjson.GetBytes(body, "usage"))
 }
 
@@ -435,7 +442,7 @@ const maxEventLine = 64 << 10
 // Write reads one chunk of the stream.
 func (s *StreamUsage) Write(chunk []byte) {
 	for len(chunk) > 0 {
-		i := strings.IndexByte(string(chunk), '\n')
+		i := bytes.IndexByte(chunk, '\n')
 		if i < 0 {
 			if len(s.line)+len(chunk) <= maxEventLine {
 				s.line = append(s.line, chunk...)
@@ -461,7 +468,7 @@ func (s *StreamUsage) event(line []byte) {
 		return
 	}
 	data = strings.TrimSpace(data)
-	if data == "" || data == "[DONE]" || !gjson.Valid(data) {
+	if data == "" || data == "[DONE]" || !jsonlimit.ValidString(data, 0) {
 		return
 	}
 	if p, c, ok := usageOf(gjson.Get(data, "usage")); ok {
@@ -539,7 +546,10 @@ func (b *BodyUsage) Usage() (prompt, completion int64, reported bool) {
 			depth++
 		case !inString && c == '}':
 			if depth--; depth == 0 {
-				return usageOf(gjson.Parse(rest[:j+1]))
+				if obj := rest[:j+1]; jsonlimit.ValidString(obj, 0) {
+					return usageOf(gjson.Parse(obj))
+				}
+				return 0, 0, false
 			}
 		}
 	}
