@@ -209,12 +209,12 @@ bench.tools:
 
 ## bench: apimguard against the no-op Go module and Envoy's native filters in a real Envoy,
 ## with issue #17's targets (about 17 minutes; rewrites its section of BENCHMARKS.md).
-bench: build envoy bench.tools build/noop.wasm
+bench: build envoy bench.tools ratelimit build/noop.wasm
 	PATH="$(TOOLS)/bin:$$PATH" $(GO) run ./envoy-test/cmd/bench -out BENCHMARKS.md
 
 ## bench.quick: the same tables from 2 rounds of 3 s and a 200,000-request soak, printed
 ## only (about 5 minutes), for iterating on a change.
-bench.quick: build envoy bench.tools build/noop.wasm
+bench.quick: build envoy bench.tools ratelimit build/noop.wasm
 	PATH="$(TOOLS)/bin:$$PATH" $(GO) run ./envoy-test/cmd/bench -rounds 2 -seconds 3 -soak 200000
 
 # G0's module: every callback the SDK's default, built as the plugin is (wasm-opt too),

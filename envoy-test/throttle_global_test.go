@@ -3,11 +3,7 @@ package envoytest
 import (
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,108 +28,6 @@ const globalPolicy = `<policies>
   </inbound>
 </policies>`
 
-// rateLimitService is Envoy's rate limit service (make ratelimit builds it)
-// in front of a Redis of its own, both on free loopback ports.
-type rateLimitService struct {
-	bin, dir  string
-	env       []string
-	httpPort  int
-	cmd       *exec.Cmd
-	log       *os.File
-	redis     *exec.Cmd
-	redisPort int
-}
-
-func startRateLimitService(t *testing.T, rulesYAML string) *rateLimitService {
-	t.Helper()
-	redisBin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatal("redis-server is not installed: run make ratelimit (Debian's redis-server)")
-	}
-	s := &rateLimitService{bin: filepath.Join(envoyrun.Root(), ".tools", "bin", "ratelimit"), dir: t.TempDir()}
-	if _, err := os.Stat(s.bin); err != nil {
-		t.Fatalf("%s is missing: run make ratelimit (it builds Envoy's rate limit service)", s.bin)
-	}
-	ports := make([]int, 4)
-	for i := range ports {
-		if ports[i], err = envoyrun.FreePort(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.redisPort, s.httpPort = ports[0], ports[1]
-	s.redis = exec.Command(redisBin, "--port", strconv.Itoa(s.redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := s.redis.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.redis.Process.Kill(); s.redis.Wait() })
-	waitFor(t, "redis", func() bool {
-		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(s.redisPort))
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	config := filepath.Join(s.dir, "runtime", "ratelimit", "config")
-	if err := os.MkdirAll(config, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(config, "apimguard.yaml"), []byte(rulesYAML), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s.env = append(os.Environ(), "USE_STATSD=false", "LOG_LEVEL=warn", "REDIS_SOCKET_TYPE=tcp", "REDIS_URL=127.0.0.1:"+strconv.Itoa(s.redisPort),
-		"HOST=127.0.0.1", "PORT="+strconv.Itoa(s.httpPort), "GRPC_HOST=127.0.0.1", "GRPC_PORT="+strconv.Itoa(ports[2]),
-		"DEBUG_HOST=127.0.0.1", "DEBUG_PORT="+strconv.Itoa(ports[3]),
-		"RUNTIME_ROOT="+filepath.Join(s.dir, "runtime"), "RUNTIME_SUBDIRECTORY=ratelimit", "RUNTIME_WATCH_ROOT=false", "RUNTIME_IGNOREDOTFILES=true")
-	s.start(t)
-	t.Cleanup(func() {
-		s.stop()
-		if t.Failed() {
-			b, _ := os.ReadFile(s.log.Name())
-			t.Logf("rate limit service's log:\n%s", b)
-		}
-	})
-	return s
-}
-
-func (s *rateLimitService) start(t *testing.T) {
-	t.Helper()
-	var err error
-	if s.log, err = os.CreateTemp(s.dir, "ratelimit-*.log"); err != nil {
-		t.Fatal(err)
-	}
-	s.cmd = exec.Command(s.bin)
-	s.cmd.Env, s.cmd.Stdout, s.cmd.Stderr = s.env, s.log, s.log
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the rate limit service", func() bool {
-		resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(s.httpPort) + "/healthcheck")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == 200
-	})
-}
-
-func (s *rateLimitService) stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		s.cmd.Process.Kill()
-		s.cmd.Wait()
-		s.cmd = nil
-	}
-}
-
-// waitFor polls ready for up to a minute (a busy machine starts processes
-// slowly).
-func waitFor(t *testing.T, what string, ready func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(time.Minute); !ready(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not start within a minute", what)
-		}
-	}
-}
-
 // TestThrottling_globalTwoEnvoys: two Envoys count against one limit in
 // Envoy's rate limit service (with Redis); with the service stopped, the
 // one configured to deny answers 500, the one configured to allow lets rate
@@ -145,24 +39,28 @@ func TestThrottling_globalTwoEnvoys(t *testing.T) {
 			"rateLimitService": map[string]any{"cluster": "ratelimit", "domain": "apimguard-test", "timeoutMs": 2000, "rateLimitsWhenDown": whenDown}})
 		return string(b)
 	}
-	file := filepath.Join(t.TempDir(), "plugin.json")
-	if err := os.WriteFile(file, []byte(config("deny")), 0o644); err != nil {
+	rules, err := envoyrun.RateLimitGenerate(config("deny"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	gen := exec.Command("go", "run", "./cmd/apimguard", "ratelimit-config", file)
-	gen.Dir = envoyrun.Root()
-	rules, err := gen.Output()
-	if err != nil {
-		t.Fatalf("apimguard ratelimit-config: %v", err)
-	}
-	if !strings.Contains(string(rules), `value: "rate-limit-by-key/5/minute"`) || !strings.Contains(string(rules), `value: "quota-by-key/3/hour"`) {
+	if !strings.Contains(rules, `value: "rate-limit-by-key/5/minute"`) || !strings.Contains(rules, `value: "quota-by-key/3/hour"`) {
 		t.Fatalf("the generated rules:\n%s", rules)
 	}
-	svc := startRateLimitService(t, string(rules))
+	svc, err := envoyrun.StartRateLimitService(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(svc.Log)
+			t.Logf("rate limit service's log:\n%s", b)
+		}
+		svc.Close()
+	})
 	proxies := make([]*stack, 2)
 	for i, whenDown := range []string{"deny", "allow"} {
 		proxies[i] = startStackWith(t, 0, envoyrun.StartOptions{}, envoyrun.Params{PluginConfig: config(whenDown),
-			Clusters: []envoyrun.Cluster{{Name: "ratelimit", Port: svc.httpPort}}})
+			Clusters: []envoyrun.Cluster{{Name: "ratelimit", Port: svc.HTTPPort}}})
 	}
 	deny, allow := proxies[0], proxies[1]
 
@@ -199,7 +97,7 @@ func TestThrottling_globalTwoEnvoys(t *testing.T) {
 	})
 
 	t.Run("the service stopped, then started again", func(t *testing.T) {
-		svc.stop()
+		svc.Stop()
 		if a := throttleGet(deny, "/limited", "bob"); a.status != 500 || a.body != `{"statusCode":500,"message":"Internal server error"}` {
 			t.Errorf("rateLimitsWhenDown deny: %d %s", a.status, a.body)
 		}
@@ -211,7 +109,9 @@ func TestThrottling_globalTwoEnvoys(t *testing.T) {
 				t.Errorf("a quota without the service: %d, want 500", a.status)
 			}
 		}
-		svc.start(t)
+		if err := svc.Start(); err != nil {
+			t.Fatal(err)
+		}
 		if a := throttleGet(deny, "/limited", "erin"); a.status != 200 {
 			t.Errorf("after the service came back: %d", a.status)
 		}

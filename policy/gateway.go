@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -180,7 +179,7 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 	}
 	c := &compiler{opt: opt, memo: map[memoKey]statement{}, fragments: fragmentSet{src: cfg.Fragments}}
 	if opt.Counters != nil {
-		c.counters = &counterTable{store: opt.Counters, salt: sha256.Sum256(opt.CounterSalt)}
+		c.counters = newCounterTable(opt.Counters, opt.CounterSalt)
 	}
 	if svc := opt.RateLimitService; svc != nil {
 		u, err := parseCallURL(svc.URL)

@@ -15,9 +15,10 @@ import (
 //
 // Envoy never frees a shared-data key, so the counters live in a fixed
 // table: throttleBuckets keys, each holding throttleSlots entries and one
-// overflow entry. A counter key is hashed with SHA-256 under a salt taken
-// from the configuration (a client that does not know it cannot aim keys at
-// one bucket); its entry is identified by 16 bytes of that digest. A new key
+// overflow entry. A counter key is hashed with SipHash-2-4 under keys taken
+// from the configuration (a client that does not know them cannot aim keys
+// at one bucket or make two keys collide); its entry is identified by 128
+// bits, two such hashes. A new key
 // takes a free or expired slot of its bucket. A live entry is never evicted:
 // when every slot of the bucket is live, the new key counts on the bucket's
 // overflow entry, shared with every other key that overflowed there. A key
@@ -32,8 +33,8 @@ import (
 // SharedStore is memory the host's workers share, with compare-and-swap:
 // Envoy's shared data.
 type SharedStore interface {
-	// Get returns key's value and its version; ok is false when the key
-	// was never set.
+	// Get returns a copy of key's value, which the caller may change, and
+	// its version; ok is false when the key was never set.
 	Get(key string) (value []byte, version uint32, ok bool)
 	// Set replaces key's value if its version is still version, and
 	// reports whether it did; version 0 sets it whatever it holds.
@@ -60,22 +61,43 @@ type counterEntry struct {
 // counterTable is the table over a SharedStore.
 type counterTable struct {
 	store SharedStore
-	salt  [32]byte
+	// k are the hash keys; names the buckets' shared-data keys.
+	k     [4]uint64
+	names [throttleBuckets]string
 	// overflows counts the keys that found their bucket full, serviceDown
 	// the asks to the rate limit service that got no answer.
 	overflows, serviceDown int
 }
 
-// bucketName is the shared-data key of bucket i.
-func bucketName(i uint32) string { return "apimguard.throttle." + strconv.Itoa(int(i)) }
+// newCounterTable is the table over store, its hash keys from salt.
+func newCounterTable(store SharedStore, salt []byte) *counterTable {
+	t := &counterTable{store: store}
+	sum := sha256.Sum256(salt)
+	for i := range t.k {
+		t.k[i] = binary.LittleEndian.Uint64(sum[8*i:])
+	}
+	for i := range t.names {
+		t.names[i] = "apimguard.throttle." + strconv.Itoa(i)
+	}
+	return t
+}
+
+// slot is where key's counter lives: its id and its bucket's name.
+func (t *counterTable) slot(key string) ([16]byte, string) {
+	var id [16]byte
+	hi := sipHash(t.k[0], t.k[1], []byte(key))
+	binary.BigEndian.PutUint64(id[:], hi)
+	binary.BigEndian.PutUint64(id[8:], sipHash(t.k[2], t.k[3], []byte(key)))
+	return id, t.names[hi%throttleBuckets]
+}
 
 // Prepare creates every bucket that does not exist yet, so that updates
 // are compare-and-swap from the first: a host calls it at start, before
 // requests. (Two workers creating one bucket at once both write it empty.)
 func (t *counterTable) Prepare() {
-	for i := uint32(0); i < throttleBuckets; i++ {
-		if _, _, ok := t.store.Get(bucketName(i)); !ok {
-			t.store.Set(bucketName(i), make([]byte, bucketSize), 0)
+	for _, name := range t.names {
+		if _, _, ok := t.store.Get(name); !ok {
+			t.store.Set(name, make([]byte, bucketSize), 0)
 		}
 	}
 }
@@ -88,16 +110,12 @@ var ErrCounterBusy = &Failure{Source: "throttle", Reason: "CounterUnavailable", 
 // A fresh entry (none yet, or the previous one expired) has val and aux 0
 // and fresh set. now is unix milliseconds.
 func (t *counterTable) update(key string, now int64, f func(e *counterEntry, fresh bool) bool) error {
-	sum := sha256.Sum256(append(t.salt[:len(t.salt):len(t.salt)], key...))
-	id := [16]byte(sum[:16])
-	name := bucketName(binary.BigEndian.Uint32(sum[16:]) % throttleBuckets)
+	id, name := t.slot(key)
 	for try := 0; try < maxCASTries; try++ {
 		data, version, ok := t.store.Get(name)
 		if !ok || len(data) != bucketSize {
 			// Never prepared (or written by something else): start it.
 			data, version = make([]byte, bucketSize), 0
-		} else {
-			data = append([]byte(nil), data...)
 		}
 		slot, fresh := findSlot(data, id, now)
 		if slot < 0 {
@@ -178,7 +196,7 @@ func (m *MemoryStore) Get(key string) ([]byte, uint32, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, ok := m.data[key]
-	return v, m.vers[key], ok
+	return append([]byte(nil), v...), m.vers[key], ok
 }
 
 // Set implements SharedStore.

@@ -1,8 +1,6 @@
 package policy
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"strconv"
 	"strings"
 	"testing"
@@ -214,10 +212,10 @@ func TestLimitConcurrency(t *testing.T) {
 // overflow counter, so none of them goes past the limit.
 func TestCounterTable_full(t *testing.T) {
 	store := &MemoryStore{}
-	table := &counterTable{store: store, salt: sha256.Sum256([]byte("s"))}
-	bucketOf := func(key string) uint32 {
-		sum := sha256.Sum256(append(table.salt[:], key...))
-		return binary.BigEndian.Uint32(sum[16:]) % throttleBuckets
+	table := newCounterTable(store, []byte("s"))
+	bucketOf := func(key string) string {
+		_, name := table.slot(key)
+		return name
 	}
 	now := int64(1_000_000)
 	add := func(key string) int64 {

@@ -140,8 +140,13 @@ func run(rounds, seconds int, soak float64, out, only, policyFile, module string
 	}
 	// P-rl: P and a local rate limit every request counts against (never
 	// reached: a million a second), keyed by a header as users key them.
-	limited, _ := json.Marshal(map[string]any{"policy": strings.Replace(policy, "</inbound>",
-		`<rate-limit-by-key calls="1000000" renewal-period="1" counter-key="@(context.Request.Headers.GetValueOrDefault(&quot;x-api-key&quot;, &quot;&quot;))" /></inbound>`, 1)})
+	limitedPolicy := strings.Replace(policy, "</inbound>",
+		`<rate-limit-by-key calls="1000000" renewal-period="1" counter-key="@(context.Request.Headers.GetValueOrDefault(&quot;x-api-key&quot;, &quot;&quot;))" /></inbound>`, 1)
+	limited, _ := json.Marshal(map[string]any{"policy": limitedPolicy})
+	// P-rlg: the same limit in Envoy's rate limit service (with Redis),
+	// started for the run when P-rlg is measured.
+	limitedGlobal, _ := json.Marshal(map[string]any{"policy": limitedPolicy,
+		"rateLimitService": map[string]any{"cluster": "ratelimit", "domain": "apimguard-bench"}})
 	native := envoyrun.Params{Native: true, JWTCache: true, APIKey: apiKey, JWKS: string(jwks)}
 	nativeNC := native
 	nativeNC.JWTCache = false
@@ -156,12 +161,13 @@ func run(rounds, seconds int, soak float64, out, only, policyFile, module string
 		{"P-u", "P, unique tokens: every request misses the token cache", envoyrun.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(0)}, unique},
 		{"P-nc", "P with the verified-token cache off, unique tokens", envoyrun.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(-1)}, unique},
 		{"P-rl", "P and a local rate-limit-by-key (counters in shared data)", envoyrun.Params{Plugin: true, WasmPath: wasm, PluginConfig: string(limited)}, reuse},
+		{"P-rlg", "P and the same limit in Envoy's rate limit service (Redis)", envoyrun.Params{Plugin: true, WasmPath: wasm, PluginConfig: string(limitedGlobal)}, reuse},
 	}
 	if only != "" {
 		names := strings.Split(only, ",")
 		variants = slices.DeleteFunc(variants, func(v variant) bool { return !slices.Contains(names, v.name) })
 		if len(variants) != len(names) {
-			return fmt.Errorf("-only %s: the variants are B0, N, N-u, N-nc, G0, P0, P, P-u, P-nc, P-rl", only)
+			return fmt.Errorf("-only %s: the variants are B0, N, N-u, N-nc, G0, P0, P, P-u, P-nc, P-rl, P-rlg", only)
 		}
 	}
 	if twin != "" {
@@ -171,6 +177,18 @@ func run(rounds, seconds int, soak float64, out, only, policyFile, module string
 				variants = slices.Insert(variants, i+1, v)
 			}
 		}
+	}
+	if i := slices.IndexFunc(variants, func(v variant) bool { return v.name == "P-rlg" }); i >= 0 {
+		rules, err := envoyrun.RateLimitGenerate(string(limitedGlobal))
+		if err != nil {
+			return err
+		}
+		svc, err := envoyrun.StartRateLimitService(rules)
+		if err != nil {
+			return err
+		}
+		defer svc.Close()
+		variants[i].params.Clusters = []envoyrun.Cluster{{Name: "ratelimit", Port: svc.HTTPPort}}
 	}
 	dir, err := os.MkdirTemp("", "apimguard-bench-")
 	if err != nil {

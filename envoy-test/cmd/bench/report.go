@@ -73,12 +73,12 @@ func report(variants []variant, r map[string][]measurement, rounds, seconds int,
 		fmt.Fprintf(&b, "\n%s cannot sustain the fixed rate: their latencies there are those of a saturated server (vegeta caps the requests in flight at 64).\n", strings.Join(saturated, ", "))
 	}
 	b.WriteString("\n| comparison | max req/s ratio | Envoy CPU per request ratio |\n|---|---|---|\n")
-	for _, c := range [][2]string{{"P", "G0"}, {"P0", "G0"}, {"P-nc", "N-nc"}, {"P", "N"}, {"P-u", "N-u"}, {"P", "B0"}, {"N", "B0"}, {"G0", "B0"}, {"P0", "B0"}, {"P-rl", "P"}} {
+	for _, c := range [][2]string{{"P", "G0"}, {"P0", "G0"}, {"P-nc", "N-nc"}, {"P", "N"}, {"P-u", "N-u"}, {"P", "B0"}, {"N", "B0"}, {"G0", "B0"}, {"P0", "B0"}, {"P-rl", "P"}, {"P-rlg", "P"}} {
 		a, z := r[c[0]], r[c[1]]
 		fmt.Fprintf(&b, "| %s / %s | %s | %s |\n", c[0], c[1], summarize(ratio(a, z, rps)).format("%.2f"), summarize(ratio(a, z, cpu)).format("%.2f"))
 	}
 	b.WriteString("\n| Envoy CPU per request, difference | µs |\n|---|---|\n")
-	for _, c := range [][2]string{{"P", "G0"}, {"P0", "G0"}, {"P", "P0"}, {"N", "B0"}, {"G0", "B0"}, {"P-nc", "N-nc"}, {"P-rl", "P"}} {
+	for _, c := range [][2]string{{"P", "G0"}, {"P0", "G0"}, {"P", "P0"}, {"N", "B0"}, {"G0", "B0"}, {"P-nc", "N-nc"}, {"P-rl", "P"}, {"P-rlg", "P"}} {
 		fmt.Fprintf(&b, "| %s − %s | %s |\n", c[0], c[1], summarize(difference(r[c[0]], r[c[1]], cpu)).format("%.1f"))
 	}
 	return b.String()
