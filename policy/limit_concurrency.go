@@ -173,6 +173,13 @@ func (x *Exec) End(bytes int64) {
 	}
 	x.releaseHeld()
 	x.countBandwidth(bytes)
-	// An answer that never completed counts what was estimated.
-	x.TokenUsage(0, 0, false)
+	if t := x.more.tokens; t != nil && !t.settled {
+		if x.resp == nil {
+			// The request never reached the backend: nothing more to count.
+			t.settled = true
+		} else {
+			// An answer cut short counts the estimate.
+			x.TokenUsage(0, 0, false)
+		}
+	}
 }

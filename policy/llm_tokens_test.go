@@ -192,3 +192,28 @@ func TestBodyUsage(t *testing.T) {
 		}
 	}
 }
+
+// A request refused after the token limit passed it, or whose answer never
+// came, counts nothing more than its estimate.
+func TestLLMTokenLimit_end(t *testing.T) {
+	clock := &throttleClock{time.Date(2026, 6, 1, 12, 30, 0, 0, time.UTC)}
+	p := throttleProgram(t, doc(`<llm-token-limit counter-key="k" tokens-per-minute="10" estimate-prompt-tokens="false" />
+<check-header name="x-pass" failed-check-httpcode="401" />`, "", ""), &MemoryStore{}, clock)
+	for i := 0; i < 3; i++ {
+		// 40 bytes: 10 tokens, were the prompt counted.
+		st, _, x := throttleRun(p, map[string]string{"content-length": "40"})
+		if st != 401 {
+			t.Fatalf("refused request %d: %d", i+1, st)
+		}
+		x.End(0)
+	}
+	if st, _, x := throttleRun(p, map[string]string{"x-pass": "1", "content-length": "40"}); st != 0 {
+		t.Fatalf("the budget was used by requests that never reached the backend: %d", st)
+	} else {
+		x.Outbound(resp{":status": "200"})
+		x.End(0) // the answer was cut short: its prompt counts
+	}
+	if st, _, _ := throttleRun(p, map[string]string{"x-pass": "1"}); st != 429 {
+		t.Errorf("after an answer cut short: %d, want 429", st)
+	}
+}
