@@ -32,19 +32,8 @@ func TestLLMTokenLimit_throughEnvoy(t *testing.T) {
 	prompt := `{"model":"gpt-4o","messages":[{"role":"user","content":"Hello"}]}`
 	post := func(team string) (int, http.Header, string) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", st.envoy.URL("/v1/chat/completions"), strings.NewReader(prompt))
-		req.Header.Set("x-team", team)
-		req.Header.Set("content-type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, resp.Header, string(b)
+		r := st.do(t, "POST", "/v1/chat/completions", map[string][]string{"x-team": {team}, "content-type": {"application/json"}}, prompt)
+		return r.status, r.header, r.body
 	}
 	reached := func() int { return len(st.upstream.Requests()) }
 

@@ -189,18 +189,8 @@ func TestThrottling_twoWorkersThroughEnvoy(t *testing.T) {
 		pad := strings.Repeat("p", 1500)
 		c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 		send := func() (int, string) {
-			req, _ := http.NewRequest("POST", st.envoy.URL("/bandwidth"), strings.NewReader(pad))
-			req.Header.Set("x-client", "frank")
-			resp, err := c.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return resp.StatusCode, string(b)
+			r := st.doWith(t, c, "POST", "/bandwidth", map[string][]string{"x-client": {"frank"}}, pad)
+			return r.status, r.body
 		}
 		if st, body := send(); st != 200 {
 			t.Fatalf("first: %d %s", st, body)
