@@ -40,16 +40,19 @@ func TestLLMTokenLimit_throughEnvoy(t *testing.T) {
 	t.Run("whole answers", func(t *testing.T) {
 		answer := `{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hi"}}],"usage":{"prompt_tokens":30,"completion_tokens":50,"total_tokens":80}}`
 		st.upstream.AnswerBody(200, map[string]string{"content-type": "application/json"}, answer)
-		for i, left := range []string{"100", "20"} {
+		// The bucket gets a token back every 0.6 s: a slow machine sees a few
+		// more than the exact count.
+		for i, left := range [][2]int{{100, 100}, {20, 25}} {
 			status, h, body := post("red")
-			if status != 200 || body != answer || h.Get("x-remaining-tokens") != left {
+			if status != 200 || body != answer || !within(h.Get("x-remaining-tokens"), left[0], left[1]) {
 				t.Fatalf("call %d: %d, %q left, body %s", i+1, status, h.Get("x-remaining-tokens"), body)
 			}
 		}
 		before := reached()
 		status, h, body := post("red")
 		// 160 of 100 a minute: 61 tokens to wait for, 0.6 s each.
-		if status != 429 || h.Get("Retry-After") != "37" || body != `{"statusCode":429,"message":"Token limit is exceeded. Try again in 37 seconds."}` {
+		if status != 429 || !within(h.Get("Retry-After"), 30, 37) ||
+			body != `{"statusCode":429,"message":"Token limit is exceeded. Try again in `+h.Get("Retry-After")+` seconds."}` {
 			t.Errorf("past the limit: %d, Retry-After %q, %s", status, h.Get("Retry-After"), body)
 		}
 		if reached() != before {
@@ -88,7 +91,7 @@ func TestLLMTokenLimit_throughEnvoy(t *testing.T) {
 			t.Fatalf("the stream: %d %q", resp.StatusCode, string(first)+string(rest))
 		}
 		st.upstream.AnswerStream(map[string]string{"content-type": "text/event-stream"}, 10*time.Millisecond, chunks...)
-		if status, h, _ := post("blue"); status != 200 || h.Get("x-remaining-tokens") != "10" {
+		if status, h, _ := post("blue"); status != 200 || !within(h.Get("x-remaining-tokens"), 10, 15) {
 			t.Fatalf("second: %d, %q left", status, h.Get("x-remaining-tokens"))
 		}
 		if status, _, _ := post("blue"); status != 429 {
@@ -138,4 +141,10 @@ func TestLLMTokenLimit_throughEnvoy(t *testing.T) {
 			t.Error("a panic in Envoy's log")
 		}
 	})
+}
+
+// within reports whether a header holds a whole number from lo to hi.
+func within(v string, lo, hi int) bool {
+	n, err := strconv.Atoi(v)
+	return err == nil && n >= lo && n <= hi
 }
