@@ -61,9 +61,10 @@ type counterEntry struct {
 // counterTable is the table over a SharedStore.
 type counterTable struct {
 	store SharedStore
-	// k are the hash keys; names the buckets' shared-data keys.
+	// k are the hash keys; names the buckets' shared-data keys, made at
+	// the first use (a plugin without throttling never keeps them).
 	k     [4]uint64
-	names [throttleBuckets]string
+	names []string
 	// overflows counts the keys that found their bucket full, serviceDown
 	// the asks to the rate limit service that got no answer.
 	overflows, serviceDown int
@@ -76,10 +77,18 @@ func newCounterTable(store SharedStore, salt []byte) *counterTable {
 	for i := range t.k {
 		t.k[i] = binary.LittleEndian.Uint64(sum[8*i:])
 	}
-	for i := range t.names {
-		t.names[i] = "apimguard.throttle." + strconv.Itoa(i)
-	}
 	return t
+}
+
+// bucketNames returns the buckets' shared-data keys.
+func (t *counterTable) bucketNames() []string {
+	if t.names == nil {
+		t.names = make([]string, throttleBuckets)
+		for i := range t.names {
+			t.names[i] = "apimguard.throttle." + strconv.Itoa(i)
+		}
+	}
+	return t.names
 }
 
 // slot is where key's counter lives: its id and its bucket's name.
@@ -88,14 +97,14 @@ func (t *counterTable) slot(key string) ([16]byte, string) {
 	hi := sipHash(t.k[0], t.k[1], []byte(key))
 	binary.BigEndian.PutUint64(id[:], hi)
 	binary.BigEndian.PutUint64(id[8:], sipHash(t.k[2], t.k[3], []byte(key)))
-	return id, t.names[hi%throttleBuckets]
+	return id, t.bucketNames()[hi%throttleBuckets]
 }
 
 // Prepare creates every bucket that does not exist yet, so that updates
 // are compare-and-swap from the first: a host calls it at start, before
 // requests. (Two workers creating one bucket at once both write it empty.)
 func (t *counterTable) Prepare() {
-	for _, name := range t.names {
+	for _, name := range t.bucketNames() {
 		if _, _, ok := t.store.Get(name); !ok {
 			t.store.Set(name, make([]byte, bucketSize), 0)
 		}
