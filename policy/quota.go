@@ -37,16 +37,9 @@ type quota struct {
 	stmtMeta
 	byKey bool
 	keyedCount
-	limits []scopedQuota
+	limits []scopedBudget
 	origin int64 // quota-by-key: first-period-start, unix seconds
 	marker string
-}
-
-// scopedQuota is one budget of quota (as scopedRate) or of quota-by-key.
-type scopedQuota struct {
-	scopedRate        // calls (0: none) and period (0: never renews)
-	kilobytes  int64  // 0: none
-	markerQ    string // its counters' key suffix
 }
 
 // Bounds on a quota.
@@ -58,7 +51,7 @@ const (
 // bandwidthUse is a bandwidth counter a request passed: End adds its bytes.
 type bandwidthUse struct {
 	key    string
-	q      *scopedQuota
+	q      *scopedBudget
 	origin int64
 }
 
@@ -73,40 +66,9 @@ func compileQuota(c *compiler, n *Node) (statement, error) {
 		return nil, err
 	}
 	s := &quota{stmtMeta: c.meta(n), marker: n.Doc + ":" + n.Path}
-	own, err := c.quotaBudget(n, 0)
-	if err != nil {
+	var err error
+	if s.limits, err = c.scopedBudgets(n, s.marker, func(n *Node) (scopedBudget, error) { return c.quotaBudget(n, 0) }); err != nil {
 		return nil, err
-	}
-	own.markerQ = s.marker
-	s.limits = append(s.limits, own)
-	for _, api := range n.Children {
-		if api.Name != "api" {
-			return nil, c.errf(api, api.Pos, "quota may only hold <api> elements")
-		}
-		r, err := c.quotaBudget(api, 0)
-		if err != nil {
-			return nil, err
-		}
-		if r.apiID, r.apiName, err = c.scopeTarget(api); err != nil {
-			return nil, err
-		}
-		r.markerQ = s.marker + "/api:" + r.apiID + ":" + r.apiName
-		s.limits = append(s.limits, r)
-		for _, op := range api.Children {
-			if op.Name != "operation" || len(op.Children) > 0 {
-				return nil, c.errf(op, op.Pos, "<api> of quota may only hold empty <operation> elements")
-			}
-			o, err := c.quotaBudget(op, 0)
-			if err != nil {
-				return nil, err
-			}
-			if o.opID, o.opName, err = c.scopeTarget(op); err != nil {
-				return nil, err
-			}
-			o.apiID, o.apiName = r.apiID, r.apiName
-			o.markerQ = r.markerQ + "/operation:" + o.opID + ":" + o.opName
-			s.limits = append(s.limits, o)
-		}
 	}
 	return s, c.globalQuota(n, s, true)
 }
@@ -127,7 +89,7 @@ func (c *compiler) globalQuota(n *Node, s *quota, perSubscription bool) error {
 		}
 		kind, marker := "quota-by-key", ""
 		if perSubscription {
-			kind, marker = "quota", q.markerQ
+			kind, marker = "quota", q.marker
 		}
 		var err error
 		if q.rule, err = c.globalRule(n, kind, marker, q.calls, q.period); err != nil {
@@ -139,13 +101,13 @@ func (c *compiler) globalQuota(n *Node, s *quota, perSubscription bool) error {
 
 // quotaBudget reads calls, bandwidth and renewal-period (at least minPeriod
 // unless 0).
-func (c *compiler) quotaBudget(n *Node, minPeriod int64) (scopedQuota, error) {
+func (c *compiler) quotaBudget(n *Node, minPeriod int64) (scopedBudget, error) {
 	if n.Name == "api" || n.Name == "operation" {
 		if err := c.attrs(n, "name", "id", "calls", "bandwidth", "renewal-period"); err != nil {
-			return scopedQuota{}, err
+			return scopedBudget{}, err
 		}
 	}
-	var q scopedQuota
+	var q scopedBudget
 	for _, f := range []struct {
 		name string
 		to   *int64
@@ -197,7 +159,7 @@ func compileQuotaByKey(c *compiler, n *Node) (statement, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.limits = []scopedQuota{q}
+	s.limits = []scopedBudget{q}
 	if s.keyedCount, err = c.keyedCount(n, maxQuotaCalls); err != nil {
 		return nil, err
 	}
@@ -237,7 +199,7 @@ func (s *quota) run(x *Exec) error {
 		for i := range s.limits {
 			q := &s.limits[i]
 			if q.matches(api, op) {
-				if err := s.take(x, "quota\x00"+x.sub.ID+"\x00"+q.markerQ, q, origin, 1, false); err != nil {
+				if err := s.take(x, "quota\x00"+x.sub.ID+"\x00"+q.marker, q, origin, 1, false); err != nil {
 					return err
 				}
 			}
@@ -296,7 +258,7 @@ func quotaWindow(now, origin int64, period time.Duration) (index, end int64) {
 
 // take checks key's calls (n of them; 0 only looks) and bandwidth; force
 // adds past the quota (a deferred count) and never answers.
-func (s *quota) take(x *Exec, key string, q *scopedQuota, origin, n int64, force bool) error {
+func (s *quota) take(x *Exec, key string, q *scopedBudget, origin, n int64, force bool) error {
 	now := x.Now()
 	index, end := quotaWindow(now.Unix(), origin, q.period)
 	if q.calls > 0 {

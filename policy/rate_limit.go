@@ -50,7 +50,7 @@ type rateLimit struct {
 	calls, period Value
 	// rate-limit: the element's own budget, then its <api>/<operation>
 	// children's.
-	limits []scopedRate
+	limits []scopedBudget
 	names  throttleNames
 	// marker separates this element's per-subscription counters from
 	// every other's.
@@ -59,15 +59,59 @@ type rateLimit struct {
 	rule string
 }
 
-// scopedRate is one budget of rate-limit: the element's own (api and op
-// empty), an <api>'s or an <operation>'s (api and op match context.Api and
-// context.Operation: by id, else by name).
-type scopedRate struct {
+// scopedBudget is one budget of rate-limit or quota: the element's own
+// (api and op empty), an <api>'s or an <operation>'s (api and op match
+// context.Api and context.Operation: by id, else by name); quota-by-key's
+// one budget.
+type scopedBudget struct {
 	apiID, apiName, opID, opName string
-	calls                        int64
-	period                       time.Duration
-	marker                       string
-	rule                         string // global mode: its rule
+	calls                        int64         // quota: 0 for none
+	period                       time.Duration // quota: 0 never renews
+	kilobytes                    int64         // quota's bandwidth (0: none)
+	marker                       string        // the counters' key suffix (per subscription)
+	rule                         string        // global mode: its rule
+}
+
+// scopedBudgets reads the budgets of rate-limit and quota: the element's
+// own, then those of its <api> children and their <operation> children,
+// each marked apart from the others.
+func (c *compiler) scopedBudgets(n *Node, marker string, read func(*Node) (scopedBudget, error)) ([]scopedBudget, error) {
+	own, err := read(n)
+	if err != nil {
+		return nil, err
+	}
+	own.marker = marker
+	budgets := []scopedBudget{own}
+	for _, api := range n.Children {
+		if api.Name != "api" {
+			return nil, c.errf(api, api.Pos, "%s may only hold <api> elements", n.Name)
+		}
+		r, err := read(api)
+		if err != nil {
+			return nil, err
+		}
+		if r.apiID, r.apiName, err = c.scopeTarget(api); err != nil {
+			return nil, err
+		}
+		r.marker = marker + "/api:" + r.apiID + ":" + r.apiName
+		budgets = append(budgets, r)
+		for _, op := range api.Children {
+			if op.Name != "operation" || len(op.Children) > 0 {
+				return nil, c.errf(op, op.Pos, "<api> of %s may only hold empty <operation> elements", n.Name)
+			}
+			o, err := read(op)
+			if err != nil {
+				return nil, err
+			}
+			if o.opID, o.opName, err = c.scopeTarget(op); err != nil {
+				return nil, err
+			}
+			o.apiID, o.apiName = r.apiID, r.apiName
+			o.marker = r.marker + "/operation:" + o.opID + ":" + o.opName
+			budgets = append(budgets, o)
+		}
+	}
+	return budgets, nil
 }
 
 // throttleNames are the headers and variables a throttling element sets.
@@ -99,43 +143,8 @@ func compileRateLimit(c *compiler, n *Node) (statement, error) {
 	if s.names, err = c.throttleNames(n, "calls"); err != nil {
 		return nil, err
 	}
-	own, err := c.rateBudget(n)
-	if err != nil {
+	if s.limits, err = c.scopedBudgets(n, s.marker, c.rateBudget); err != nil {
 		return nil, err
-	}
-	own.marker = s.marker
-	s.limits = append(s.limits, own)
-	for _, api := range n.Children {
-		if api.Name != "api" {
-			return nil, c.errf(api, api.Pos, "rate-limit may only hold <api> elements")
-		}
-		r, err := c.rateBudget(api)
-		if err != nil {
-			return nil, err
-		}
-		if r.apiID, r.apiName, err = c.scopeTarget(api); err != nil {
-			return nil, err
-		}
-		r.marker = s.marker + "/api:" + r.apiID + ":" + r.apiName
-		s.limits = append(s.limits, r)
-		for _, op := range api.Children {
-			if op.Name != "operation" {
-				return nil, c.errf(op, op.Pos, "<api> of rate-limit may only hold <operation> elements")
-			}
-			o, err := c.rateBudget(op)
-			if err != nil {
-				return nil, err
-			}
-			if len(op.Children) > 0 {
-				return nil, c.errf(op, op.Pos, "<operation> holds no elements")
-			}
-			if o.opID, o.opName, err = c.scopeTarget(op); err != nil {
-				return nil, err
-			}
-			o.apiID, o.apiName = r.apiID, r.apiName
-			o.marker = r.marker + "/operation:" + o.opID + ":" + o.opName
-			s.limits = append(s.limits, o)
-		}
 	}
 	if c.opt.RateLimitService != nil {
 		for i := range s.limits {
@@ -149,13 +158,13 @@ func compileRateLimit(c *compiler, n *Node) (statement, error) {
 
 // rateBudget reads the constant calls and renewal-period of rate-limit and
 // of its children.
-func (c *compiler) rateBudget(n *Node) (scopedRate, error) {
+func (c *compiler) rateBudget(n *Node) (scopedBudget, error) {
 	if n.Name != "rate-limit" {
 		if err := c.attrs(n, "name", "id", "calls", "renewal-period"); err != nil {
-			return scopedRate{}, err
+			return scopedBudget{}, err
 		}
 	}
-	var r scopedRate
+	var r scopedBudget
 	for _, f := range []struct {
 		name   string
 		hi     int
@@ -374,7 +383,7 @@ func (s *rateLimit) run(x *Exec) error {
 	return s.take(x, key, calls, time.Duration(period)*time.Second, n, false)
 }
 
-func (r *scopedRate) matches(api, op *[2]string) bool {
+func (r *scopedBudget) matches(api, op *[2]string) bool {
 	if r.apiID == "" && r.apiName == "" {
 		return true
 	}
