@@ -93,3 +93,9 @@ require (
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 )
+
+// gjson links github.com/tidwall/pretty for its @pretty and @ugly path
+// modifiers, and that module's key sorting linked encoding/json into the Wasm
+// module (476 KB). internal/pretty is apimguard's own implementation of the
+// part of its API that gjson and policy/expr call (see its package comment).
+replace github.com/tidwall/pretty => ./internal/pretty
