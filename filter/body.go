@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 
@@ -13,6 +15,10 @@ import (
 type bodyState struct {
 	headersOnly bool
 	edits       []policy.BodyEdit
+	// waiting: the engine waits for this body (WaitBody); complete: the
+	// engine has it, size bytes, so later edits apply at once.
+	waiting, complete bool
+	size              int
 }
 
 // tooLarge answers a body over policy.MaxBody that policies change: 413
@@ -24,7 +30,7 @@ var tooLarge = [2]struct {
 	status int
 	body   string
 }{
-	{413, `{"statusCode":413,"message":"Request entity too large."}`},
+	{413, policy.TooLargeBody},
 	{500, policy.InternalErrorBody},
 }
 
@@ -34,6 +40,14 @@ var tooLarge = [2]struct {
 // body gets none: set-body there fails the request.
 func (h *httpContext) editBody(dir direction, edits []policy.BodyEdit) types.Action {
 	b := &h.bodies[dir]
+	if b.complete && !b.headersOnly {
+		// The body waited for the engine (WaitBody) and is all here.
+		b.edits = edits
+		if err := removeContentLength(dir); err != nil {
+			return h.hostFailure("remove content-length", err)
+		}
+		return h.replaceBody(dir, b.size)
+	}
 	if b.headersOnly {
 		if policy.SetsBody(edits) {
 			proxywasm.LogErrorf("apimguard: set-body on a message without a body: Envoy cannot add one")
@@ -42,14 +56,97 @@ func (h *httpContext) editBody(dir direction, edits []policy.BodyEdit) types.Act
 		return types.ActionContinue
 	}
 	b.edits = edits
-	remove := proxywasm.RemoveHttpRequestHeader
-	if dir == responseDirection {
-		remove = proxywasm.RemoveHttpResponseHeader
-	}
-	if err := remove("content-length"); err != nil {
+	if err := removeContentLength(dir); err != nil {
 		return h.hostFailure("remove content-length", err)
 	}
 	return types.ActionContinue
+}
+
+func removeContentLength(dir direction) error {
+	if dir == responseDirection {
+		return proxywasm.RemoveHttpResponseHeader("content-length")
+	}
+	return proxywasm.RemoveHttpRequestHeader("content-length")
+}
+
+// bodyWaitLimit bounds how long a message is held for the body a policy
+// reads: a client (or an upstream) that never finishes its body gets 408
+// (or 504) instead of holding the request.
+const bodyWaitLimit = 30 * time.Second
+
+// tooSlow answers a body that did not arrive within bodyWaitLimit.
+var tooSlow = [2]struct {
+	status int
+	body   string
+}{
+	{408, `{"statusCode":408,"message":"Request timeout: the request body did not arrive in time."}`},
+	{504, `{"statusCode":504,"message":"Gateway timeout: the response body did not arrive in time."}`},
+}
+
+// waitBody holds the message of dir until its body is complete, for a
+// policy expression that reads it (policy.WaitBody). A message without a
+// body resumes the engine at once.
+func (h *httpContext) waitBody(dir direction) types.Action {
+	b := &h.bodies[dir]
+	if b.headersOnly {
+		b.complete = true
+		h.x.SetBody(dir == responseDirection, nil)
+		return h.apply(h.x.Resume(nil, nil), dir)
+	}
+	b.waiting = true
+	h.pending, h.paused, h.dir = true, true, dir
+	h.plugin.sleepers.add(h.id, bodyWaitLimit, func() { h.bodyTimedOut(dir) })
+	return types.ActionPause
+}
+
+// bodyArrived is a body callback while the engine waits for the body.
+func (h *httpContext) bodyArrived(dir direction, size int, endOfStream bool) types.Action {
+	b := &h.bodies[dir]
+	b.size = size
+	if size > policy.MaxBody {
+		h.plugin.sleepers.cancel(h.id)
+		b.waiting = false
+		return h.respond(tooLarge[dir].status, jsonContentType, tooLarge[dir].body)
+	}
+	if !endOfStream {
+		return types.ActionPause
+	}
+	h.plugin.sleepers.cancel(h.id)
+	b.waiting, h.pending = false, false
+	get := proxywasm.GetHttpRequestBody
+	if dir == responseDirection {
+		get = proxywasm.GetHttpResponseBody
+	}
+	var body []byte
+	if size > 0 {
+		var err error
+		if body, err = get(0, size); err != nil {
+			return h.hostFailure("read the body", err)
+		}
+	}
+	if dir == responseDirection && h.usage != nil {
+		p, c, reported := policy.ResponseUsage(body)
+		h.settleTokens(p, c, reported)
+		h.usage = nil
+	}
+	b.complete = true
+	h.x.SetBody(dir == responseDirection, body)
+	return h.apply(h.x.Resume(nil, nil), dir)
+}
+
+// bodyTimedOut answers a message whose body did not arrive within
+// bodyWaitLimit. A request of which no byte of body ever arrived hints at
+// a host that holds the body while the headers wait.
+func (h *httpContext) bodyTimedOut(dir direction) {
+	b := &h.bodies[dir]
+	if h.done || !b.waiting {
+		return
+	}
+	b.waiting, h.pending = false, false
+	if b.size == 0 {
+		proxywasm.LogWarnf("apimguard: no body arrived in %v while a policy waited to read it: the Wasm filter needs allow_on_headers_stop_iteration: true (Envoy 1.35 or later) for policies that read a body (docs/deployment.md)", bodyWaitLimit)
+	}
+	h.respond(tooSlow[dir].status, jsonContentType, tooSlow[dir].body)
 }
 
 // onBody is a body callback: it holds the body while a call is pending or

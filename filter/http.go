@@ -118,6 +118,10 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) (action typ
 // OnHttpRequestBody implements types.HttpContext: while a call is pending
 // the body is held, then forwarded intact.
 func (h *httpContext) OnHttpRequestBody(size int, endOfStream bool) (action types.Action) {
+	if h.bodies[requestDirection].waiting {
+		defer h.recoverTo(&action)
+		return h.bodyArrived(requestDirection, size, endOfStream)
+	}
 	if h.bodies[requestDirection].edits == nil {
 		return h.holdWhilePending(requestDirection)
 	}
@@ -127,6 +131,10 @@ func (h *httpContext) OnHttpRequestBody(size int, endOfStream bool) (action type
 
 // OnHttpResponseBody implements types.HttpContext.
 func (h *httpContext) OnHttpResponseBody(size int, endOfStream bool) (action types.Action) {
+	if h.bodies[responseDirection].waiting && !h.answered {
+		defer h.recoverTo(&action)
+		return h.bodyArrived(responseDirection, size, endOfStream)
+	}
 	if h.usage != nil && !h.answered && h.bodies[responseDirection].edits == nil {
 		defer h.recoverTo(&action)
 		return h.countTokens(size, endOfStream)
@@ -225,6 +233,8 @@ func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 		h.plugin.sleepers.add(h.id, r.Delay, h.hostReady)
 		h.pending, h.paused, h.waitingHost, h.dir = true, true, true, dir
 		return types.ActionPause
+	case policy.WaitBody:
+		return h.waitBody(dir)
 	case policy.WaitToken:
 		if h.plugin.tokens.source != nil && h.plugin.tokens.wait(*r.Token, h.id, h.hostReady) {
 			h.pending, h.paused, h.waitingHost, h.dir = true, true, true, dir

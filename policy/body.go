@@ -17,10 +17,13 @@ type BodyEdit struct {
 	From, To string
 }
 
-// MaxBody bounds a body the host buffers to change it: a larger request is
-// refused with 413, a larger response with 500 (the client never gets a
-// half-changed body).
+// MaxBody bounds a body the host buffers to change or read it: a larger
+// request is refused with 413 (TooLargeBody), a larger response with 500
+// (the client never gets a half-changed body).
 const MaxBody = 1 << 20
+
+// TooLargeBody is the body of the 413 answer to a request over MaxBody.
+const TooLargeBody = `{"statusCode":413,"message":"Request entity too large."}`
 
 // ApplyBodyEdits applies edits to body in order; ok is false when the
 // result is over MaxBody.

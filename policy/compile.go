@@ -192,6 +192,9 @@ func splice(d *document, s section, parent []*Node) []*Node {
 type compiler struct {
 	opt     Options
 	section section
+	// bodyReads are the message bodies read by the expressions of the
+	// element being compiled (message_body.go).
+	bodyReads uint8
 	// inReturn is set while compiling the children of return-response.
 	inReturn bool
 	// memo shares the statements of nodes that several routes splice in.
@@ -212,8 +215,9 @@ type compiler struct {
 	// set-backend-service compiled (set_backend_service.go).
 	backends     *backendSet
 	usesBackends bool
-	// usesRetry: a retry compiled (retry.go).
-	usesRetry bool
+	// usesRetry: a retry compiled (retry.go); readsBodies: an expression
+	// reads a message body (message_body.go).
+	usesRetry, readsBodies bool
 	// counters is the table of the throttling elements (throttle.go), nil
 	// without Options.Counters; usesCounters: one compiled.
 	counters     *counterTable
@@ -281,13 +285,22 @@ func (c *compiler) statements(nodes []*Node) ([]statement, error) {
 		if s, ok := c.memo[key]; ok && !c.inReturn {
 			if s != nil {
 				body = append(body, s)
+				c.bodyReads |= s.meta().body
 			}
 			continue
 		}
+		// The bodies the element's expressions read, its children's
+		// included, mark it; its parent gets them too.
+		outer := c.bodyReads
+		c.bodyReads = 0
 		s, err := c.statement(n)
 		if err != nil {
 			return nil, err
 		}
+		if s != nil {
+			s.meta().body = c.bodyReads
+		}
+		c.bodyReads |= outer
 		if c.memo != nil && !c.inReturn {
 			c.memo[key] = s
 		}

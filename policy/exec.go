@@ -77,6 +77,10 @@ type stmtMeta struct {
 	id      string // the id attribute
 	scope   string // global, api or operation
 	path    string // choose[1]/when[2]/check-header[1]
+	// body has the expr readsRequestBody/readsResponseBody bits of the
+	// expressions in the element and its children: the loop waits for
+	// that body before running it (message_body.go).
+	body uint8
 }
 
 func (m *stmtMeta) meta() *stmtMeta { return m }
@@ -178,6 +182,9 @@ type execMore struct {
 	quotaKeys []string
 	// tokens is the token counting of the LLM elements (llm_tokens.go).
 	tokens *tokenState
+	// bodies are the request's and the response's bodies once the host
+	// handed them over (message_body.go).
+	bodies [2]heldBody
 }
 
 // extra returns x.more, allocating it at the first use.
@@ -308,6 +315,9 @@ func (x *Exec) next() statement {
 func (x *Exec) loop() Result {
 	for {
 		for s := x.next(); s != nil; s = x.next() {
+			if m := s.meta(); m.body != 0 && x.waitBody(m.body) {
+				return x.result
+			}
 			if err := s.run(x); err != nil {
 				if err == errYield {
 					return x.result

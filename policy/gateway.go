@@ -124,8 +124,9 @@ func (g *Gateway) TakeCounterOverflows() int {
 	return n
 }
 
-// Sleeps reports whether a policy may ask the host to wait (retry): the
-// host then needs a timer.
+// Sleeps reports whether a policy may ask the host to wait (retry) or to
+// hold a message for its body (WaitBody, which the host bounds in time):
+// the host then needs a timer.
 func (g *Gateway) Sleeps() bool { return g.sleeps }
 
 // TokenRequests returns the managed-identity tokens whose resource is a
@@ -216,7 +217,7 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 	defer func() {
 		g.keySources, g.warnings, g.tokenRequests = c.keySources, c.warnings, c.tokenRequests
 		g.backendHeader = c.usesBackends || len(cfg.Backends) > 0
-		g.sleeps = c.usesRetry
+		g.sleeps = c.usesRetry || c.readsBodies
 		if c.usesCounters {
 			g.counters = c.counters
 		}

@@ -118,6 +118,12 @@ const (
 	// none; once it returns anything else, answers still to come belong to
 	// no one and are dropped.
 	Calls
+	// WaitBody asks the host for the whole body of the message the section
+	// is about (the request in inbound and backend, the upstream's response
+	// in outbound): a policy expression reads it. The host holds the
+	// message, hands the complete body (at most MaxBody bytes; nil for a
+	// message without one) to Exec.SetBody and calls Exec.Resume(nil, nil).
+	WaitBody
 )
 
 func (a Action) String() string {
@@ -134,6 +140,8 @@ func (a Action) String() string {
 		return "Sleep"
 	case Calls:
 		return "Calls"
+	case WaitBody:
+		return "WaitBody"
 	}
 	return "Continue"
 }

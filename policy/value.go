@@ -173,6 +173,7 @@ func (c *compiler) value(n *Node, raw string, pos Pos) (Value, error) {
 			if err != nil {
 				return Value{}, c.exprError(n, pos, s, err)
 			}
+			c.noteBodyReads(prog)
 			return Value{prog: prog}, nil
 		}
 		return Value{constant: s}, nil

@@ -55,7 +55,7 @@ func RunEngine(s *Suite, tc Case) (Outcome, error) {
 	}
 	x := new(policy.Exec)
 	gw.Begin(x, req, now())
-	res, err := settle(s, tc, cfg.Upstreams, x, x.Inbound())
+	res, err := settle(s, tc, cfg.Upstreams, x, x.Inbound(), false, []byte(r.Body))
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -74,7 +74,7 @@ func RunEngine(s *Suite, tc Case) (Outcome, error) {
 		o.UpstreamBody = string(b)
 	}
 	resp := fakeRequest{pairs: append([][2]string{{":status", strconv.Itoa(Or(tc.Upstream.Status, 200))}}, Pairs(tc.Upstream.Headers)...)}
-	if res, err = settle(s, tc, cfg.Upstreams, x, x.Outbound(&resp)); err != nil {
+	if res, err = settle(s, tc, cfg.Upstreams, x, x.Outbound(&resp), true, []byte(tc.Upstream.Body)); err != nil {
 		return Outcome{}, err
 	}
 	if res.Action == policy.Respond {
@@ -97,21 +97,33 @@ func RunEngine(s *Suite, tc Case) (Outcome, error) {
 	return o, nil
 }
 
-// settle answers the calls and key waits of r until the engine decides to
-// continue or to respond. The calls of a wait are answered in the order of
-// their delays, on a clock that only the delays move.
-func settle(s *Suite, tc Case, ups pluginconfig.Upstreams, x *policy.Exec, r policy.Result) (policy.Result, error) {
+// settle answers the calls, key waits and body waits of r until the engine
+// decides to continue or to respond. The calls of a wait are answered in
+// the order of their delays, on a clock that only the delays move. body is
+// the message of the section (the response's when response is set), whole,
+// as the filter hands it over (over policy.MaxBody: the filter's answer).
+func settle(s *Suite, tc Case, ups pluginconfig.Upstreams, x *policy.Exec, r policy.Result, response bool, body []byte) (policy.Result, error) {
 	type inFlight struct {
 		call *policy.OutgoingCall
 		due  int
 	}
 	var waiting []inFlight
 	clock := 0
-	for round := 0; r.Action == policy.Call || r.Action == policy.Calls || r.Action == policy.WaitKeys || r.Action == policy.WaitToken || r.Action == policy.Sleep; round++ {
+	for round := 0; r.Action == policy.Call || r.Action == policy.Calls || r.Action == policy.WaitKeys || r.Action == policy.WaitToken || r.Action == policy.Sleep || r.Action == policy.WaitBody; round++ {
 		if round == 200 {
 			return r, fmt.Errorf("more than 200 calls: the evaluation does not settle")
 		}
 		switch r.Action {
+		case policy.WaitBody:
+			if len(body) > policy.MaxBody {
+				if response {
+					return policy.Result{Action: policy.Respond, Status: 500, Body: policy.InternalErrorBody}, nil
+				}
+				return policy.Result{Action: policy.Respond, Status: 413, Body: policy.TooLargeBody}, nil
+			}
+			x.SetBody(response, body)
+			r = x.Resume(nil, nil)
+			continue
 		case policy.Call:
 			resp, err := answerCall(s, tc, ups, r.Call)
 			if err != nil {

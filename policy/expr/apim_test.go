@@ -100,7 +100,9 @@ func TestCompile_errors(t *testing.T) {
 		wantOff int
 		want    string
 	}{
-		{`@(context.Request.Body.As<string>())`, 18, `unsupported member "Body" of context.Request`},
+		{`@(context.Request.Body.As<XElement>())`, 23, `unsupported body type XElement: use string, JObject, JArray or JToken`},
+		{`@(context.Request.Body.As<string>(keep: true))`, 34, `As has no parameter keep: its only parameter is preserveContent`},
+		{`@(context.Request.Headers.GetValueOrDefault(name: "a"))`, 44, `named argument name: is not supported here`},
 		{`@(context.Request.Certificate.PublicKey)`, 30, `unsupported member "PublicKey" of context.Request.Certificate`},
 		{`@(context.Request.Certificate.NotAfter + 1)`, 39, `unsupported operator + between DateTime and int`},
 		{`@(context.Request.Certificate.NotAfter.ToString("yyyy-H"))`, 48, `unsupported DateTime format "yyyy-H"`},
@@ -124,7 +126,7 @@ func TestCompile_errors(t *testing.T) {
 		{`@("a".Contains())`, 6, `Contains takes 1 to 2 arguments, got 0`},
 		{`@(context.Request.Headers.GetValueOrDefault<string>("a"))`, 26, `GetValueOrDefault does not take type arguments`},
 		{`@((TimeZoneInfo)context.Variables["x"])`, 2, `unsupported cast to TimeZoneInfo`},
-		{`@(x => x)`, 2, `a lambda is only allowed as the predicate of Array.Exists or Any`},
+		{`@(x => x)`, 2, `a lambda is only allowed as the argument of a LINQ method or of Array.Exists`},
 		{`@($"{1:N2}")`, 6, `format specifiers in interpolation holes are not supported`},
 		{`@(context.Request)`, 10, `an expression cannot produce a IRequest`},
 	}

@@ -92,6 +92,12 @@ type (
 		body  node
 		off   int
 	}
+	// namedArg is name: value in an argument list (preserveContent: true).
+	namedArg struct {
+		name string
+		x    node
+		off  int
+	}
 )
 
 func (n *identNode) offset() int    { return n.off }
@@ -113,6 +119,7 @@ func (n *newArrayNode) offset() int { return n.off }
 func (n *lambdaNode) offset() int   { return n.off }
 func (n *newObjNode) offset() int   { return n.off }
 func (n *anonNode) offset() int     { return n.off }
+func (n *namedArg) offset() int     { return n.off }
 
 // Statements of an @{ ... } block.
 type stmt interface{ offset() int }

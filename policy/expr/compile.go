@@ -29,6 +29,9 @@ const (
 	timeSpanType // TimeSpan: a time.Duration
 	hashType     // HMACSHA256, SHA256, ...: a *hasher
 	jpropType    // JProperty: a jprop
+	tokenSeqType // IEnumerable<JToken>: a []JToken (linq.go)
+	propSeqType  // IEnumerable<JProperty>: a []jprop
+	randomType   // Random: a randomGen (random.go)
 	// Types that exist only as receivers of members.
 	contextType
 	requestType
@@ -57,13 +60,14 @@ const (
 
 // lastValueType is the last type an expression may produce or a variable
 // may hold; the types after it exist only as receivers.
-const lastValueType = jpropType
+const lastValueType = randomType
 
 var typeText = map[Type]string{
 	Object: "object", Null: "null", String: "string", Bool: "bool", Int: "int", StringArray: "string[]",
 	JwtType: "Jwt", ResponseType: "IResponse", JTokenType: "JToken", BasicType: "BasicAuthCredentials",
 	CertificateType: "X509Certificate2", DateTimeType: "DateTime", x500NameType: "X500DistinguishedName",
 	subscriptionType: "ISubscription", productType: "IProduct", userType: "IUser", bytesType: "byte[]", guidType: "Guid", timeSpanType: "TimeSpan", hashType: "HashAlgorithm", cultureType: "CultureInfo", jpropType: "JProperty", formattingType: "Formatting",
+	tokenSeqType: "IEnumerable<JToken>", propSeqType: "IEnumerable<JProperty>", randomType: "Random",
 	contextType: "context", requestType: "IRequest", ctxResponseType: "IResponse", headersType: "headers",
 	urlType: "IUrl", queryType: "query", variablesType: "context.Variables", lastErrorType: "LastError",
 	paramsType: "MatchedParameters", claimsType: "claims", bodyType: "IMessageBody",
@@ -113,6 +117,7 @@ type compiler struct {
 	nlocals int
 	depth   int // of c.expr calls: the tree depth so far
 	loops   int // loops around the statement being compiled
+	bodies  uint8
 }
 
 func errAt(n interface{ offset() int }, format string, args ...any) error {
@@ -196,9 +201,11 @@ func (c *compiler) expr(n node) (value, error) {
 		}
 		return value{}, errAt(n, "new %s is not supported", n.class)
 	case *lambdaNode:
-		return value{}, errAt(n, "a lambda is only allowed as the predicate of Array.Exists or Any")
+		return value{}, errAt(n, "a lambda is only allowed as the argument of a LINQ method or of Array.Exists")
 	case *outArg:
 		return value{}, errAt(n, "out arguments are only allowed in TryParseJwt")
+	case *namedArg:
+		return value{}, errAt(n, "named argument %s: is not supported here", n.name)
 	}
 	return value{}, errAt(n, "unsupported expression")
 }

@@ -14,6 +14,10 @@ func kindOf(x any) string {
 		return "an int"
 	case []string:
 		return "a string[]"
+	case []JToken:
+		return "an IEnumerable<JToken>"
+	case []jprop:
+		return "an IEnumerable<JProperty>"
 	case *Jwt:
 		return "a Jwt"
 	case *Response:
@@ -38,7 +42,7 @@ var castTypes = map[string]Type{
 	"object": Object, "Jwt": JwtType, "IResponse": ResponseType, "JObject": JTokenType, "JToken": JTokenType, "JArray": JTokenType,
 	"string[]": StringArray, "BasicAuthCredentials": BasicType, "byte[]": bytesType, "Guid": guidType,
 	"DateTime": DateTimeType, "DateTimeOffset": DateTimeType, "TimeSpan": timeSpanType, "HMACSHA256": hashType, "HMACSHA1": hashType,
-	"HMACSHA512": hashType, "SHA256": hashType, "SHA1": hashType, "SHA512": hashType, "MD5": hashType, "HashAlgorithm": hashType, "JProperty": jpropType,
+	"HMACSHA512": hashType, "SHA256": hashType, "SHA1": hashType, "SHA512": hashType, "MD5": hashType, "HashAlgorithm": hashType, "JProperty": jpropType, "Random": randomType,
 }
 
 func (c *compiler) cast(n *castNode) (value, error) {

@@ -56,7 +56,7 @@ func TestDates(t *testing.T) {
 	}
 	for _, tc := range []struct{ src, want string }{
 		{`@(DateTime.UtcNow.ToString("yyyy-H"))`, `unsupported DateTime format "yyyy-H"`},
-		{`@(new Random())`, "new Random is not supported"},
+		{`@(new Stopwatch())`, "new Stopwatch is not supported"},
 	} {
 		if _, err := Compile(tc.src); err == nil || err.Error() != tc.want {
 			t.Errorf("%s: %v; want %s", tc.src, err, tc.want)

@@ -19,6 +19,10 @@ type env struct {
 	verified                     map[bool]bool // revocation -> result
 	sub                          *Subscription
 	route                        *Route
+	// bodies are the request's and the response's; consumed counts
+	// ConsumeBody calls per message.
+	bodies   [2]*string
+	consumed [2]int
 }
 
 func (e *env) RequestHeader(n string) (string, bool)  { v, ok := e.headers[n]; return v, ok }
@@ -41,6 +45,24 @@ func (e *env) ClientCertificate() *clientcert.Certificate {
 func (e *env) VerifyClientCertificate(revocation bool) bool { return e.verified[revocation] }
 func (e *env) Subscription() *Subscription                  { return e.sub }
 func (e *env) Route() *Route                                { return e.route }
+func (e *env) MessageBody(response bool) ([]byte, bool) {
+	b := e.bodies[bodyIdx(response)]
+	if b == nil || *b == "" {
+		return nil, false
+	}
+	return []byte(*b), true
+}
+func (e *env) ConsumeBody(response bool) {
+	e.consumed[bodyIdx(response)]++
+	e.bodies[bodyIdx(response)] = nil
+}
+
+func bodyIdx(response bool) int {
+	if response {
+		return 1
+	}
+	return 0
+}
 
 // unsignedJWT builds an unsigned compact JWT with the given JSON payload.
 func unsignedJWT(payload string) string {

@@ -75,6 +75,16 @@ func jsonOf(v any) (string, error) {
 			quoteJSON(&b, e)
 		}
 		b.WriteByte(']')
+	case []JToken:
+		b.WriteByte('[')
+		for i, e := range t {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			j, _ := jsonOf(e)
+			b.WriteString(j)
+		}
+		b.WriteByte(']')
 	case Guid:
 		quoteJSON(&b, t.String())
 	case time.Time:
@@ -138,11 +148,18 @@ func jsonCall(op libOp, r any, a []any) (any, error) {
 	case opNewJObject:
 		var b strings.Builder
 		b.WriteByte('{')
-		for i, p := range a {
-			jp, ok := p.(jprop)
-			if !ok {
+		var props []jprop
+		for _, p := range a {
+			switch t := p.(type) {
+			case jprop:
+				props = append(props, t)
+			case []jprop: // IEnumerable<JProperty>: each one
+				props = append(props, t...)
+			default:
 				return nil, rtErr("Can not add %s to JObject.", kindOf(p))
 			}
+		}
+		for i, jp := range props {
 			if i > 0 {
 				b.WriteByte(',')
 			}
@@ -158,6 +175,13 @@ func jsonCall(op libOp, r any, a []any) (any, error) {
 			if arr, ok := e.([]string); ok {
 				for _, s := range arr {
 					j, _ := jsonOf(s)
+					raw = appendTo(raw, j)
+				}
+				continue
+			}
+			if toks, ok := e.([]JToken); ok { // IEnumerable<JToken>: each one
+				for _, t := range toks {
+					j, _ := jsonOf(t)
 					raw = appendTo(raw, j)
 				}
 				continue

@@ -399,6 +399,8 @@ func libraryMembers() {
 	hashMembers()
 	tryParseMembers()
 	jsonMembers()
+	linqMembers()
+	randomMembers()
 }
 
 func or(s, def string) string {

@@ -51,9 +51,9 @@ func (c *compiler) loop(st *loopStmt) (runFn, Type, error) {
 		if seq, err = c.expr(st.seq); err != nil {
 			return nil, 0, err
 		}
-		elem, ok := map[Type]Type{StringArray: String, JTokenType: JTokenType, bytesType: Int}[seq.typ]
+		elem, ok := map[Type]Type{StringArray: String, JTokenType: JTokenType, bytesType: Int, tokenSeqType: JTokenType, propSeqType: jpropType}[seq.typ]
 		if !ok {
-			return nil, 0, errAt(st.seq, "foreach needs a string[], a byte[] or a JArray, got %s", seq.typ)
+			return nil, 0, errAt(st.seq, "foreach needs a string[], a byte[], a JArray or a query's sequence, got %s", seq.typ)
 		}
 		if st.each != "var" && castTypes[st.each] != elem {
 			return nil, 0, errAt(st, "the elements are %s, not %s", elem, st.each)
@@ -139,6 +139,8 @@ func elements(s any) ([]any, error) {
 		for _, b := range t {
 			out = append(out, int64(b))
 		}
+	case []JToken, []jprop:
+		return items(s)
 	case JToken:
 		if !t.r.IsArray() {
 			return nil, rtErr("foreach walks a JArray, not a %s.", t.r.Type)

@@ -66,7 +66,7 @@ func TestStatements_budget(t *testing.T) {
 func TestStatements_refused(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
 		{`@{ break; return 1; }`, "break and continue must be inside a loop"},
-		{`@{ foreach (var c in 5) { } return 1; }`, "foreach needs a string[], a byte[] or a JArray, got int"},
+		{`@{ foreach (var c in 5) { } return 1; }`, "foreach needs a string[], a byte[], a JArray or a query's sequence, got int"},
 		{`@{ foreach (int c in "a".Split(',')) { } return 1; }`, "the elements are string, not int"},
 		{`@{ try { } finally { } return 1; }`, "expected catch (try/finally is not supported)"},
 		{`@{ try { } catch (FormatException e) { } return 1; }`, "only catch (Exception) is supported"},

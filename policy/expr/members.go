@@ -137,6 +137,9 @@ func (c *compiler) member(n *memberNode) (value, error) {
 	if err := c.meshCheck(n, x.typ, n.name); err != nil {
 		return value{}, err
 	}
+	if n.name == "Body" && (x.typ == requestType || x.typ == ctxResponseType) {
+		return c.contextBody(n, x.typ == ctxResponseType)
+	}
 	p, ok := props[x.typ][n.name]
 	if !ok {
 		if n.x != nil {

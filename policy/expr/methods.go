@@ -3,10 +3,6 @@ package expr
 import (
 	"strings"
 	"unicode"
-
-	"github.com/tidwall/gjson"
-
-	"github.com/apimguard/apimguard/internal/jsonlimit"
 )
 
 // method compiles a call of one method on a receiver of a known type.
@@ -95,6 +91,9 @@ func arity(min, max int) string {
 func (c *compiler) coerce(n node, v value, want Type) (value, error) {
 	switch {
 	case v.typ == want || want == Object:
+		return v, nil
+	case want == jpropType && v.typ == propSeqType:
+		// new JObject(...) takes JProperty objects and sequences of them.
 		return v, nil
 	case v.typ == Null && want != Int && want != Bool && want != comparisonType && want != comparerType:
 		return v, nil
@@ -231,13 +230,6 @@ func init() {
 			"TryParseJwt": tryParseJwt(false),
 		},
 		StringArray: {
-			"First":          seqPick(false, false),
-			"Last":           seqPick(true, false),
-			"FirstOrDefault": seqPick(false, true),
-			"LastOrDefault":  seqPick(true, true),
-			"Count": simple(Int, 0, nil, func(_ *frame, r any, _ []any) (any, error) {
-				return int64(len(r.([]string))), nil
-			}),
 			"Contains": simple(Bool, 1, []Type{String, comparerType}, func(_ *frame, r any, a []any) (any, error) {
 				want, _ := a[0].(string)
 				ic := ignoreCase(a, 1)
@@ -248,7 +240,6 @@ func init() {
 				}
 				return false, nil
 			}),
-			"Any": anyMethod,
 		},
 		headersType: dictMethods(),
 		queryType:   dictMethods(),
@@ -335,22 +326,6 @@ func split(x string, seps []string) []string {
 	return append(out, x[start:])
 }
 
-func seqPick(last, orDefault bool) method {
-	return simple(String, 0, nil, func(_ *frame, r any, _ []any) (any, error) {
-		arr := r.([]string)
-		if len(arr) == 0 {
-			if orDefault {
-				return nil, nil
-			}
-			return nil, rtErr("Sequence contains no elements")
-		}
-		if last {
-			return arr[len(arr)-1], nil
-		}
-		return arr[0], nil
-	})
-}
-
 // dictMethods are the read methods of the string-keyed dictionaries
 // (headers, query, matched parameters, claims): values are comma-joined.
 func dictMethods() map[string]method {
@@ -415,40 +390,6 @@ func getVariable(c *compiler, n *callNode, recv value, args []node) (value, erro
 			return nil, rtErr("Specified cast is not valid: variable %q holds a JToken.", s(a[0]))
 		}
 		return conv(v)
-	})(c, n, recv, args)
-}
-
-// bodyAs is IResponse.Body.As<T>([preserveContent]).
-func bodyAs(c *compiler, n *callNode, recv value, args []node) (value, error) {
-	if len(n.typeArgs) != 1 {
-		return value{}, errAt(n, "As needs a type argument: As<string>() or As<JObject>()")
-	}
-	var ret Type
-	switch n.typeArgs[0] {
-	case "string", "String":
-		ret = String
-	case "JObject", "JToken", "JArray":
-		ret = JTokenType
-	default:
-		return value{}, errAt(n, "unsupported body type %s: use string or JObject", n.typeArgs[0])
-	}
-	wantObject := n.typeArgs[0]
-	return simple(ret, 0, []Type{Bool}, func(_ *frame, r any, _ []any) (any, error) {
-		body := r.(*Response).Body
-		if ret == String {
-			return string(body), nil
-		}
-		if err := jsonlimit.Check(body, 0); err != nil {
-			return nil, rtErr("The body is refused: %v.", err)
-		}
-		if !gjson.ValidBytes(body) {
-			return nil, rtErr("Unexpected character encountered while parsing value: the body is not JSON.")
-		}
-		res := gjson.ParseBytes(body)
-		if (wantObject == "JObject" && !res.IsObject()) || (wantObject == "JArray" && !res.IsArray()) {
-			return nil, rtErr("Error reading %s from JsonReader.", wantObject)
-		}
-		return JToken{r: res}, nil
 	})(c, n, recv, args)
 }
 

@@ -247,7 +247,7 @@ func comparable(a, b Type) bool {
 		if a == Null {
 			other = b
 		}
-		return other != Bool && other != Int && other != DateTimeType && other <= lastValueType
+		return other != Bool && other != Int && other != DateTimeType && (other <= lastValueType || other == bodyType)
 	}
 	// A JToken compares with the primitive it holds.
 	if a == JTokenType || b == JTokenType {

@@ -342,6 +342,15 @@ func (p *parser) call(fn node, typeArgs []string, off int) (node, error) {
 				a.name = first.text
 			}
 			c.args = append(c.args, a)
+		} else if t.kind == tIdent && p.i+1 < len(p.toks) && p.toks[p.i+1].kind == tOp && p.toks[p.i+1].text == ":" {
+			// name: value (a conditional's ':' never follows an identifier
+			// at the start of an argument).
+			p.i += 2
+			arg, err := p.expression()
+			if err != nil {
+				return nil, err
+			}
+			c.args = append(c.args, &namedArg{name: t.text, x: arg, off: t.off})
 		} else {
 			arg, err := p.expression()
 			if err != nil {

@@ -7,6 +7,8 @@ type Program struct {
 	nlocals  int
 	maxSteps int
 	eval     evalFn
+	// bodies are the readsRequestBody and readsResponseBody bits.
+	bodies uint8
 }
 
 // Compile parses and type-checks src, which is "@(expression)" or
@@ -95,6 +97,7 @@ func CompileWith(src string, opt Options) (*Program, error) {
 		}
 	}
 	p.nlocals = c.nlocals
+	p.bodies = c.bodies
 	return p, nil
 }
 

@@ -83,31 +83,6 @@ func exists(f *frame, arr []string, slot int, pred func(*frame) (bool, error)) (
 	return false, nil
 }
 
-// anyMethod is seq.Any() and seq.Any(e => ...).
-func anyMethod(c *compiler, n *callNode, recv value, args []node) (value, error) {
-	if len(args) == 0 {
-		return simple(Bool, 0, nil, func(_ *frame, r any, _ []any) (any, error) { return len(r.([]string)) > 0, nil })(c, n, recv, args)
-	}
-	if len(args) != 1 {
-		return value{}, errAt(n, "Any takes at most one predicate")
-	}
-	slot, pred, err := c.lambda(args[0])
-	if err != nil {
-		return value{}, err
-	}
-	return value{typ: Bool, eval: func(f *frame) (any, error) {
-		r, err := recv.eval(f)
-		if err != nil {
-			return nil, err
-		}
-		arr, ok := r.([]string)
-		if !ok {
-			return nil, errNull
-		}
-		return exists(f, arr, slot, pred)
-	}}, nil
-}
-
 // staticCall compiles Class.Method(...).
 func (c *compiler) staticCall(n *callNode, class, name string) (value, error) {
 	switch {

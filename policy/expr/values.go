@@ -47,6 +47,14 @@ type Env interface {
 	Subscription() *Subscription
 	// Route is context.Api, context.Operation and context.Deployment.
 	Route() *Route
+	// MessageBody is the request's (response false) or the upstream
+	// response's body as the policies left it so far; ok is false when the
+	// message has none, an earlier read consumed it, or the host does not
+	// hold it (a program that reads it tells the host: Program.ReadsBody).
+	MessageBody(response bool) (body []byte, ok bool)
+	// ConsumeBody is a read without preserveContent: later reads get none,
+	// and the message goes on without a body unless a policy sets one.
+	ConsumeBody(response bool)
 }
 
 // LastError is context.LastError.
