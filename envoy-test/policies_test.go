@@ -24,5 +24,6 @@ func TestPolicies_throughEnvoy(t *testing.T) {
 		{"emit-metric: labelled series, capped", envoyrun.Listener{PluginConfig: emitMetricPolicy}, emitMetricThroughEnvoy},
 		{"find-and-replace: bodies bounded", envoyrun.Listener{PluginConfig: bodyPolicy}, bodyLimitsThroughEnvoy},
 		{"expressions: loops and strings bounded", envoyrun.Listener{PluginConfig: expressionBudgetPolicy}, expressionBudgetThroughEnvoy},
+		{"expressions: bodies read with the headers held, bounded", envoyrun.Listener{PluginConfig: messageBodyConfig()}, messageBodyThroughEnvoy},
 	})
 }

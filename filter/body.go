@@ -1,8 +1,6 @@
 package main
 
 import (
-	"time"
-
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 
@@ -69,12 +67,9 @@ func removeContentLength(dir direction) error {
 	return proxywasm.RemoveHttpRequestHeader("content-length")
 }
 
-// bodyWaitLimit bounds how long a message is held for the body a policy
-// reads: a client (or an upstream) that never finishes its body gets 408
-// (or 504) instead of holding the request.
-const bodyWaitLimit = 30 * time.Second
-
-// tooSlow answers a body that did not arrive within bodyWaitLimit.
+// tooSlow answers a body that did not arrive within the plugin's bodyWait
+// (expressions.bodyWaitSeconds): a client (or an upstream) that never
+// finishes its body gets 408 (or 504) instead of holding the request.
 var tooSlow = [2]struct {
 	status int
 	body   string
@@ -95,7 +90,7 @@ func (h *httpContext) waitBody(dir direction) types.Action {
 	}
 	b.waiting = true
 	h.pending, h.paused, h.dir = true, true, dir
-	h.plugin.sleepers.add(h.id, bodyWaitLimit, func() { h.bodyTimedOut(dir) })
+	h.plugin.sleepers.add(h.id, h.plugin.bodyWait, func() { h.bodyTimedOut(dir) })
 	return types.ActionPause
 }
 
@@ -135,7 +130,7 @@ func (h *httpContext) bodyArrived(dir direction, size int, endOfStream bool) typ
 }
 
 // bodyTimedOut answers a message whose body did not arrive within
-// bodyWaitLimit. A request of which no byte of body ever arrived hints at
+// bodyWait. A request of which no byte of body ever arrived hints at
 // a host that holds the body while the headers wait.
 func (h *httpContext) bodyTimedOut(dir direction) {
 	b := &h.bodies[dir]
@@ -144,7 +139,7 @@ func (h *httpContext) bodyTimedOut(dir direction) {
 	}
 	b.waiting, h.pending = false, false
 	if b.size == 0 {
-		proxywasm.LogWarnf("apimguard: no body arrived in %v while a policy waited to read it: the Wasm filter needs allow_on_headers_stop_iteration: true (Envoy 1.35 or later) for policies that read a body (docs/deployment.md)", bodyWaitLimit)
+		proxywasm.LogWarnf("apimguard: no body arrived in %v while a policy waited to read it: the Wasm filter needs allow_on_headers_stop_iteration: true (Envoy 1.35 or later) for policies that read a body (docs/deployment.md)", h.plugin.bodyWait)
 	}
 	h.respond(tooSlow[dir].status, jsonContentType, tooSlow[dir].body)
 }

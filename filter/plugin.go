@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -73,8 +74,11 @@ type pluginContext struct {
 	gw             *policy.Gateway
 	xffTrustedHops int
 	upstreams      pluginconfig.Upstreams
-	keys           *keyManager
-	tokens         *tokenManager
+	// bodyWait bounds how long a message is held for the body a policy
+	// reads (body.go).
+	bodyWait time.Duration
+	keys     *keyManager
+	tokens   *tokenManager
 	// sleepers are requests waiting between a retry's attempts; custom
 	// the emit-metric series.
 	sleepers  sleepList
@@ -123,6 +127,7 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 		return types.OnPluginStartStatusFailed
 	}
 	p.gw, p.xffTrustedHops, p.upstreams, p.telemetry = gw, cfg.XFFTrustedHops, cfg.Upstreams, !cfg.NoTelemetry
+	p.bodyWait = time.Duration(cmp.Or(cfg.BodyWaitSeconds, pluginconfig.DefaultBodyWaitSeconds)) * time.Second
 	perSecond := cfg.EventsPerSecond
 	if perSecond == 0 {
 		perSecond = defaultEventsPerSecond

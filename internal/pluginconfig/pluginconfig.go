@@ -21,6 +21,10 @@ import (
 
 // Config is the plugin configuration: either a bare <policies> document or
 // a JSON object with the keys documented in docs/configuration.md.
+// DefaultBodyWaitSeconds is how long a message is held for the body an
+// expression reads when the configuration does not say.
+const DefaultBodyWaitSeconds = 30
+
 type Config struct {
 	Policy      string
 	APIs        []policy.API
@@ -64,6 +68,10 @@ type Config struct {
 	// MaxIterations bounds the loop iterations of one expression
 	// ("expressions": {"maxIterations"}; 0: the default).
 	MaxIterations int
+	// BodyWaitSeconds bounds how long a message is held for the body an
+	// expression reads ("expressions": {"bodyWaitSeconds"}; 0: the
+	// default, DefaultBodyWaitSeconds).
+	BodyWaitSeconds int
 	// Cache is the host's value cache, set by the host before Compile (not
 	// read from the configuration); nil refuses the value-cache elements.
 	Cache policy.ValueCache
@@ -196,8 +204,15 @@ func Parse(data []byte) (*Config, error) {
 				return nil
 			})
 		case "expressions":
-			err = object("expressions", v, map[string]gjson.Type{"maxIterations": gjson.Number}, func(_ string, n gjson.Result) error {
+			err = object("expressions", v, map[string]gjson.Type{"maxIterations": gjson.Number, "bodyWaitSeconds": gjson.Number}, func(key string, n gjson.Result) error {
 				m := n.Int()
+				if key == "bodyWaitSeconds" {
+					if float64(m) != n.Num || m < 1 || m > 300 {
+						return fmt.Errorf("plugin configuration: expressions.bodyWaitSeconds must be a whole number from 1 to 300, got %s", n.Raw)
+					}
+					c.BodyWaitSeconds = int(m)
+					return nil
+				}
 				if float64(m) != n.Num || m < 1 || m > 1_000_000 {
 					return fmt.Errorf("plugin configuration: expressions.maxIterations must be a whole number from 1 to 1000000, got %s", n.Raw)
 				}

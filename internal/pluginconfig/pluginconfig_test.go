@@ -153,9 +153,15 @@ func TestParse_routeContext(t *testing.T) {
 }
 
 func TestParse_expressions(t *testing.T) {
-	c, err := Parse([]byte(`{"policy":"<policies/>","expressions":{"maxIterations":500}}`))
-	if err != nil || c.MaxIterations != 500 {
+	c, err := Parse([]byte(`{"policy":"<policies/>","expressions":{"maxIterations":500,"bodyWaitSeconds":5}}`))
+	if err != nil || c.MaxIterations != 500 || c.BodyWaitSeconds != 5 {
 		t.Fatalf("%v %+v", err, c)
+	}
+	for _, bad := range []string{`0`, `301`, `2.5`} {
+		_, err := Parse([]byte(`{"policy":"<policies/>","expressions":{"bodyWaitSeconds":` + bad + `}}`))
+		if err == nil || err.Error() != "plugin configuration: expressions.bodyWaitSeconds must be a whole number from 1 to 300, got "+bad {
+			t.Errorf("%s: %v", bad, err)
+		}
 	}
 	for _, bad := range []string{`0`, `1000001`, `1.5`} {
 		_, err := Parse([]byte(`{"policy":"<policies/>","expressions":{"maxIterations":` + bad + `}}`))
