@@ -69,6 +69,7 @@ type (
 		typ string
 		x   node
 		off int
+		as  bool // x as T: null instead of a failed cast
 	}
 	newArrayNode struct {
 		elemType string // "" for new [] {...}
@@ -181,12 +182,27 @@ type (
 		body []stmt
 		off  int
 	}
+	// switchStmt is switch (x) { case a: case b: ... default: ... }.
+	switchStmt struct {
+		x        node
+		sections []switchSection
+		off      int
+	}
 )
+
+// switchSection is one group of case labels (no labels: default) and its
+// statements.
+type switchSection struct {
+	labels []node
+	isDef  bool
+	body   []stmt
+}
 
 func (s *loopStmt) offset() int     { return s.off }
 func (s *jumpStmt) offset() int     { return s.off }
 func (s *tryStmt) offset() int      { return s.off }
 func (s *blockStmt) offset() int    { return s.off }
+func (s *switchStmt) offset() int   { return s.off }
 func (s *setIndexStmt) offset() int { return s.off }
 
 func (s *declStmt) offset() int   { return s.off }

@@ -117,7 +117,10 @@ type compiler struct {
 	nlocals int
 	depth   int // of c.expr calls: the tree depth so far
 	loops   int // loops around the statement being compiled
-	bodies  uint8
+	// switches: switch statements around it (break leaves the innermost
+	// loop or switch).
+	switches int
+	bodies   uint8
 }
 
 func errAt(n interface{ offset() int }, format string, args ...any) error {

@@ -54,7 +54,45 @@ func (c *compiler) cast(n *castNode) (value, error) {
 	if !ok {
 		return value{}, errAt(n, "unsupported cast to %s", n.typ)
 	}
+	if n.as {
+		return c.softCast(n, x, to)
+	}
 	return c.convert(n, x, to)
+}
+
+// softCast is x as T: x when it is a T (a JObject or JArray for those
+// names), null otherwise. T must be a type that can be null, as in C#.
+func (c *compiler) softCast(n *castNode, x value, to Type) (value, error) {
+	if to == Int || to == Bool || to == DateTimeType || to == guidType || to == timeSpanType {
+		return value{}, errAt(n, "as needs a type that can be null, not %s", n.typ)
+	}
+	if x.typ != Object && x.typ != JTokenType && x.typ != to && x.typ != Null {
+		return value{}, errAt(n, "%s can never be %s", x.typ, n.typ)
+	}
+	conv, kind := converter(to), n.typ
+	return value{typ: to, eval: func(f *frame) (any, error) {
+		v, err := x.eval(f)
+		if err != nil || v == nil {
+			return nil, err
+		}
+		if t, ok := v.(JToken); ok && to == JTokenType {
+			if (kind == "JObject" && !t.r.IsObject()) || (kind == "JArray" && !t.r.IsArray()) {
+				return nil, nil
+			}
+			return t, nil
+		}
+		if conv == nil {
+			return v, nil
+		}
+		if _, isToken := v.(JToken); isToken && to == String {
+			return nil, nil // a JToken is not a string
+		}
+		r, err := conv(v)
+		if err != nil {
+			return nil, nil
+		}
+		return r, nil
+	}}, nil
 }
 
 // convert applies an explicit conversion, checked at run time when the

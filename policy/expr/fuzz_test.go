@@ -19,15 +19,19 @@ func FuzzCompile(f *testing.F) {
 		`@{ using (var h = new HMACSHA256(Convert.FromBase64String("a2V5"))) { return Convert.ToBase64String(h.ComputeHash(Encoding.UTF8.GetBytes("x"))); } }`,
 		`@(DateTime.ParseExact("02/12/2026", "dd/MM/yyyy", CultureInfo.InvariantCulture) - new DateTime(2026, 1, 1)).TotalDays`,
 		`@{ var o = JObject.Parse("{\"a\":{\"b\":[1]}}"); o["a"]["b"][0] = new { x = 1, y = new JArray("z") }; o.Add("c", true); o.Remove("a"); return JsonConvert.SerializeObject(o, Formatting.Indented); }`,
+		`@{ var o = context.Request.Body.As<JObject>(preserveContent: true); var l = o["lines"].Where(x => (int)x["q"] > 0).OrderByDescending(x => x["s"]).ToList(); o["n"] = l.Sum(x => (int)x["q"]); return new JObject(o.Properties().Where(p => p.Name != "d")).ToString(Formatting.Indented); }`,
+		`@(string.Join(",", context.Response.Body.As<JArray>().Children().Select(x => x.ToString()).Distinct().Skip(1).Take(new Random().Next(0, 3))))`,
 	} {
 		f.Add(s)
 	}
+	req, resp := `{"lines":[{"q":2,"s":"b"},{"q":0,"s":"a"}],"d":1}`, `[1,"x",{"a":[]},1]`
 	f.Fuzz(func(t *testing.T, src string) {
 		p, err := Compile(src)
 		if err != nil {
 			return
 		}
 		e := newEnv()
+		e.bodies = [2]*string{&req, &resp}
 		_, _ = p.Eval(e)
 	})
 }

@@ -137,3 +137,32 @@ func TestRandom(t *testing.T) {
 		t.Errorf("seeded: err = %v", err)
 	}
 }
+
+// x as T: the value when it is a T (for JObject and JArray: that kind of
+// token), null otherwise, as C#'s as operator does.
+func TestAs(t *testing.T) {
+	e := newEnv()
+	e.vars = map[string]any{"s": "text", "n": int64(3)}
+	for src, want := range map[string]any{
+		`@((JObject.Parse("{\"a\":[1,2]}")["a"] as JArray).Count)`:               int64(2),
+		`@(JObject.Parse("{\"a\":{}}")["a"] as JArray == null)`:                  true,
+		`@((JObject.Parse("{\"a\":{}}")["a"] as JObject) != null)`:               true,
+		`@(context.Variables["s"] as string ?? "none")`:                          "text",
+		`@(context.Variables["n"] as string ?? "none")`:                          "none",
+		`@((context.Variables["n"] as string)?.Length ?? -1)`:                    int64(-1),
+		`@{ var a = JArray.Parse("[1]") as JArray; return a != null && 1 < 2; }`: true,
+	} {
+		if got, err := eval(t, src, e); err != nil || got != want {
+			t.Errorf("%s = %#v, %v; want %#v", src, got, err, want)
+		}
+	}
+	for src, want := range map[string]string{
+		`@(context.Variables["n"] as int)`: "as needs a type that can be null, not int",
+		`@("a" as JObject)`:                "string can never be JObject",
+		`@("a" as)`:                        "expected a type after as",
+	} {
+		if _, err := Compile(src); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", src, err, want)
+		}
+	}
+}

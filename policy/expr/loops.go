@@ -194,3 +194,85 @@ func exceptionMembers() {
 		"Message": str(func(_ *frame, r any) string { return r.(string) }),
 	}
 }
+
+// switchOf compiles a switch statement: the subject is evaluated once and
+// compared with each label (string, int, bool or null constants) in order;
+// the first matching section runs, else default. break leaves the switch;
+// continue goes on to the loop around it.
+func (c *compiler) switchOf(st *switchStmt) (runFn, Type, error) {
+	x, err := c.expr(st.x)
+	if err != nil {
+		return nil, 0, err
+	}
+	if x.typ != String && x.typ != Int && x.typ != Bool && x.typ != Object && x.typ != JTokenType {
+		return nil, 0, errAt(st.x, "switch needs a string, int or bool, got %s", x.typ)
+	}
+	type section struct {
+		labels []evalFn
+		run    runFn
+	}
+	var secs []section
+	def := -1
+	typ := Null
+	c.switches++
+	defer func() { c.switches-- }()
+	for i, sec := range st.sections {
+		var s section
+		for _, l := range sec.labels {
+			switch l.(type) {
+			case *strLit, *intLit, *boolLit, *nullLit, *charLit:
+			default:
+				return nil, 0, errAt(l, "a case label must be a constant")
+			}
+			v, err := c.expr(l)
+			if err != nil {
+				return nil, 0, err
+			}
+			if !comparable(x.typ, v.typ) {
+				return nil, 0, errAt(l, "cannot compare %s with %s", x.typ, v.typ)
+			}
+			s.labels = append(s.labels, v.eval)
+		}
+		if sec.isDef {
+			def = i
+		}
+		run, t, err := c.statements(sec.body)
+		if err != nil {
+			return nil, 0, err
+		}
+		if hasReturn(sec.body) {
+			if typ == Null {
+				typ = t
+			} else if t != typ && t != Null {
+				typ = Object
+			}
+		}
+		s.run = run
+		secs = append(secs, s)
+	}
+	return func(f *frame) (any, bool, error) {
+		v, err := x.eval(f)
+		if err != nil {
+			return nil, false, err
+		}
+		pick := def
+	find:
+		for i, s := range secs {
+			for _, l := range s.labels {
+				lv, _ := l(f)
+				if equal(v, lv) {
+					pick = i
+					break find
+				}
+			}
+		}
+		if pick < 0 {
+			return nil, false, nil
+		}
+		r, done, err := secs[pick].run(f)
+		if err == errBreak {
+			return nil, false, nil
+		}
+		return r, done, err
+	}, typ, nil
+}

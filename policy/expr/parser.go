@@ -160,6 +160,11 @@ func (p *parser) binary(level int) (node, error) {
 		return nil, err
 	}
 	for {
+		if level == 3 {
+			if x, err = p.relational(x); err != nil {
+				return nil, err
+			}
+		}
 		t := p.peek()
 		if t.kind != tOp || !contains(binaryLevels[level], t.text) {
 			return x, nil
@@ -170,6 +175,28 @@ func (p *parser) binary(level int) (node, error) {
 			return nil, err
 		}
 		x = &binaryNode{op: t.text, x: x, y: y, off: t.off}
+	}
+}
+
+// relational is the relational level (binaryLevels[3]) with C#'s x as T,
+// which binds there too.
+func (p *parser) relational(x node) (node, error) {
+	for {
+		t := p.peek()
+		if t.kind != tIdent || t.text != "as" {
+			return x, nil
+		}
+		p.i++
+		typ := p.advance()
+		if typ.kind != tIdent {
+			return nil, p.errHere("expected a type after as")
+		}
+		name := typ.text
+		if p.isOp("[") && p.peekAt(1).kind == tOp && p.peekAt(1).text == "]" {
+			p.i += 2
+			name += "[]"
+		}
+		x = &castNode{typ: name, x: x, off: t.off, as: true}
 	}
 }
 

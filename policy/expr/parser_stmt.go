@@ -45,7 +45,7 @@ func (p *parser) body() ([]stmt, error) {
 
 // unsupportedStatements are C# statement keywords outside the subset.
 var unsupportedStatements = map[string]bool{
-	"do": true, "switch": true, "throw": true, "goto": true, "lock": true,
+	"do": true, "throw": true, "goto": true, "lock": true,
 }
 
 // parenthesised reads "( expression )".
@@ -280,6 +280,9 @@ func (p *parser) statement() (stmt, error) {
 		case t.text == "try":
 			p.i++
 			return p.tryCatch(t)
+		case t.text == "switch":
+			p.i++
+			return p.switchStmt(t)
 		case t.text == "using":
 			// using (declaration) body: the declaration, then the body.
 			p.i++
@@ -329,4 +332,63 @@ func (p *parser) statement() (stmt, error) {
 		return nil, &SyntaxError{Off: t.off, Msg: "only method calls can be used as statements"}
 	}
 	return &exprStmt{x: x, off: t.off}, p.expect(";")
+}
+
+// switchStmt reads switch (x) { sections }: each section is one or more
+// "case constant:" or "default:" labels and the statements up to the next
+// label or the closing brace.
+func (p *parser) switchStmt(t token) (stmt, error) {
+	x, err := p.parenthesised()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.expect("{"); err != nil {
+		return nil, err
+	}
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	defer p.leave()
+	sw := &switchStmt{x: x, off: t.off}
+	for !p.accept("}") {
+		var sec switchSection
+		for {
+			l := p.peek()
+			if l.kind != tIdent || (l.text != "case" && l.text != "default") {
+				break
+			}
+			p.i++
+			if l.text == "default" {
+				sec.isDef = true
+			} else {
+				v, err := p.expression()
+				if err != nil {
+					return nil, err
+				}
+				sec.labels = append(sec.labels, v)
+			}
+			if err := p.expect(":"); err != nil {
+				return nil, err
+			}
+		}
+		if len(sec.labels) == 0 && !sec.isDef {
+			return nil, p.errHere("expected case or default in switch")
+		}
+		for {
+			n := p.peek()
+			if n.kind == tEOF {
+				return nil, p.errHere("expected \"}\"")
+			}
+			if (n.kind == tIdent && (n.text == "case" || n.text == "default")) || (n.kind == tOp && n.text == "}") {
+				break
+			}
+			s, err := p.statement()
+			if err != nil {
+				return nil, err
+			}
+			sec.body = append(sec.body, s)
+		}
+		sw.sections = append(sw.sections, sec)
+	}
+	return sw, nil
 }

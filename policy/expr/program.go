@@ -133,6 +133,16 @@ func returns(stmts []stmt) bool {
 		return returns(s.body)
 	case *tryStmt:
 		return returns(s.body) && returns(s.handler)
+	case *switchStmt:
+		// Every section returns and one of them is default.
+		def := false
+		for _, sec := range s.sections {
+			def = def || sec.isDef
+			if !returns(sec.body) {
+				return false
+			}
+		}
+		return def
 	}
 	return false
 }
@@ -293,7 +303,7 @@ func (c *compiler) stmtList(stmts []stmt) (runFn, Type, error) {
 			}
 			runs = append(runs, run)
 		case *jumpStmt:
-			if c.loops == 0 {
+			if c.loops == 0 && !(st.brk && c.switches > 0) {
 				return nil, 0, errAt(st, "break and continue must be inside a loop")
 			}
 			jump := errContinue
@@ -307,6 +317,15 @@ func (c *compiler) stmtList(stmts []stmt) (runFn, Type, error) {
 				return nil, 0, err
 			}
 			if hasReturn(st.body) {
+				unify(t)
+			}
+			runs = append(runs, run)
+		case *switchStmt:
+			run, t, err := c.switchOf(st)
+			if err != nil {
+				return nil, 0, err
+			}
+			if hasReturn([]stmt{st}) {
 				unify(t)
 			}
 			runs = append(runs, run)
@@ -352,6 +371,12 @@ func hasReturn(stmts []stmt) bool {
 		case *tryStmt:
 			if hasReturn(s.body) || hasReturn(s.handler) {
 				return true
+			}
+		case *switchStmt:
+			for _, sec := range s.sections {
+				if hasReturn(sec.body) {
+					return true
+				}
 			}
 		}
 	}
