@@ -5,6 +5,8 @@ package expr
 // and the upstream's response as policies left them so far.
 
 import (
+	"net/url"
+
 	"github.com/tidwall/gjson"
 
 	"github.com/apimguard/apimguard/internal/jsonlimit"
@@ -54,14 +56,18 @@ func (c *compiler) contextBody(n *memberNode, response bool) (value, error) {
 // consumed, as in APIM: later reads get null, and the message goes on
 // without a body unless a set-body gives it one.
 func bodyAs(c *compiler, n *callNode, recv value, args []node) (value, error) {
-	if len(n.typeArgs) != 1 {
-		return value{}, errAt(n, "As needs a type argument: As<string>() or As<JObject>()")
-	}
+	form := n.fn.(*memberNode).name == "AsFormUrlEncodedContent"
 	var ret Type
-	switch n.typeArgs[0] {
-	case "string", "String":
+	switch {
+	case form && len(n.typeArgs) > 0:
+		return value{}, errAt(n, "AsFormUrlEncodedContent does not take type arguments")
+	case form:
+		ret = formType
+	case len(n.typeArgs) != 1:
+		return value{}, errAt(n, "As needs a type argument: As<string>() or As<JObject>()")
+	case n.typeArgs[0] == "string" || n.typeArgs[0] == "String":
 		ret = String
-	case "JObject", "JToken", "JArray":
+	case n.typeArgs[0] == "JObject" || n.typeArgs[0] == "JToken" || n.typeArgs[0] == "JArray":
 		ret = JTokenType
 	default:
 		return value{}, errAt(n, "unsupported body type %s: use string, JObject, JArray or JToken", n.typeArgs[0])
@@ -74,7 +80,10 @@ func bodyAs(c *compiler, n *callNode, recv value, args []node) (value, error) {
 			args = []node{na.x}
 		}
 	}
-	want := n.typeArgs[0]
+	want := ""
+	if !form {
+		want = n.typeArgs[0]
+	}
 	return simple(ret, 0, []Type{Bool}, func(f *frame, r any, a []any) (any, error) {
 		var body []byte
 		switch r := r.(type) {
@@ -89,8 +98,11 @@ func bodyAs(c *compiler, n *callNode, recv value, args []node) (value, error) {
 				f.env.ConsumeBody(r == responseBody)
 			}
 		}
-		if ret == String {
+		switch ret {
+		case String:
 			return string(body), nil
+		case formType:
+			return parseForm(body)
 		}
 		return parseBody(body, want)
 	})(c, n, recv, args)
@@ -109,4 +121,15 @@ func parseBody(body []byte, want string) (any, error) {
 		return nil, rtErr("Error reading %s from JsonReader.", want)
 	}
 	return JToken{r: res}, nil
+}
+
+// parseForm reads an application/x-www-form-urlencoded body: every name's
+// values, in order. A malformed escape fails the read, as .NET's reader
+// does.
+func parseForm(body []byte) (any, error) {
+	v, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, rtErr("The body is not form-urlencoded: %v.", err)
+	}
+	return v, nil
 }

@@ -31,6 +31,13 @@ func TestMessageBody(t *testing.T) {
 		{src: `@(context.Request.Body.As<JObject>(preserveContent: true))`, req: `{"a":`, wantErr: "Unexpected character encountered while parsing value: the body is not JSON.", reads: [2]bool{true, false}},
 		{src: `@(context.Request.Body.As<JObject>(preserveContent: true))`, req: strings.Repeat("[", 200) + strings.Repeat("]", 200), wantErr: "The body is refused", reads: [2]bool{true, false}},
 		{src: `@(context.Request.Headers.GetValueOrDefault("a", "b"))`, want: "b"},
+		// AsFormUrlEncodedContent: IDictionary<string, IList<string>>.
+		{src: `@(context.Request.Body.AsFormUrlEncodedContent(preserveContent: true)["grant_type"][0])`, req: `grant_type=client_credentials&scope=a+b&scope=c%20d`, want: "client_credentials", reads: [2]bool{true, false}},
+		{src: `@(string.Join("|", context.Request.Body.AsFormUrlEncodedContent()["scope"]))`, req: `grant_type=x&scope=a+b&scope=c%20d`, want: "a b|c d", consumed: [2]int{1, 0}, reads: [2]bool{true, false}},
+		{src: `@(context.Request.Body.AsFormUrlEncodedContent(true).GetValueOrDefault("code", "none"))`, req: `a=1`, want: "none", reads: [2]bool{true, false}},
+		{src: `@(context.Request.Body.AsFormUrlEncodedContent(true).ContainsKey("a"))`, req: `a=1`, want: true, reads: [2]bool{true, false}},
+		{src: `@(context.Request.Body.AsFormUrlEncodedContent(true)["b"])`, req: `a=1`, wantErr: "The given key 'b' was not present in the dictionary.", reads: [2]bool{true, false}},
+		{src: `@(context.Request.Body.AsFormUrlEncodedContent(true)["a"])`, req: `a=%zz`, wantErr: "The body is not form-urlencoded", reads: [2]bool{true, false}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.src, func(t *testing.T) {

@@ -56,6 +56,7 @@ const (
 	operationType
 	deploymentType
 	gatewayType
+	formType // AsFormUrlEncodedContent's IDictionary<string, IList<string>>: a url.Values
 )
 
 // lastValueType is the last type an expression may produce or a variable
@@ -72,7 +73,7 @@ var typeText = map[Type]string{
 	urlType: "IUrl", queryType: "query", variablesType: "context.Variables", lastErrorType: "LastError",
 	paramsType: "MatchedParameters", claimsType: "claims", bodyType: "IMessageBody",
 	comparisonType: "StringComparison", comparerType: "StringComparer", lambdaType: "lambda", staticType: "type",
-	exceptionType: "Exception", apiType: "IApi", operationType: "IOperation", deploymentType: "IDeployment", gatewayType: "IGateway",
+	exceptionType: "Exception", apiType: "IApi", operationType: "IOperation", deploymentType: "IDeployment", gatewayType: "IGateway", formType: "IDictionary<string, IList<string>>",
 }
 
 func (t Type) String() string { return typeText[t] }

@@ -89,20 +89,20 @@ func TestSwitch(t *testing.T) {
 		`@{ var s = ""; switch ("x") { case "y": s = "y"; break; } return s + "-"; }`:                                                            "-",
 		`@{ var n = 0; foreach (var p in "a,b,c".Split(',')) { switch (p) { case "b": continue; default: n++; break; } n += 10; } return n; }`:   int64(22),
 		`@{ var n = 0; while (true) { switch (n) { case 3: break; default: n++; continue; } break; } return n; }`:                                int64(3),
-		`@{ switch (JObject.Parse("{\"k\":\"v\"}")["k"]) { case "v": return true; default: return false; } }`:                                  true,
-		`@{ switch ((string)null) { case null: return "null"; default: return "x"; } }`:                                                        "null",
+		`@{ switch (JObject.Parse("{\"k\":\"v\"}")["k"]) { case "v": return true; default: return false; } }`:                                    true,
+		`@{ switch ((string)null) { case null: return "null"; default: return "x"; } }`:                                                          "null",
 	} {
 		if got, err := eval(t, src, e); err != nil || got != want {
 			t.Errorf("%s = %#v, %v; want %#v", src, got, err, want)
 		}
 	}
 	for src, want := range map[string]string{
-		`@{ switch (1) { case "a": return 1; default: return 2; } }`:         "cannot compare int with string",
-		`@{ var x = "a"; switch ("a") { case x: return 1; } return 2; }`:     "a case label must be a constant",
-		`@{ switch ("a") { case "a": continue; } return 1; }`:                "break and continue must be inside a loop",
-		`@{ switch ("a") { case "a": return 1; } }`:                          "not all code paths return a value",
-		`@{ switch (context.Request) { default: return 1; } }`:               "switch needs a string, int or bool, got IRequest",
-		`@{ switch ("a") { return 1; } }`:                                    "expected case or default in switch",
+		`@{ switch (1) { case "a": return 1; default: return 2; } }`:     "cannot compare int with string",
+		`@{ var x = "a"; switch ("a") { case x: return 1; } return 2; }`: "a case label must be a constant",
+		`@{ switch ("a") { case "a": continue; } return 1; }`:            "break and continue must be inside a loop",
+		`@{ switch ("a") { case "a": return 1; } }`:                      "not all code paths return a value",
+		`@{ switch (context.Request) { default: return 1; } }`:           "switch needs a string, int or bool, got IRequest",
+		`@{ switch ("a") { return 1; } }`:                                "expected case or default in switch",
 	} {
 		if _, err := Compile(src); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want %q", src, err, want)

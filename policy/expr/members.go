@@ -2,6 +2,7 @@ package expr
 
 import (
 	"encoding/base64"
+	"net/url"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -256,12 +257,12 @@ func (c *compiler) index(n *indexNode) (value, error) {
 		}, nil
 	}
 	switch x.typ {
-	case variablesType, paramsType, claimsType, headersType:
+	case variablesType, paramsType, claimsType, headersType, formType:
 		key, err := keyOf()
 		if err != nil {
 			return value{}, err
 		}
-		t := map[Type]Type{variablesType: Object, paramsType: String, claimsType: StringArray, headersType: StringArray}[x.typ]
+		t := map[Type]Type{variablesType: Object, paramsType: String, claimsType: StringArray, headersType: StringArray, formType: StringArray}[x.typ]
 		recvType := x.typ
 		return value{typ: t, eval: func(f *frame) (any, error) {
 			r, err := x.eval(f)
@@ -361,6 +362,9 @@ func lookup(f *frame, t Type, recv any, key string) (any, bool) {
 		return strings.Split(v, ","), true
 	case queryType:
 		return recv.(*URL).Query(key)
+	case formType:
+		v, ok := recv.(url.Values)[key]
+		return v, ok
 	}
 	return nil, false
 }

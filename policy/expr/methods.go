@@ -245,6 +245,7 @@ func init() {
 		queryType:   dictMethods(),
 		paramsType:  dictMethods(),
 		claimsType:  dictMethods(),
+		formType:    dictMethods(),
 		variablesType: {
 			"ContainsKey": simple(Bool, 1, str1, func(f *frame, _ any, a []any) (any, error) {
 				_, ok := f.env.Variable(s(a[0]))
@@ -253,7 +254,8 @@ func init() {
 			"GetValueOrDefault": getVariable,
 		},
 		bodyType: {
-			"As": bodyAs,
+			"As":                      bodyAs,
+			"AsFormUrlEncodedContent": bodyAs,
 		},
 		JTokenType: {
 			"ToString": simple(String, 0, nil, func(_ *frame, r any, _ []any) (any, error) { return r.(JToken).String(), nil }),
