@@ -108,21 +108,9 @@ func (h *httpContext) bodyArrived(dir direction, size int, endOfStream bool) typ
 	}
 	h.plugin.sleepers.cancel(h.id)
 	b.waiting, h.pending = false, false
-	get := proxywasm.GetHttpRequestBody
-	if dir == responseDirection {
-		get = proxywasm.GetHttpResponseBody
-	}
-	var body []byte
-	if size > 0 {
-		var err error
-		if body, err = get(0, size); err != nil {
-			return h.hostFailure("read the body", err)
-		}
-	}
-	if dir == responseDirection && h.usage != nil {
-		p, c, reported := policy.ResponseUsage(body)
-		h.settleTokens(p, c, reported)
-		h.usage = nil
+	body, err := h.wholeBody(dir, size)
+	if err != nil {
+		return h.hostFailure("read the body", err)
 	}
 	b.complete = true
 	h.x.SetBody(dir == responseDirection, body)
@@ -163,20 +151,13 @@ func (h *httpContext) onBody(dir direction, size int, endOfStream bool) types.Ac
 // replaceBody applies the edits to the complete body of dir.
 func (h *httpContext) replaceBody(dir direction, size int) types.Action {
 	b := &h.bodies[dir]
-	get, replace := proxywasm.GetHttpRequestBody, proxywasm.ReplaceHttpRequestBody
+	replace := proxywasm.ReplaceHttpRequestBody
 	if dir == responseDirection {
-		get, replace = proxywasm.GetHttpResponseBody, proxywasm.ReplaceHttpResponseBody
+		replace = proxywasm.ReplaceHttpResponseBody
 	}
-	var body []byte
-	if size > 0 {
-		var err error
-		if body, err = get(0, size); err != nil {
-			return h.hostFailure("read the body", err)
-		}
-	}
-	if dir == responseDirection && h.usage != nil {
-		p, c, reported := policy.ResponseUsage(body)
-		h.settleTokens(p, c, reported)
+	body, err := h.wholeBody(dir, size)
+	if err != nil {
+		return h.hostFailure("read the body", err)
 	}
 	out, ok := policy.ApplyBodyEdits(body, b.edits)
 	b.edits = nil
@@ -187,4 +168,25 @@ func (h *httpContext) replaceBody(dir direction, size int) types.Action {
 		return h.hostFailure("replace the body", err)
 	}
 	return types.ActionContinue
+}
+
+// wholeBody reads the complete body of dir (size bytes); an answer whose
+// tokens the LLM policies count has them counted here (settleTokens, once).
+func (h *httpContext) wholeBody(dir direction, size int) ([]byte, error) {
+	var body []byte
+	if size > 0 {
+		get := proxywasm.GetHttpRequestBody
+		if dir == responseDirection {
+			get = proxywasm.GetHttpResponseBody
+		}
+		var err error
+		if body, err = get(0, size); err != nil {
+			return nil, err
+		}
+	}
+	if dir == responseDirection && h.usage != nil {
+		p, c, reported := policy.ResponseUsage(body)
+		h.settleTokens(p, c, reported)
+	}
+	return body, nil
 }

@@ -178,7 +178,11 @@ func (f *formatter) container(depth int) {
 	f.i++
 	f.out = append(f.out, open)
 	head := len(f.out)
+	// Members are written in place, each after its separator; only an
+	// object whose keys are sorted is put in order afterwards.
+	sorting := open == '{' && f.opts.SortKeys
 	var members []member
+	count := 0
 	for {
 		f.skipSpace()
 		if f.i >= len(f.src) {
@@ -191,6 +195,10 @@ func (f *formatter) container(depth int) {
 			f.i++ // a separator, or a stray bracket of text that is not JSON
 			continue
 		}
+		if count > 0 && !sorting {
+			f.out = append(f.out, ',')
+		}
+		count++
 		m := member{start: len(f.out)}
 		f.out = append(f.out, '\n')
 		f.out = append(f.out, f.opts.Prefix...)
@@ -213,24 +221,26 @@ func (f *formatter) container(depth int) {
 			f.value(depth + 1)
 		}
 		m.end = len(f.out)
-		members = append(members, m)
+		if sorting {
+			members = append(members, m)
+		}
 	}
-	if len(members) == 0 {
+	if count == 0 {
 		f.out = append(f.out, closer)
 		return
 	}
-	if open == '{' && f.opts.SortKeys {
+	if sorting {
 		slices.SortStableFunc(members, func(a, b member) int { return cmp.Compare(a.key, b.key) })
-	}
-	// Separators between the members, then the closing line.
-	written := append([]byte(nil), f.out[head:]...)
-	f.out = f.out[:head]
-	for i, m := range members {
-		if i > 0 {
-			f.out = append(f.out, ',')
+		written := append([]byte(nil), f.out[head:]...)
+		f.out = f.out[:head]
+		for i, m := range members {
+			if i > 0 {
+				f.out = append(f.out, ',')
+			}
+			f.out = append(f.out, written[m.start-head:m.end-head]...)
 		}
-		f.out = append(f.out, written[m.start-head:m.end-head]...)
 	}
+	// The closing line.
 	f.out = append(f.out, '\n')
 	f.out = append(f.out, f.opts.Prefix...)
 	for range depth {

@@ -125,9 +125,41 @@ func parseToken(s, want string) (JToken, error) {
 }
 
 // indented is JSON.NET's Formatting.Indented: two spaces, a line per member
-// and element.
-func indented(raw string) string {
-	return strings.TrimSuffix(string(pretty.PrettyOptions([]byte(raw), &pretty.Options{Indent: "  "})), "\n")
+// and element. Indentation multiplies a deep document's size, so the
+// result is bounded by the string budget before it is made.
+func indented(raw string) (string, error) {
+	if indentedBound(raw) > MaxString {
+		return "", budgetErr("The expression built a string longer than %d bytes.", MaxString)
+	}
+	return strings.TrimSuffix(string(pretty.PrettyOptions([]byte(raw), &pretty.Options{Indent: "  "})), "\n"), nil
+}
+
+// indentedBound is at least the size of raw indented by two spaces: every
+// line a member, an element or a closing bracket starts is counted with a
+// newline and its indentation, every ':' with the space after it.
+func indentedBound(raw string) int {
+	n, depth := len(raw), 0
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case '"':
+			for i++; i < len(raw) && raw[i] != '"'; i++ {
+				if raw[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			depth++
+			n += 1 + 2*depth
+		case ',':
+			n += 1 + 2*depth
+		case '}', ']':
+			depth--
+			n += 1 + 2*max(depth, 0)
+		case ':':
+			n++
+		}
+	}
+	return n
 }
 
 // The JSON-building functions of libCall.
@@ -204,7 +236,7 @@ func jsonCall(op libOp, r any, a []any) (any, error) {
 	case opSerialize:
 		j, err := jsonOf(a[0])
 		if err == nil && len(a) > 1 && a[1] == true {
-			j = indented(j)
+			return indented(j)
 		}
 		return j, err
 	case opDeserialize:
@@ -218,7 +250,7 @@ func jsonCall(op libOp, r any, a []any) (any, error) {
 			return t.String(), nil
 		}
 		if a[0] == true {
-			return indented(t.r.Raw), nil
+			return indented(t.r.Raw)
 		}
 		return t.r.Raw, nil
 	}

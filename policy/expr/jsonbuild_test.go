@@ -1,6 +1,9 @@
 package expr
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestJSONBuilding pins JSON building to Newtonsoft.Json's documented
 // results (newtonsoft.com/json/help: JObject, JArray, JProperty,
@@ -57,6 +60,25 @@ func TestJSONBuilding(t *testing.T) {
 	} {
 		if _, err := Compile(tc.src); err == nil || err.Error() != tc.want {
 			t.Errorf("%s: %v; want %s", tc.src, err, tc.want)
+		}
+	}
+}
+
+// Indentation multiplies a deep document's size: Formatting.Indented is
+// bounded by the string budget before the text is made, and the bound is
+// never below the real size.
+func TestIndented_bounded(t *testing.T) {
+	deep := strings.Repeat(`{"a":`, 60) + `[` + strings.Repeat(`1,`, 100_000) + `1]` + strings.Repeat(`}`, 60)
+	req := deep
+	e := newEnv()
+	e.bodies[0] = &req
+	if _, err := eval(t, `@(context.Request.Body.As<JObject>(preserveContent: true).ToString(Formatting.Indented))`, e); err == nil || !strings.Contains(err.Error(), "longer than") {
+		t.Fatalf("a 200 KB document 60 levels deep, indented: err = %v, want the string budget", err)
+	}
+	for _, raw := range []string{`{}`, `[]`, `{"a":[1,{"b":"x,y:{"}],"c":{}}`, `[[[]],[{"k":"\"]"}]]`, `"s"`, `1`, deep[:0] + `{"a":{"b":{"c":[1,2,3]}}}`} {
+		got, err := indented(raw)
+		if err != nil || len(got) > indentedBound(raw) {
+			t.Errorf("%s: %d bytes, bound %d, %v", raw, len(got), indentedBound(raw), err)
 		}
 	}
 }
