@@ -210,8 +210,8 @@ func run(rounds, seconds int, soak float64, out, only, policyFile, module string
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", round, v.name, err)
 			}
-			fmt.Fprintf(os.Stderr, "round %d %-5s %8.0f req/s  p50 %.3f ms  p99 %.3f ms  cpu %.1f µs/req  rss %.0f MB\n",
-				round, v.name, m.rps, m.p50, m.p99, m.cpuMicros, m.rssMB)
+			fmt.Fprintf(os.Stderr, "round %d %-5s %8.0f req/s  p50 %.3f ms  p99 %.3f ms  cpu %.1f µs/req  rss %.0f MB  ready %.0f ms\n",
+				round, v.name, m.rps, m.p50, m.p99, m.cpuMicros, m.rssMB, m.readyMS)
 			if m.pages > 0 {
 				fmt.Fprintf(os.Stderr, "               %.0f pages\n", m.pages)
 			}
