@@ -119,56 +119,68 @@ func (f *formatter) value(depth int) {
 	switch c := f.src[f.i]; c {
 	case '{', '[':
 		if depth >= maxDepth {
-			f.compact()
+			// Too deep to indent: the rest of the container as it is,
+			// without white space.
+			end := skipValue(f.src, f.i)
+			f.out = append(f.out, Ugly(f.src[f.i:end])...)
+			f.i = end
 			return
 		}
 		f.container(depth)
-	case '"':
-		end := stringEnd(f.src, f.i)
+	default:
+		// A string, a number, a literal, or text that is not JSON: copied
+		// up to the next token (at least one byte: every call progresses).
+		end := skipValue(f.src, f.i)
 		f.out = append(f.out, f.src[f.i:end]...)
 		f.i = end
-	default:
-		// A number, a literal, or text that is not JSON: copied up to the
-		// next token; at least one byte, so every call makes progress.
-		start := f.i
-		for f.i++; f.i < len(f.src); f.i++ {
-			if c := f.src[f.i]; isSpace(c) || c == ',' || c == ':' || c == '"' || c == '{' || c == '}' || c == '[' || c == ']' {
-				break
-			}
-		}
-		f.out = append(f.out, f.src[start:f.i]...)
 	}
 }
 
-// compact writes the container at f.i without white space.
-func (f *formatter) compact() {
-	level, start := 0, f.i
-	for f.i < len(f.src) {
-		c := f.src[f.i]
-		if c == '"' {
-			f.i = stringEnd(f.src, f.i)
-			continue
-		}
-		f.i++
-		if c == '{' || c == '[' {
-			level++
-		} else if c == '}' || c == ']' {
-			if level--; level == 0 {
-				break
+// skipValue is the index after the value that starts at src[i]: a
+// string, a container up to its matching bracket (or the end), or anything
+// else up to the next token; always past i.
+func skipValue(src []byte, i int) int {
+	switch src[i] {
+	case '"':
+		return stringEnd(src, i)
+	case '{', '[':
+		level := 0
+		for i < len(src) {
+			c := src[i]
+			if c == '"' {
+				i = stringEnd(src, i)
+				continue
+			}
+			i++
+			if c == '{' || c == '[' {
+				level++
+			} else if c == '}' || c == ']' {
+				if level--; level == 0 {
+					return i
+				}
 			}
 		}
+		return i
 	}
-	f.out = append(f.out, Ugly(f.src[start:f.i])...)
+	for i++; i < len(src); i++ {
+		if c := src[i]; isSpace(c) || c == ',' || c == ':' || c == '"' || c == '{' || c == '}' || c == '[' || c == ']' {
+			break
+		}
+	}
+	return i
 }
 
-// member is one element of a container as written: its key (objects only,
-// decoded, for sorting) and its bytes in f.out.
+// member is an object's member found before it is written (sorted keys):
+// its decoded key and where it starts in the source.
 type member struct {
-	key        string
-	start, end int
+	key string
+	at  int
 }
 
-// container writes the object or array at f.i, one member per line.
+// container writes the object or array at f.i, one member per line. The
+// members are written as they come; an object whose keys are sorted is
+// read first (members), then written in order from the source, so every
+// byte of output is written once however deep the nesting.
 func (f *formatter) container(depth int) {
 	open := f.src[f.i]
 	closer := byte('}')
@@ -177,39 +189,45 @@ func (f *formatter) container(depth int) {
 	}
 	f.i++
 	f.out = append(f.out, open)
-	head := len(f.out)
-	// Members are written in place, each after its separator; only an
-	// object whose keys are sorted is put in order afterwards.
-	sorting := open == '{' && f.opts.SortKeys
-	var members []member
+	var order []member
+	end, sorted := 0, open == '{' && f.opts.SortKeys
+	if sorted {
+		order, end = f.members(closer)
+		slices.SortStableFunc(order, func(a, b member) int { return cmp.Compare(a.key, b.key) })
+	}
 	count := 0
-	for {
-		f.skipSpace()
-		if f.i >= len(f.src) {
-			break
+	for k := 0; ; k++ {
+		if sorted {
+			if k == len(order) {
+				break
+			}
+			f.i = order[k].at
+		} else {
+			f.skipSpace()
+			if f.i >= len(f.src) {
+				break
+			}
+			if c := f.src[f.i]; c == closer {
+				f.i++
+				break
+			} else if c == ',' || c == '}' || c == ']' || c == ':' {
+				f.i++ // a separator, or a stray bracket of text that is not JSON
+				continue
+			}
 		}
-		if c := f.src[f.i]; c == closer {
-			f.i++
-			break
-		} else if c == ',' || c == '}' || c == ']' || c == ':' {
-			f.i++ // a separator, or a stray bracket of text that is not JSON
-			continue
-		}
-		if count > 0 && !sorting {
+		if count > 0 {
 			f.out = append(f.out, ',')
 		}
 		count++
-		m := member{start: len(f.out)}
 		f.out = append(f.out, '\n')
 		f.out = append(f.out, f.opts.Prefix...)
 		for range depth + 1 {
 			f.out = append(f.out, f.opts.Indent...)
 		}
 		if open == '{' && f.src[f.i] == '"' {
-			end := stringEnd(f.src, f.i)
-			m.key = decodeKey(f.src[f.i:end])
-			f.out = append(f.out, f.src[f.i:end]...)
-			f.i = end
+			keyEnd := stringEnd(f.src, f.i)
+			f.out = append(f.out, f.src[f.i:keyEnd]...)
+			f.i = keyEnd
 			f.skipSpace()
 			if f.i < len(f.src) && f.src[f.i] == ':' {
 				f.i++
@@ -220,25 +238,13 @@ func (f *formatter) container(depth int) {
 		if f.i < len(f.src) && f.src[f.i] != closer {
 			f.value(depth + 1)
 		}
-		m.end = len(f.out)
-		if sorting {
-			members = append(members, m)
-		}
+	}
+	if sorted {
+		f.i = end
 	}
 	if count == 0 {
 		f.out = append(f.out, closer)
 		return
-	}
-	if sorting {
-		slices.SortStableFunc(members, func(a, b member) int { return cmp.Compare(a.key, b.key) })
-		written := append([]byte(nil), f.out[head:]...)
-		f.out = f.out[:head]
-		for i, m := range members {
-			if i > 0 {
-				f.out = append(f.out, ',')
-			}
-			f.out = append(f.out, written[m.start-head:m.end-head]...)
-		}
 	}
 	// The closing line.
 	f.out = append(f.out, '\n')
@@ -247,6 +253,46 @@ func (f *formatter) container(depth int) {
 		f.out = append(f.out, f.opts.Indent...)
 	}
 	f.out = append(f.out, closer)
+}
+
+// members reads the members of the object at f.i (after its '{') without
+// writing them; end is the index after its closing brace.
+func (f *formatter) members(closer byte) (out []member, end int) {
+	src, i := f.src, f.i
+	skip := func() {
+		for i < len(src) && isSpace(src[i]) {
+			i++
+		}
+	}
+	for {
+		skip()
+		if i >= len(src) {
+			return out, i
+		}
+		c := src[i]
+		if c == closer {
+			return out, i + 1
+		}
+		if c == ',' || c == '}' || c == ']' || c == ':' {
+			i++
+			continue
+		}
+		m := member{at: i}
+		if c == '"' {
+			keyEnd := stringEnd(src, i)
+			m.key = decodeKey(src[i:keyEnd])
+			i = keyEnd
+			skip()
+			if i < len(src) && src[i] == ':' {
+				i++
+				skip()
+			}
+		}
+		if i < len(src) && src[i] != closer {
+			i = skipValue(src, i)
+		}
+		out = append(out, m)
+	}
 }
 
 // decodeKey is a JSON string's value (the quotes included in s), for sorting;
