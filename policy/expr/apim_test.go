@@ -115,7 +115,7 @@ func TestCompile_errors(t *testing.T) {
 		{`@(1 + "a" == 2)`, 10, `cannot compare string with int`},
 		{`@(!"a")`, 3, `want a bool, got string`},
 		{`@("a" - 1)`, 2, `want an int, got string`},
-		{`@(1.5)`, 2, `decimal numbers are not supported`},
+		{`@(1.5m)`, 2, `decimal numbers (the m suffix) are not supported: use a double`},
 		{`@(Regex.IsMatch("a", "b"))`, 2, `unknown name "Regex"`},
 		{`@(context.Request.Method == "GET"`, 0, `an expression must be @(...) or @{...}`}, // the document reader catches this first
 		{`@{ var x = 1; }`, 14, `not all code paths return a value`},

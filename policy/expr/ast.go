@@ -12,6 +12,10 @@ type (
 		v   int64
 		off int
 	}
+	doubleLit struct {
+		v   float64
+		off int
+	}
 	strLit struct {
 		v   string
 		off int
@@ -103,6 +107,7 @@ type (
 
 func (n *identNode) offset() int    { return n.off }
 func (n *intLit) offset() int       { return n.off }
+func (n *doubleLit) offset() int    { return n.off }
 func (n *strLit) offset() int       { return n.off }
 func (n *charLit) offset() int      { return n.off }
 func (n *boolLit) offset() int      { return n.off }

@@ -32,6 +32,7 @@ const (
 	tokenSeqType // IEnumerable<JToken>: a []JToken (linq.go)
 	propSeqType  // IEnumerable<JProperty>: a []jprop
 	randomType   // Random: a randomGen (random.go)
+	Double       // double: a float64 (double.go)
 	// Types that exist only as receivers of members.
 	contextType
 	requestType
@@ -61,14 +62,14 @@ const (
 
 // lastValueType is the last type an expression may produce or a variable
 // may hold; the types after it exist only as receivers.
-const lastValueType = randomType
+const lastValueType = Double
 
 var typeText = map[Type]string{
 	Object: "object", Null: "null", String: "string", Bool: "bool", Int: "int", StringArray: "string[]",
 	JwtType: "Jwt", ResponseType: "IResponse", JTokenType: "JToken", BasicType: "BasicAuthCredentials",
 	CertificateType: "X509Certificate2", DateTimeType: "DateTime", x500NameType: "X500DistinguishedName",
 	subscriptionType: "ISubscription", productType: "IProduct", userType: "IUser", bytesType: "byte[]", guidType: "Guid", timeSpanType: "TimeSpan", hashType: "HashAlgorithm", cultureType: "CultureInfo", jpropType: "JProperty", formattingType: "Formatting",
-	tokenSeqType: "IEnumerable<JToken>", propSeqType: "IEnumerable<JProperty>", randomType: "Random",
+	tokenSeqType: "IEnumerable<JToken>", propSeqType: "IEnumerable<JProperty>", randomType: "Random", Double: "double",
 	contextType: "context", requestType: "IRequest", ctxResponseType: "IResponse", headersType: "headers",
 	urlType: "IUrl", queryType: "query", variablesType: "context.Variables", lastErrorType: "LastError",
 	paramsType: "MatchedParameters", claimsType: "claims", bodyType: "IMessageBody",
@@ -164,6 +165,8 @@ func (c *compiler) expr(n node) (value, error) {
 	switch n := n.(type) {
 	case *intLit:
 		return constant(Int, n.v), nil
+	case *doubleLit:
+		return constant(Double, n.v), nil
 	case *strLit:
 		return constant(String, n.v), nil
 	case *charLit:
@@ -248,7 +251,7 @@ func (c *compiler) interp(n *interpLit) (value, error) {
 // stringable rejects values whose C# ToString would print a type name.
 func (c *compiler) stringable(n node, v value) error {
 	switch v.typ {
-	case Object, Null, String, Bool, Int, JTokenType, urlType, guidType:
+	case Object, Null, String, Bool, Int, Double, JTokenType, urlType, guidType:
 		return nil
 	}
 	return errAt(n, "a %s cannot be turned into a string here", v.typ)

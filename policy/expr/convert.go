@@ -2,7 +2,10 @@ package expr
 
 // Casts and conversions between static types.
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 func kindOf(x any) string {
 	switch x.(type) {
@@ -14,6 +17,8 @@ func kindOf(x any) string {
 		return "an int"
 	case []string:
 		return "a string[]"
+	case float64:
+		return "a double"
 	case []JToken:
 		return "an IEnumerable<JToken>"
 	case []jprop:
@@ -42,7 +47,7 @@ var castTypes = map[string]Type{
 	"object": Object, "Jwt": JwtType, "IResponse": ResponseType, "JObject": JTokenType, "JToken": JTokenType, "JArray": JTokenType,
 	"string[]": StringArray, "BasicAuthCredentials": BasicType, "byte[]": bytesType, "Guid": guidType,
 	"DateTime": DateTimeType, "DateTimeOffset": DateTimeType, "TimeSpan": timeSpanType, "HMACSHA256": hashType, "HMACSHA1": hashType,
-	"HMACSHA512": hashType, "SHA256": hashType, "SHA1": hashType, "SHA512": hashType, "MD5": hashType, "HashAlgorithm": hashType, "JProperty": jpropType, "Random": randomType,
+	"HMACSHA512": hashType, "SHA256": hashType, "SHA1": hashType, "SHA512": hashType, "MD5": hashType, "HashAlgorithm": hashType, "JProperty": jpropType, "Random": randomType, "double": Double, "Double": Double,
 }
 
 func (c *compiler) cast(n *castNode) (value, error) {
@@ -101,7 +106,8 @@ func (c *compiler) convert(n node, x value, to Type) (value, error) {
 	if x.typ == to || to == Object {
 		return value{typ: to, eval: x.eval}, nil
 	}
-	if x.typ != Object && x.typ != Null && x.typ != JTokenType {
+	numbers := (x.typ == Double && to == Int) || (x.typ == Int && to == Double)
+	if x.typ != Object && x.typ != Null && x.typ != JTokenType && !numbers {
 		return value{}, errAt(n, "cannot convert %s to %s", x.typ, to)
 	}
 	conv := converter(to)
@@ -135,7 +141,17 @@ func converter(to Type) func(any) (any, error) {
 	case Bool:
 		return func(v any) (any, error) { return toBool(v) }
 	case Int:
-		return func(v any) (any, error) { return toInt(v) }
+		return func(v any) (any, error) {
+			if d, ok := v.(float64); ok { // (int)1.9 is 1, as C#'s cast truncates
+				if math.IsNaN(d) || d >= 1<<63 || d < -(1<<63) {
+					return nil, rtErr("Value was either too large or too small for an Int64.")
+				}
+				return int64(d), nil
+			}
+			return toInt(v)
+		}
+	case Double:
+		return func(v any) (any, error) { return toDouble(v) }
 	case JTokenType:
 		return func(v any) (any, error) {
 			if _, ok := v.(JToken); ok || v == nil {

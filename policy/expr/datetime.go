@@ -195,7 +195,7 @@ func dateCall(op libOp, r any, a []any) (any, error) {
 	}
 	d := r.(time.Duration)
 	unit := map[libOp]time.Duration{opSpanSeconds: time.Second, opSpanMinutes: time.Minute, opSpanHours: time.Hour, opSpanDays: 24 * time.Hour}[op]
-	return int64(d / unit), nil
+	return float64(d) / float64(unit), nil
 }
 
 func dateMembers() {
@@ -219,7 +219,7 @@ func dateMembers() {
 	}
 	props[timeSpanType] = map[string]prop{}
 	for name, op := range map[string]libOp{"TotalSeconds": opSpanSeconds, "TotalMinutes": opSpanMinutes, "TotalHours": opSpanHours, "TotalDays": opSpanDays} {
-		props[timeSpanType][name] = prop{typ: Int, get: func(_ *frame, r any) (any, error) { return dateCall(op, r, nil) }}
+		props[timeSpanType][name] = prop{typ: Double, get: func(_ *frame, r any) (any, error) { return dateCall(op, r, nil) }}
 	}
 	newObjects["DateTime"] = libSig{opNewDate, DateTimeType, 3, []Type{Int, Int, Int, Int, Int, Int}}
 }
@@ -346,6 +346,10 @@ func tryParseMembers() {
 		"int.TryParse": ints(32), "Int32.TryParse": ints(32), "long.TryParse": ints(64), "Int64.TryParse": ints(64),
 		"bool.TryParse": tryParse(Bool, func(s string) (any, bool) { return parseBool(s) }),
 		"Guid.TryParse": tryParse(guidType, func(s string) (any, bool) { return parseGuid(s) }),
+		"double.TryParse": tryParse(Double, func(s string) (any, bool) {
+			f, ok := parseDouble(s)
+			return f, ok
+		}),
 		"DateTime.TryParse": tryParse(DateTimeType, func(s string) (any, bool) {
 			t, err := parseTime(s)
 			return t, err == nil
@@ -354,4 +358,5 @@ func tryParseMembers() {
 		libraryCustom[name] = m
 	}
 	libraryCustom["Boolean.TryParse"] = libraryCustom["bool.TryParse"]
+	libraryCustom["Double.TryParse"] = libraryCustom["double.TryParse"]
 }

@@ -215,6 +215,8 @@ func formatValue(v any, format string) (string, error) {
 	switch t := v.(type) {
 	case int64:
 		return formatInt(t, format)
+	case float64:
+		return formatDoubleSpec(t, format)
 	case Guid:
 		return t.format(or(format, "D")), nil
 	}

@@ -59,6 +59,8 @@ func jsonOf(v any) (string, error) {
 		quoteJSON(&b, t)
 	case int64:
 		return strconv.FormatInt(t, 10), nil
+	case float64:
+		return jsonDouble(t), nil
 	case bool:
 		return strconv.FormatBool(t), nil
 	case JToken:

@@ -17,13 +17,15 @@ const (
 	tString // a plain, verbatim or fully literal string
 	tInterp // an interpolated string: parts in tok.parts
 	tChar
-	tOp // punctuation and operators, text in tok.text
+	tOp     // punctuation and operators, text in tok.text
+	tDouble // a double literal, its value in tok.fnum
 )
 
 type token struct {
 	kind  tokKind
 	text  string // identifier, operator, or the decoded string/char value
 	num   int64
+	fnum  float64
 	off   int // byte offset in the source
 	parts []interpPart
 }
@@ -155,8 +157,8 @@ func (l *lexer) next() (token, error) {
 		for l.i < len(l.src) && ('0' <= l.src[l.i] && l.src[l.i] <= '9') {
 			l.i++
 		}
-		if l.i < len(l.src) && (l.src[l.i] == '.' && l.i+1 < len(l.src) && '0' <= l.src[l.i+1] && l.src[l.i+1] <= '9') {
-			return token{}, l.errf(start, "decimal numbers are not supported")
+		if t, ok, err := l.real(start); ok || err != nil {
+			return t, err
 		}
 		// C#'s integer suffixes L and l.
 		text := l.src[start:l.i]
@@ -388,4 +390,47 @@ func (l *lexer) holeEnd(i int) (int, error) {
 			}
 		}
 	}
+}
+
+// real reads the rest of a number that starts at start as a double, when it
+// is one: digits, then a fraction, an exponent or the suffix d (or f: a
+// float, read as a double). A decimal (m) is refused.
+func (l *lexer) real(start int) (token, bool, error) {
+	isDigit := func(i int) bool { return i < len(l.src) && '0' <= l.src[i] && l.src[i] <= '9' }
+	i, isReal := l.i, false
+	if i < len(l.src) && l.src[i] == '.' && isDigit(i+1) {
+		for i++; isDigit(i); i++ {
+		}
+		isReal = true
+	}
+	if i < len(l.src) && (l.src[i] == 'e' || l.src[i] == 'E') {
+		j := i + 1
+		if j < len(l.src) && (l.src[j] == '+' || l.src[j] == '-') {
+			j++
+		}
+		if isDigit(j) {
+			for i = j; isDigit(i); i++ {
+			}
+			isReal = true
+		}
+	}
+	text := l.src[start:i]
+	if i < len(l.src) {
+		switch l.src[i] {
+		case 'm', 'M':
+			return token{}, false, l.errf(start, "decimal numbers (the m suffix) are not supported: use a double")
+		case 'd', 'D', 'f', 'F':
+			i++
+			isReal = true
+		}
+	}
+	if !isReal {
+		return token{}, false, nil
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil {
+		return token{}, false, l.errf(start, "number %s is out of range", text)
+	}
+	l.i = i
+	return token{kind: tDouble, fnum: f, text: text, off: l.base + start}, true, nil
 }

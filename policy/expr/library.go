@@ -377,6 +377,9 @@ func libCall(op libOp, r any, a []any) (any, error) {
 		}
 		return out, nil
 	}
+	if op >= opParseDouble {
+		return doubleCall(op, a)
+	}
 	if op >= opNewJObject {
 		return jsonCall(op, r, a)
 	}
@@ -401,6 +404,7 @@ func libraryMembers() {
 	jsonMembers()
 	linqMembers()
 	randomMembers()
+	doubleMembers()
 }
 
 func or(s, def string) string {

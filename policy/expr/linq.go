@@ -188,12 +188,15 @@ func linqMethod(op linqOp) method {
 				}
 				ret = seqOf(fn.typ)
 			case linqOrderBy, linqOrderByDescending:
-				if fn.typ != String && fn.typ != Int && fn.typ != JTokenType {
-					return value{}, errAt(args[0], "OrderBy needs a string, int or JToken key, got %s", fn.typ)
+				if fn.typ != String && fn.typ != Int && fn.typ != Double && fn.typ != JTokenType {
+					return value{}, errAt(args[0], "OrderBy needs a string, number or JToken key, got %s", fn.typ)
 				}
 			case linqSum, linqMax, linqMin:
-				if fn.typ != Int && fn.typ != JTokenType && fn.typ != Object {
-					return value{}, errAt(args[0], "%s needs int values, got %s", name, fn.typ)
+				if fn.typ != Int && fn.typ != Double && fn.typ != JTokenType && fn.typ != Object {
+					return value{}, errAt(args[0], "%s needs numbers, got %s", name, fn.typ)
+				}
+				if fn.typ == Double {
+					ret = Double
 				}
 			default:
 				if fn.typ != Bool && fn.typ != Object && fn.typ != JTokenType {
@@ -338,6 +341,22 @@ func runLinq(f *frame, op linqOp, ret Type, all []any, slot int, apply evalFn) (
 		if len(results) == 0 && op != linqSum {
 			return nil, rtErr("Sequence contains no elements")
 		}
+		if ret == Double {
+			var acc float64
+			for i, v := range results {
+				x, err := toDouble(v)
+				if err != nil {
+					return nil, err
+				}
+				switch {
+				case op == linqSum:
+					acc += x
+				case i == 0, op == linqMax && x > acc, op == linqMin && x < acc:
+					acc = x
+				}
+			}
+			return acc, nil
+		}
 		var acc int64
 		for i, v := range results {
 			x, err := toInt(v)
@@ -395,6 +414,8 @@ func keyNumber(v any) (float64, bool) {
 	switch t := v.(type) {
 	case int64:
 		return float64(t), true
+	case float64:
+		return t, true
 	case JToken:
 		if t.r.Type == gjson.Number {
 			return t.r.Num, true

@@ -83,7 +83,7 @@ func TestLinq_budget(t *testing.T) {
 func TestLinq_refused(t *testing.T) {
 	for src, want := range map[string]string{
 		`@("a".Split(',').Where(s => s.Length))`:                 "the predicate of Where must be a bool, got int",
-		`@("a".Split(',').OrderBy(s => s == "a"))`:               "OrderBy needs a string, int or JToken key, got bool",
+		`@("a".Split(',').OrderBy(s => s == "a"))`:               "OrderBy needs a string, number or JToken key, got bool",
 		`@("a".Split(',').Select())`:                             "Select takes a lambda",
 		`@("a".Split(',').Sum())`:                                "Sum of string[] needs a lambda that makes an int",
 		`@("a".Split(',').ToList(1))`:                            "ToList takes no argument",

@@ -220,7 +220,7 @@ func (c *compiler) switchOf(st *switchStmt) (runFn, Type, error) {
 		var s section
 		for _, l := range sec.labels {
 			switch l.(type) {
-			case *strLit, *intLit, *boolLit, *nullLit, *charLit:
+			case *strLit, *intLit, *doubleLit, *boolLit, *nullLit, *charLit:
 			default:
 				return nil, 0, errAt(l, "a case label must be a constant")
 			}

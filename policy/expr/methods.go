@@ -92,6 +92,14 @@ func (c *compiler) coerce(n node, v value, want Type) (value, error) {
 	switch {
 	case v.typ == want || want == Object:
 		return v, nil
+	case want == Double && v.typ == Int:
+		return value{typ: Double, eval: func(f *frame) (any, error) {
+			x, err := v.eval(f)
+			if err != nil || x == nil {
+				return x, err
+			}
+			return toDouble(x)
+		}}, nil
 	case want == jpropType && v.typ == propSeqType:
 		// new JObject(...) takes JProperty objects and sequences of them.
 		return v, nil

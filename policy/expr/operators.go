@@ -25,6 +25,19 @@ func (c *compiler) unary(n *unaryNode) (value, error) {
 			return !b, err
 		}}, nil
 	case "-", "+":
+		if x.typ == Double {
+			neg := n.op == "-"
+			return value{typ: Double, eval: func(f *frame) (any, error) {
+				v, err := x.eval(f)
+				if err != nil || v == nil {
+					return nil, errNull
+				}
+				if neg {
+					return -v.(float64), nil
+				}
+				return v, nil
+			}}, nil
+		}
 		xi, err := c.asInt(n.x, x)
 		if err != nil {
 			return value{}, err
@@ -187,6 +200,9 @@ func (c *compiler) binary(n *binaryNode) (value, error) {
 		if x.typ == DateTimeType || y.typ == DateTimeType {
 			return c.compareTimes(n, x, y)
 		}
+		if x.typ == Double || y.typ == Double {
+			return c.doubleOp(n, x, y)
+		}
 		xi, err := c.asInt(n.x, x)
 		if err != nil {
 			return value{}, err
@@ -249,13 +265,16 @@ func comparable(a, b Type) bool {
 		}
 		return other != Bool && other != Int && other != DateTimeType && (other <= lastValueType || other == bodyType)
 	}
+	if (a == Double && b == Int) || (a == Int && b == Double) {
+		return true
+	}
 	// A JToken compares with the primitive it holds.
 	if a == JTokenType || b == JTokenType {
 		other := a
 		if a == JTokenType {
 			other = b
 		}
-		return other == String || other == Bool || other == Int
+		return other == String || other == Bool || other == Int || other == Double
 	}
 	return false
 }
@@ -279,8 +298,14 @@ func equal(a, b any) bool {
 		bv, ok := b.(bool)
 		return ok && av == bv
 	case int64:
+		if bf, ok := b.(float64); ok {
+			return float64(av) == bf
+		}
 		bv, ok := b.(int64)
 		return ok && av == bv
+	case float64:
+		bf, err := toDouble(b)
+		return err == nil && b != nil && av == bf
 	case *Jwt:
 		bv, ok := b.(*Jwt)
 		return ok && av == bv
@@ -310,6 +335,8 @@ func tokenEquals(t JToken, other any) bool {
 		return t.r.IsBool() && t.r.Bool() == o
 	case int64:
 		return t.r.Type.String() == "Number" && t.r.Num == float64(o)
+	case float64:
+		return t.r.Type.String() == "Number" && t.r.Num == o
 	case JToken:
 		return t.r.Raw == o.r.Raw
 	}

@@ -8,7 +8,7 @@ var typeNames = map[string]bool{
 	"string": true, "String": true, "bool": true, "Boolean": true, "int": true, "long": true, "Int32": true, "Int64": true,
 	"object": true, "var": true, "Jwt": true, "IResponse": true, "JObject": true, "JToken": true, "JArray": true,
 	"BasicAuthCredentials": true, "byte": true, "Guid": true, "DateTime": true, "DateTimeOffset": true, "TimeSpan": true,
-	"HMACSHA256": true, "HMACSHA1": true, "HMACSHA512": true, "SHA256": true, "SHA1": true, "SHA512": true, "MD5": true, "HashAlgorithm": true, "JProperty": true,
+	"HMACSHA256": true, "HMACSHA1": true, "HMACSHA512": true, "SHA256": true, "SHA1": true, "SHA512": true, "MD5": true, "HashAlgorithm": true, "JProperty": true, "Random": true, "double": true, "Double": true,
 }
 
 type parser struct {
@@ -259,10 +259,12 @@ func (p *parser) castAhead() (string, int, bool) {
 	}
 	n++
 	switch next := p.peekAt(n); next.kind {
-	case tIdent, tInt, tString, tInterp, tChar:
+	case tIdent, tInt, tDouble, tString, tInterp, tChar:
 		return typ, n, true
 	case tOp:
-		if next.text == "(" || next.text == "!" {
+		// (int)-x is a cast: C#'s keyword types cannot be a value
+		// that something is subtracted from.
+		if next.text == "(" || next.text == "!" || (next.text == "-" && (typ == "int" || typ == "long" || typ == "double")) {
 			return typ, n, true
 		}
 	}
@@ -399,6 +401,8 @@ func (p *parser) primary() (node, error) {
 	switch t.kind {
 	case tInt:
 		return &intLit{v: t.num, off: t.off}, nil
+	case tDouble:
+		return &doubleLit{v: t.fnum, off: t.off}, nil
 	case tString:
 		return &strLit{v: t.text, off: t.off}, nil
 	case tChar:

@@ -250,6 +250,8 @@ func ToString(v any) string {
 		return "False"
 	case int64:
 		return strconv.FormatInt(t, 10)
+	case float64:
+		return formatDouble(t)
 	case int:
 		return strconv.Itoa(t)
 	case nil:
