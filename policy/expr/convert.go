@@ -142,7 +142,13 @@ func converter(to Type) func(any) (any, error) {
 		return func(v any) (any, error) { return toBool(v) }
 	case Int:
 		return func(v any) (any, error) {
-			if d, ok := v.(float64); ok { // (int)1.9 is 1, as C#'s cast truncates
+			d, isDouble := v.(float64)
+			if t, ok := v.(JToken); ok && t.r.Type.String() == "Number" && t.r.Num != math.Trunc(t.r.Num) {
+				// Newtonsoft.Json's (int)token is Convert.ToInt32 of the
+				// number: rounded to even.
+				d, isDouble = math.RoundToEven(t.r.Num), true
+			}
+			if isDouble { // (int)1.9 is 1, as C#'s cast truncates
 				if math.IsNaN(d) || d >= 1<<63 || d < -(1<<63) {
 					return nil, rtErr("Value was either too large or too small for an Int64.")
 				}

@@ -47,6 +47,7 @@ func TestDouble(t *testing.T) {
 		`@(Math.Max(1, 2) + Math.Abs(-3))`:                                                                            int64(5),
 		`@((double)context.Variables["price"] * (int)context.Variables["n"])`:                                         10.0,
 		`@((double)JObject.Parse("{\"p\":19.99}")["p"] * 2)`:                                                          39.98,
+		`@((int)JObject.Parse("{\"p\":19.99,\"q\":2.5}")["p"] + (int)JObject.Parse("{\"q\":2.5}")["q"])`:              int64(22),
 		`@(JObject.Parse("{\"p\":19.99}")["p"] == 19.99)`:                                                             true,
 		`@(JsonConvert.SerializeObject(new { a = 1.0, b = 0.25, c = 1e21, d = 3 }))`:                                  `{"a":1.0,"b":0.25,"c":1E+21,"d":3}`,
 		`@(JArray.Parse("[1.5,2.5]").Sum(x => (double)x))`:                                                            4.0,
