@@ -187,6 +187,14 @@ type (
 		body []stmt
 		off  int
 	}
+	// funcStmt is a local function: ret name(type param, ...) { body } or
+	// => expression;.
+	funcStmt struct {
+		ret, name string
+		params    [][2]string // type, name
+		body      []stmt
+		off       int
+	}
 	// switchStmt is switch (x) { case a: case b: ... default: ... }.
 	switchStmt struct {
 		x        node
@@ -208,6 +216,7 @@ func (s *jumpStmt) offset() int     { return s.off }
 func (s *tryStmt) offset() int      { return s.off }
 func (s *blockStmt) offset() int    { return s.off }
 func (s *switchStmt) offset() int   { return s.off }
+func (s *funcStmt) offset() int     { return s.off }
 func (s *setIndexStmt) offset() int { return s.off }
 
 func (s *declStmt) offset() int   { return s.off }

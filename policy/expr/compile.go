@@ -86,6 +86,8 @@ type frame struct {
 	// steps counts the loop iterations of this evaluation; maxSteps
 	// bounds them (Options.MaxIterations).
 	steps, maxSteps int
+	// calls is the depth of local function calls (functions.go).
+	calls int
 }
 
 type evalFn func(f *frame) (any, error)
@@ -111,6 +113,7 @@ type local struct {
 	name string
 	slot int
 	typ  Type
+	fn   *localFunc // a local function's name (functions.go)
 }
 
 type compiler struct {
@@ -271,7 +274,9 @@ var namespaces = map[string]bool{
 }
 
 func (c *compiler) ident(n *identNode) (value, error) {
-	if l, ok := c.lookup(n.name); ok {
+	if l, ok := c.lookup(n.name); ok && l.fn != nil {
+		return value{}, errAt(n, "%s is a local function: call it", n.name)
+	} else if ok {
 		slot := l.slot
 		return value{typ: l.typ, eval: func(f *frame) (any, error) { return f.locals[slot], nil }}, nil
 	}

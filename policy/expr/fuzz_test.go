@@ -21,6 +21,8 @@ func FuzzCompile(f *testing.F) {
 		`@{ var o = JObject.Parse("{\"a\":{\"b\":[1]}}"); o["a"]["b"][0] = new { x = 1, y = new JArray("z") }; o.Add("c", true); o.Remove("a"); return JsonConvert.SerializeObject(o, Formatting.Indented); }`,
 		`@{ var o = context.Request.Body.As<JObject>(preserveContent: true); var l = o["lines"].Where(x => (int)x["q"] > 0).OrderByDescending(x => x["s"]).ToList(); o["n"] = l.Sum(x => (int)x["q"]); return new JObject(o.Properties().Where(p => p.Name != "d")).ToString(Formatting.Indented); }`,
 		`@(string.Join(",", context.Response.Body.As<JArray>().Children().Select(x => x.ToString()).Distinct().Skip(1).Take(new Random().Next(0, 3))))`,
+		`@{ double Tax(double x) => Math.Round(x * 1.2, 2); switch (context.Request.Method) { case "GET": case "HEAD": return Tax(1.5e1).ToString("F2"); default: var t = context.Request.Body.AsFormUrlEncodedContent(true); return (t.GetValueOrDefault("a", "0") as string) ?? (-0.5 / 0).ToString(); } }`,
+		`@{ int F(int n) { var k = n; return n <= 0 ? 0 : k + F(n - 1); } return (int)(F(5) / 2.0) + (int)-1.5 + (double)JObject.Parse("{\"p\":1.25}")["p"]; }`,
 	} {
 		f.Add(s)
 	}

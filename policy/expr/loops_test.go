@@ -109,3 +109,43 @@ func TestSwitch(t *testing.T) {
 		}
 	}
 }
+
+// Local functions as C# has them: declared anywhere in their block, the
+// block's variables visible, expression-bodied or with a block; recursion
+// keeps each call's parameters and locals, and is bounded.
+func TestLocalFunctions(t *testing.T) {
+	e := newEnv()
+	for src, want := range map[string]any{
+		`@{ return Twice(Trimmed(" ab ")); string Trimmed(string s) => s.Trim(); string Twice(string s) { return s + s; } }`:                     "abab",
+		`@{ var prefix = "x-"; string Name(string s) => prefix + s.ToLower(); return Name("A") + Name("B"); }`:                                   "x-ax-b",
+		`@{ int Fact(int n) { if (n <= 1) { return 1; } var rest = Fact(n - 1); return n * rest; } return Fact(10); }`:                           int64(3628800),
+		`@{ int Sum(int n) { var before = n; var r = n > 0 ? n + Sum(n - 1) : 0; return before == n ? r : -1; } return Sum(5); }`:                int64(15),
+		`@{ double Half(int n) => n / 2; return Half(7); }`:                                                                                      3.0,
+		`@{ bool Allowed(string m) { switch (m) { case "GET": return true; default: return false; } } return Allowed(context.Request.Method); }`: false,
+	} {
+		if got, err := eval(t, src, e); err != nil || got != want {
+			t.Errorf("%s = %#v, %v; want %#v", src, got, err, want)
+		}
+	}
+	if _, err := eval(t, `@{ int Forever(int n) => Forever(n + 1); return Forever(0); }`, e); err == nil || !strings.Contains(err.Error(), "Local function calls nested deeper than 32") {
+		t.Errorf("unbounded recursion: err = %v", err)
+	}
+	p, _ := CompileWith(`@{ int Count(int n) => n == 0 ? 0 : 1 + Count(n - 1); var total = 0; for (var i = 0; i < 100; i++) { total += Count(20); } return total; }`, Options{MaxIterations: 500})
+	if _, err := p.Eval(e); err == nil || !strings.Contains(err.Error(), "more than 500 loop iterations") {
+		t.Errorf("calls against the budget: err = %v", err)
+	}
+	for src, want := range map[string]string{
+		`@{ void Log(string s) { } return 1; }`:                          "void local functions are not supported",
+		`@{ int F(int a) => a; return F("x"); }`:                         "want int, got string",
+		`@{ int F(int a) => a; return F(1, 2); }`:                        "F takes 1 arguments, got 2",
+		`@{ int F(int a) => "s"; return F(1); }`:                         "F returns string, not int",
+		`@{ int F(int a) { if (a > 0) { return 1; } } return F(1); }`:    "not all code paths of F return a value",
+		`@{ int F(int a) => a; return F; }`:                              "F is a local function: call it",
+		`@{ int F(int a) => a; int F(int b) => b; return 1; }`:           "F is already declared",
+		`@{ while (true) { int F(int a) { break; } break; } return 1; }`: "break and continue must be inside a loop",
+	} {
+		if _, err := Compile(src); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", src, err, want)
+		}
+	}
+}

@@ -406,6 +406,11 @@ func getVariable(c *compiler, n *callNode, recv value, args []node) (value, erro
 func (c *compiler) call(n *callNode) (value, error) {
 	m, ok := n.fn.(*memberNode)
 	if !ok {
+		if id, isName := n.fn.(*identNode); isName {
+			if l, found := c.lookup(id.name); found && l.fn != nil {
+				return c.callLocal(n, l.fn, id.name)
+			}
+		}
 		return value{}, errAt(n, "unsupported function call %s", callName(n))
 	}
 	recv, err := c.expr(m.x)

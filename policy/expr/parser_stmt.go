@@ -302,6 +302,12 @@ func (p *parser) statement() (stmt, error) {
 			}
 			return &blockStmt{body: append([]stmt{d}, body...), off: t.off}, nil
 		}
+		if t.text == "void" || t.text == "static" {
+			return nil, &SyntaxError{Off: t.off, Msg: t.text + " local functions are not supported: give the function a return type"}
+		}
+		if typeNames[t.text] && p.peekAt(1).kind == tIdent && p.peekAt(2).kind == tOp && p.peekAt(2).text == "(" {
+			return p.localFunc()
+		}
 		if _, isType := p.typeAheadPeek(); isType || (p.peekAt(1).kind == tOp && assignOps[p.peekAt(1).text]) {
 			s, err := p.simple()
 			if err != nil {
@@ -391,4 +397,43 @@ func (p *parser) switchStmt(t token) (stmt, error) {
 		sw.sections = append(sw.sections, sec)
 	}
 	return sw, nil
+}
+
+// localFunc reads a local function: Type Name(Type a, ...) followed by a
+// block or by => expression;.
+func (p *parser) localFunc() (stmt, error) {
+	t := p.advance()
+	name := p.advance()
+	p.i++ // (
+	fn := &funcStmt{ret: t.text, name: name.text, off: t.off}
+	if !p.accept(")") {
+		for {
+			typ, ok := p.typeAhead()
+			if !ok || typ == "var" {
+				return nil, p.errHere("expected a parameter: a type and a name")
+			}
+			fn.params = append(fn.params, [2]string{typ, p.toks[p.i-1].text})
+			if p.accept(")") {
+				break
+			}
+			if err := p.expect(","); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if arrow := p.peek(); arrow.kind == tOp && arrow.text == "=>" {
+		p.i++
+		x, err := p.expression()
+		if err != nil {
+			return nil, err
+		}
+		fn.body = []stmt{&returnStmt{x: x, off: arrow.off}}
+		return fn, p.expect(";")
+	}
+	if err := p.expect("{"); err != nil {
+		return nil, err
+	}
+	body, err := p.block(true)
+	fn.body = body
+	return fn, err
 }

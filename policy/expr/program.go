@@ -119,8 +119,15 @@ func (p *Program) Eval(env Env) (any, error) {
 
 type runFn func(f *frame) (ret any, returned bool, err error)
 
-// returns reports whether every path through stmts ends in a return.
+// returns reports whether every path through stmts ends in a return
+// (local functions declared after it do not count).
 func returns(stmts []stmt) bool {
+	for len(stmts) > 0 {
+		if _, fn := stmts[len(stmts)-1].(*funcStmt); !fn {
+			break
+		}
+		stmts = stmts[:len(stmts)-1]
+	}
 	if len(stmts) == 0 {
 		return false
 	}
@@ -157,6 +164,9 @@ func (c *compiler) statements(stmts []stmt) (runFn, Type, error) {
 
 // stmtList compiles statements in the current scope.
 func (c *compiler) stmtList(stmts []stmt) (runFn, Type, error) {
+	if err := c.declareFuncs(stmts); err != nil {
+		return nil, 0, err
+	}
 	runs := make([]runFn, 0, len(stmts))
 	typ, seen := Null, false
 	unify := func(t Type) {
@@ -320,6 +330,10 @@ func (c *compiler) stmtList(stmts []stmt) (runFn, Type, error) {
 				unify(t)
 			}
 			runs = append(runs, run)
+		case *funcStmt:
+			if err := c.funcBody(st); err != nil {
+				return nil, 0, err
+			}
 		case *switchStmt:
 			run, t, err := c.switchOf(st)
 			if err != nil {
