@@ -52,16 +52,27 @@ func (c *compiler) doubleOp(n *binaryNode, x, y value) (value, error) {
 	if err != nil {
 		return value{}, err
 	}
-	op, t := n.op, Double
+	return numberOp(n.op, Double, xd, yd, func(op string, a, b float64) (any, error) {
+		if op == "/" {
+			return a / b, nil // IEEE: 1/0 is Infinity, as in .NET
+		}
+		return math.Mod(a, b), nil
+	}), nil
+}
+
+// numberOp is a binary operator on two numbers read by xs and ys, of type
+// t (Int or Double; a comparison is a Bool); divide does / and %, which
+// differ between ints and doubles.
+func numberOp[T int64 | float64](op string, t Type, xs, ys func(*frame) (T, error), divide func(op string, a, b T) (any, error)) value {
 	if strings.ContainsAny(op, "<>") {
 		t = Bool
 	}
 	return value{typ: t, eval: func(f *frame) (any, error) {
-		a, err := xd(f)
+		a, err := xs(f)
 		if err != nil {
 			return nil, err
 		}
-		b, err := yd(f)
+		b, err := ys(f)
 		if err != nil {
 			return nil, err
 		}
@@ -72,19 +83,24 @@ func (c *compiler) doubleOp(n *binaryNode, x, y value) (value, error) {
 			return a - b, nil
 		case "*":
 			return a * b, nil
-		case "/":
-			return a / b, nil // IEEE: 1/0 is Infinity, as in .NET
-		case "%":
-			return math.Mod(a, b), nil
-		case "<":
-			return a < b, nil
-		case ">":
-			return a > b, nil
-		case "<=":
-			return a <= b, nil
+		case "/", "%":
+			return divide(op, a, b)
 		}
-		return a >= b, nil
-	}}, nil
+		return compare(op, a, b), nil
+	}}
+}
+
+// compare is one of < > <= >= on numbers.
+func compare[T int64 | float64](op string, a, b T) bool {
+	switch op {
+	case "<":
+		return a < b
+	case ">":
+		return a > b
+	case "<=":
+		return a <= b
+	}
+	return a >= b
 }
 
 // formatDouble is Double.ToString() in the invariant culture.

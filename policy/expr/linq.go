@@ -342,35 +342,9 @@ func runLinq(f *frame, op linqOp, ret Type, all []any, slot int, apply evalFn) (
 			return nil, rtErr("Sequence contains no elements")
 		}
 		if ret == Double {
-			var acc float64
-			for i, v := range results {
-				x, err := toDouble(v)
-				if err != nil {
-					return nil, err
-				}
-				switch {
-				case op == linqSum:
-					acc += x
-				case i == 0, op == linqMax && x > acc, op == linqMin && x < acc:
-					acc = x
-				}
-			}
-			return acc, nil
+			return aggregate(op, results, toDouble)
 		}
-		var acc int64
-		for i, v := range results {
-			x, err := toInt(v)
-			if err != nil {
-				return nil, err
-			}
-			switch {
-			case op == linqSum:
-				acc += x
-			case i == 0, op == linqMax && x > acc, op == linqMin && x < acc:
-				acc = x
-			}
-		}
-		return acc, nil
+		return aggregate(op, results, toInt)
 	case linqDistinct:
 		seen := map[string]bool{}
 		var kept []any
@@ -481,4 +455,22 @@ func linqMembers() {
 func seqLength(_ *frame, r any) (any, error) {
 	all, err := items(r)
 	return int64(len(all)), err
+}
+
+// aggregate is Sum, Max or Min of values, each read by conv.
+func aggregate[T int64 | float64](op linqOp, values []any, conv func(any) (T, error)) (any, error) {
+	var acc T
+	for i, v := range values {
+		x, err := conv(v)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case op == linqSum:
+			acc += x
+		case i == 0, op == linqMax && x > acc, op == linqMin && x < acc:
+			acc = x
+		}
+	}
+	return acc, nil
 }

@@ -3,7 +3,6 @@ package expr
 // Operators: unary, binary, comparison and the conditional.
 
 import (
-	"strings"
 	"time"
 
 	"github.com/apimguard/apimguard/policy/clientcert"
@@ -211,45 +210,15 @@ func (c *compiler) binary(n *binaryNode) (value, error) {
 		if err != nil {
 			return value{}, err
 		}
-		op := n.op
-		t := Int
-		if strings.ContainsAny(op, "<>") {
-			t = Bool
-		}
-		return value{typ: t, eval: func(f *frame) (any, error) {
-			a, err := xi(f)
-			if err != nil {
-				return nil, err
+		return numberOp(n.op, Int, xi, yi, func(op string, a, b int64) (any, error) {
+			if b == 0 {
+				return nil, rtErr("Attempted to divide by zero.")
 			}
-			b, err := yi(f)
-			if err != nil {
-				return nil, err
+			if op == "/" {
+				return a / b, nil
 			}
-			switch op {
-			case "+":
-				return a + b, nil
-			case "-":
-				return a - b, nil
-			case "*":
-				return a * b, nil
-			case "/", "%":
-				if b == 0 {
-					return nil, rtErr("Attempted to divide by zero.")
-				}
-				if op == "/" {
-					return a / b, nil
-				}
-				return a % b, nil
-			case "<":
-				return a < b, nil
-			case ">":
-				return a > b, nil
-			case "<=":
-				return a <= b, nil
-			default:
-				return a >= b, nil
-			}
-		}}, nil
+			return a % b, nil
+		}), nil
 	}
 	return value{}, errAt(n, "unsupported operator %s", n.op)
 }
