@@ -17,6 +17,11 @@ type bodyState struct {
 	// engine has it, size bytes, so later edits apply at once.
 	waiting, complete bool
 	size              int
+	// early is the whole body, read when it ended while the engine waited
+	// for a call and a policy after the call may read it (keepBody);
+	// earlyTooLarge: that body was over policy.MaxBody.
+	early         []byte
+	earlyTooLarge bool
 }
 
 // tooLarge answers a body over policy.MaxBody that policies change: 413
@@ -83,15 +88,43 @@ var tooSlow = [2]struct {
 // body resumes the engine at once.
 func (h *httpContext) waitBody(dir direction) types.Action {
 	b := &h.bodies[dir]
-	if b.headersOnly {
+	if b.earlyTooLarge {
+		return h.respond(tooLarge[dir].status, jsonContentType, tooLarge[dir].body)
+	}
+	if b.headersOnly || b.early != nil {
+		// No body, or one that ended while a call was in flight.
 		b.complete = true
-		h.x.SetBody(dir == responseDirection, nil)
+		h.x.SetBody(dir == responseDirection, b.early)
+		b.early = nil
 		return h.apply(h.x.Resume(nil, nil), dir)
 	}
 	b.waiting = true
 	h.pending, h.paused, h.dir = true, true, dir
 	h.plugin.sleepers.add(h.id, h.plugin.bodyWait, func() { h.bodyTimedOut(dir) })
 	return types.ActionPause
+}
+
+// keepBody is a body callback while a call is in flight: a body that ends
+// now is read and kept when a policy after the call may read it, since no
+// body callback will come for it again.
+func (h *httpContext) keepBody(dir direction, size int, endOfStream bool) {
+	b := &h.bodies[dir]
+	if !endOfStream || !h.pending || h.dir != dir || h.x == nil || !h.x.ReadsBody(dir == responseDirection) {
+		return
+	}
+	if size > policy.MaxBody {
+		b.earlyTooLarge = true
+		return
+	}
+	body, err := h.wholeBody(dir, size)
+	if err != nil {
+		proxywasm.LogErrorf("apimguard: cannot read the body: %v", err)
+		return
+	}
+	if body == nil {
+		body = []byte{}
+	}
+	b.early, b.size = body, size
 }
 
 // bodyArrived is a body callback while the engine waits for the body.

@@ -122,6 +122,7 @@ func (h *httpContext) OnHttpRequestBody(size int, endOfStream bool) (action type
 		defer h.recoverTo(&action)
 		return h.bodyArrived(requestDirection, size, endOfStream)
 	}
+	h.keepBody(requestDirection, size, endOfStream)
 	if h.bodies[requestDirection].edits == nil {
 		return h.holdWhilePending(requestDirection)
 	}
@@ -135,6 +136,7 @@ func (h *httpContext) OnHttpResponseBody(size int, endOfStream bool) (action typ
 		defer h.recoverTo(&action)
 		return h.bodyArrived(responseDirection, size, endOfStream)
 	}
+	h.keepBody(responseDirection, size, endOfStream)
 	if h.usage != nil && !h.answered && h.bodies[responseDirection].edits == nil {
 		defer h.recoverTo(&action)
 		return h.countTokens(size, endOfStream)

@@ -257,6 +257,9 @@ func (c *compiler) program(effective map[section][]*Node) (*Program, error) {
 		if err != nil {
 			return nil, err
 		}
+		for _, st := range body {
+			p.bodies |= st.meta().body & map[section]uint8{inbound: readsRequestBody, backend: readsRequestBody, outbound: readsResponseBody}[e.s]
+		}
 		switch e.s {
 		case inbound:
 			p.inbound = body

@@ -47,6 +47,8 @@ type Program struct {
 	serviceHost, servicePath string
 	// route is context.Api, context.Operation and context.Deployment.
 	route *expr.Route
+	// bodies are the bodies its sections may wait for (message_body.go).
+	bodies uint8
 }
 
 // statement is one compiled policy element.

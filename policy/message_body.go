@@ -63,6 +63,18 @@ func (x *Exec) waitBody(bits uint8) bool {
 	return true
 }
 
+// ReadsBody reports whether a policy of the request's program may still
+// wait for the body of the request (response false) or of the response:
+// a host that receives that body while the engine waits for something else
+// (a call) keeps it for the WaitBody that may follow.
+func (x *Exec) ReadsBody(response bool) bool {
+	bit := readsRequestBody
+	if response {
+		bit = readsResponseBody
+	}
+	return x.prog.bodies&bit != 0 && (x.more == nil || !x.more.bodies[bodyIndex(response)].have)
+}
+
 // The bits of stmtMeta.body.
 const (
 	readsRequestBody uint8 = 1 << iota
