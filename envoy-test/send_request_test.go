@@ -139,6 +139,21 @@ func TestSendRequest_introspectionThroughEnvoy(t *testing.T) {
 		}
 	})
 
+	t.Run("a body that ends during the call is changed by an edit after it", func(t *testing.T) {
+		policy := strings.Replace(corpus.ExamplePolicy(envoyrun.Root(), "policies/send-request.yaml"), "</inbound>",
+			`<find-and-replace from="42" to="43" /></inbound>`, 1)
+		cfg, _ := json.Marshal(map[string]any{"policy": policy, "upstreams": map[string]string{"auth.example.com": "introspection"}})
+		s := startStack(t, envoyrun.Params{PluginConfig: string(cfg), Clusters: cluster(in.port)})
+		before := len(s.upstream.Requests())
+		r := s.do(t, "POST", "/orders", map[string][]string{"Authorization": {"Bearer good-slow-3"}, "Content-Type": {"application/json"}}, `{"order":42}`)
+		if r.status != 200 {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		if got := s.upstream.Requests()[before:]; len(got) != 1 || got[0].Body != `{"order":43}` {
+			t.Fatalf("the backend got %+v", got)
+		}
+	})
+
 	t.Run("service down: fails closed within the timeout", func(t *testing.T) {
 		s := startStack(t, envoyrun.Params{PluginConfig: string(cfg), Clusters: cluster(down)})
 		start := time.Now()

@@ -14,7 +14,8 @@ type bodyState struct {
 	headersOnly bool
 	edits       []policy.BodyEdit
 	// waiting: the engine waits for this body (WaitBody); complete: the
-	// engine has it, size bytes, so later edits apply at once.
+	// engine has it, or it ended while a call was in flight (no body
+	// callback comes again): size bytes, and later edits apply at once.
 	waiting, complete bool
 	size              int
 	// early is the whole body, read when it ended while the engine waited
@@ -44,7 +45,11 @@ var tooLarge = [2]struct {
 func (h *httpContext) editBody(dir direction, edits []policy.BodyEdit) types.Action {
 	b := &h.bodies[dir]
 	if b.complete && !b.headersOnly {
-		// The body waited for the engine (WaitBody) and is all here.
+		// The body is all here: it waited for the engine (WaitBody), or
+		// it ended while a call was in flight.
+		if b.size > policy.MaxBody {
+			return h.respond(tooLarge[dir].status, jsonContentType, tooLarge[dir].body)
+		}
 		b.edits = edits
 		if err := removeContentLength(dir); err != nil {
 			return h.hostFailure("remove content-length", err)
@@ -91,7 +96,7 @@ func (h *httpContext) waitBody(dir direction) types.Action {
 	if b.earlyTooLarge {
 		return h.respond(tooLarge[dir].status, jsonContentType, tooLarge[dir].body)
 	}
-	if b.headersOnly || b.early != nil {
+	if b.headersOnly || b.complete {
 		// No body, or one that ended while a call was in flight.
 		b.complete = true
 		h.x.SetBody(dir == responseDirection, b.early)
@@ -104,12 +109,17 @@ func (h *httpContext) waitBody(dir direction) types.Action {
 	return types.ActionPause
 }
 
-// keepBody is a body callback while a call is in flight: a body that ends
-// now is read and kept when a policy after the call may read it, since no
-// body callback will come for it again.
+// keepBody is a body callback while a call is in flight. A body that ends
+// now gets no body callback again (Envoy delivers it while the headers are
+// held): it is complete for the edits the policies after the call make,
+// and read and kept when one of them may read it.
 func (h *httpContext) keepBody(dir direction, size int, endOfStream bool) {
 	b := &h.bodies[dir]
-	if !endOfStream || !h.pending || h.dir != dir || h.x == nil || !h.x.ReadsBody(dir == responseDirection) {
+	if !endOfStream || !h.pending || h.dir != dir || h.x == nil {
+		return
+	}
+	b.complete, b.size = true, size
+	if !h.x.ReadsBody(dir == responseDirection) {
 		return
 	}
 	if size > policy.MaxBody {
