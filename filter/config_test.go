@@ -34,8 +34,8 @@ func TestPluginStart_refusesBadConfiguration(t *testing.T) {
 		},
 		{
 			name:    "unsupported expression member",
-			config:  "<policies><inbound>\n  <set-variable name=\"b\" value=\"@(context.Request.Body.As<string>())\" />\n</inbound></policies>",
-			wantLog: `apimguard: refusing to start: policy:2:51: set-variable: unsupported member "Body" of context.Request in expression @(context.Request.Body.As<string>())`,
+			config:  "<policies><inbound>\n  <set-variable name=\"b\" value=\"@(context.Request.Body.As<XElement>())\" />\n</inbound></policies>",
+			wantLog: `apimguard: refusing to start: policy:2:56: set-variable: unsupported body type XElement: use string, JObject, JArray or JToken in expression @(context.Request.Body.As<XElement>())`,
 		},
 		{
 			name:    "error in an API scope",
