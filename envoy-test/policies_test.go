@@ -25,5 +25,6 @@ func TestPolicies_throughEnvoy(t *testing.T) {
 		{"find-and-replace: bodies bounded", envoyrun.Listener{PluginConfig: bodyPolicy}, bodyLimitsThroughEnvoy},
 		{"expressions: loops and strings bounded", envoyrun.Listener{PluginConfig: expressionBudgetPolicy}, expressionBudgetThroughEnvoy},
 		{"expressions: bodies read with the headers held, bounded", envoyrun.Listener{PluginConfig: messageBodyConfig()}, messageBodyThroughEnvoy},
+		{"access log: the plugin's decision on every line", envoyrun.Listener{PluginConfig: accessLogConfig, AccessLog: true}, accessLogThroughEnvoy},
 	})
 }

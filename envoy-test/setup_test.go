@@ -186,7 +186,7 @@ type listenerTest struct {
 func runShared(t *testing.T, p envoyrun.Params, tests []listenerTest) {
 	t.Helper()
 	first := tests[0].listener
-	p.PluginConfig, p.TLS, p.BehindProxy, p.XFCC = first.PluginConfig, first.TLS, first.BehindProxy, first.XFCC
+	p.PluginConfig, p.TLS, p.BehindProxy, p.XFCC, p.AccessLog = first.PluginConfig, first.TLS, first.BehindProxy, first.XFCC, first.AccessLog
 	ports := make([]int, len(tests))
 	for _, tc := range tests[1:] {
 		l := tc.listener

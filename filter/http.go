@@ -281,6 +281,7 @@ func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 			clearRouteCache()
 		}
 		h.count(metricAllowed)
+		h.recordDecision("allowed", 0)
 	}
 	if r.BodyEdits != nil {
 		return h.editBody(dir, r.BodyEdits)
@@ -315,6 +316,14 @@ func (h *httpContext) hostFailure(what string, err error) types.Action {
 // refuses it: a request the plugin could not answer never reaches upstream.
 func (h *httpContext) respond(status int, headers [][2]string, body string) types.Action {
 	h.answered = true
+	switch {
+	case status >= 500:
+		h.recordDecision("error", status)
+	case status >= 400:
+		h.recordDecision("denied", status)
+	default:
+		h.recordDecision("answered", status)
+	}
 	if err := proxywasm.SendHttpResponse(uint32(status), headers, []byte(body), -1); err != nil {
 		proxywasm.LogErrorf("apimguard: cannot send the %d response: %v", status, err)
 	}

@@ -75,10 +75,12 @@ type pluginContext struct {
 	xffTrustedHops int
 	upstreams      pluginconfig.Upstreams
 	// bodyWait bounds how long a message is held for the body a policy
-	// reads (body.go).
-	bodyWait time.Duration
-	keys     *keyManager
-	tokens   *tokenManager
+	// reads (body.go); accessLog: each request's decision is set for
+	// access logs (events.go).
+	bodyWait  time.Duration
+	accessLog bool
+	keys      *keyManager
+	tokens    *tokenManager
 	// sleepers are requests waiting between a retry's attempts; custom
 	// the emit-metric series.
 	sleepers  sleepList
@@ -127,6 +129,7 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 		return types.OnPluginStartStatusFailed
 	}
 	p.gw, p.xffTrustedHops, p.upstreams, p.telemetry = gw, cfg.XFFTrustedHops, cfg.Upstreams, !cfg.NoTelemetry
+	p.accessLog = cfg.AccessLog
 	p.bodyWait = time.Duration(cmp.Or(cfg.BodyWaitSeconds, pluginconfig.DefaultBodyWaitSeconds)) * time.Second
 	perSecond := cfg.EventsPerSecond
 	if perSecond == 0 {

@@ -39,6 +39,9 @@ type Config struct {
 	TokenCache int
 	// NoTelemetry turns off security events and request metrics.
 	NoTelemetry bool
+	// AccessLog sets each request's decision as the filter state
+	// wasm.apimguard for Envoy's access loggers ("accessLog": true).
+	AccessLog bool
 	// EventsPerSecond bounds the event lines of one policy and reason per
 	// second on each worker (0: the default; -1: no bound).
 	EventsPerSecond int
@@ -159,6 +162,11 @@ func Parse(data []byte) (*Config, error) {
 				err = fmt.Errorf("plugin configuration: telemetry must be true or false")
 			}
 			c.NoTelemetry = v.Type == gjson.False
+		case "accessLog":
+			if v.Type != gjson.True && v.Type != gjson.False {
+				err = fmt.Errorf("plugin configuration: accessLog must be true or false")
+			}
+			c.AccessLog = v.Type == gjson.True
 		case "tokenCache":
 			n := v.Int()
 			if v.Type != gjson.Number || float64(n) != v.Num || n < -1 || n > 1_000_000 {
@@ -237,7 +245,7 @@ func Parse(data []byte) (*Config, error) {
 				return nil
 			})
 		default:
-			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, fragments, backends, upstreams, certificates, clientCertificates, managedIdentity, products, subscriptions, clientIp, deployment, expressions, tokenCache, telemetry, eventsPerSecond, nativeCrypto, tls, rateLimitService)", key)
+			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, fragments, backends, upstreams, certificates, clientCertificates, managedIdentity, products, subscriptions, clientIp, deployment, expressions, tokenCache, telemetry, accessLog, eventsPerSecond, nativeCrypto, tls, rateLimitService)", key)
 		}
 		return err == nil
 	})

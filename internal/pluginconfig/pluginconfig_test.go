@@ -205,3 +205,15 @@ func TestParse_rateLimitService(t *testing.T) {
 		t.Errorf("a host mapped elsewhere: %v", err)
 	}
 }
+
+func TestParse_accessLog(t *testing.T) {
+	if c, err := Parse([]byte(`{"policy":"<policies/>","accessLog":true}`)); err != nil || !c.AccessLog {
+		t.Fatalf("%v %+v", err, c)
+	}
+	if c, err := Parse([]byte(`{"policy":"<policies/>"}`)); err != nil || c.AccessLog {
+		t.Fatalf("default: %v %+v", err, c)
+	}
+	if _, err := Parse([]byte(`{"policy":"<policies/>","accessLog":"yes"}`)); err == nil || err.Error() != "plugin configuration: accessLog must be true or false" {
+		t.Errorf("err %v", err)
+	}
+}

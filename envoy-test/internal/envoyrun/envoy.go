@@ -86,6 +86,10 @@ type Params struct {
 	TLS *TLSListener
 	// VMConfig is the VM configuration (a JSON object), when not empty.
 	VMConfig string
+	// AccessLog adds an access log on stdout (in Log()), each line
+	// "access METHOD PATH STATUS DECISION" with the plugin's decision
+	// (%FILTER_STATE(wasm.apimguard:PLAIN)%).
+	AccessLog bool
 	// BehindProxy renders use_remote_address: false, for the plugin's
 	// clientIp.xffTrustedHops mode: Envoy then leaves X-Forwarded-For as
 	// received.
@@ -120,6 +124,7 @@ type Listener struct {
 	TLS          *TLSListener
 	BehindProxy  bool
 	XFCC         string
+	AccessLog    bool
 }
 
 // RemoteCode is a module Envoy fetches over HTTP from a loopback port.
@@ -158,7 +163,7 @@ type TLSListener struct {
 
 // Render fills the template envoy-test/configs/name with p.
 func Render(name string, p Params) (string, error) {
-	p.Listeners = []Listener{{Name: "ingress", Port: p.ListenerPort, PluginConfig: p.PluginConfig, TLS: p.TLS, BehindProxy: p.BehindProxy, XFCC: p.XFCC}}
+	p.Listeners = []Listener{{Name: "ingress", Port: p.ListenerPort, PluginConfig: p.PluginConfig, TLS: p.TLS, BehindProxy: p.BehindProxy, XFCC: p.XFCC, AccessLog: p.AccessLog}}
 	for i, l := range p.Extra {
 		if l.Name == "" {
 			l.Name = fmt.Sprintf("ingress-%d", i+1)
