@@ -72,18 +72,7 @@ func parseOperation(where string, o gjson.Result) (policy.Operation, error) {
 	var op policy.Operation
 	err := object(where, o, map[string]gjson.Type{"name": gjson.String, "displayName": gjson.String, "method": gjson.String, "urlTemplate": gjson.String, "policy": gjson.String},
 		func(key string, val gjson.Result) error {
-			switch key {
-			case "name":
-				op.Name = val.String()
-			case "displayName":
-				op.DisplayName = val.String()
-			case "method":
-				op.Method = val.String()
-			case "urlTemplate":
-				op.URLTemplate = val.String()
-			case "policy":
-				op.Policy = val.String()
-			}
+			*map[string]*string{"name": &op.Name, "displayName": &op.DisplayName, "method": &op.Method, "urlTemplate": &op.URLTemplate, "policy": &op.Policy}[key] = val.String()
 			return nil
 		})
 	return op, err

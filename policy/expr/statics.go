@@ -55,21 +55,14 @@ func tryParseJwt(static bool) method {
 	}
 }
 
-// lambda compiles "e => bool" with e bound to a string.
+// lambda compiles "e => bool" with e bound to a string (Array.Exists).
 func (c *compiler) lambda(n node) (slot int, body func(*frame) (bool, error), err error) {
-	l, ok := n.(*lambdaNode)
-	if !ok {
-		return 0, nil, errAt(n, "want a lambda such as e => e == \"x\"")
-	}
-	c.scopes = append(c.scopes, nil)
-	defer func() { c.scopes = c.scopes[:len(c.scopes)-1] }()
-	p := c.declare(l.param, String)
-	v, err := c.expr(l.body)
+	slot, v, err := c.lambdaIn(n, String)
 	if err != nil {
 		return 0, nil, err
 	}
-	b, err := c.asBool(l.body, v)
-	return p.slot, b, err
+	b, err := c.asBool(n.(*lambdaNode).body, v)
+	return slot, b, err
 }
 
 func exists(f *frame, arr []string, slot int, pred func(*frame) (bool, error)) (bool, error) {
