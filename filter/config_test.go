@@ -50,7 +50,7 @@ func TestPluginStart_refusesBadConfiguration(t *testing.T) {
 		{
 			name:    "unknown JSON key",
 			config:  `{"policy": "<policies/>", "polcy": "x"}`,
-			wantLog: `apimguard: refusing to start: plugin configuration: unknown key "polcy" (known: policy, apis, namedValues, fragments, backends, upstreams, certificates, clientCertificates, managedIdentity, products, subscriptions, clientIp, deployment, expressions, tokenCache, telemetry, accessLog, eventsPerSecond, nativeCrypto, tls, rateLimitService)`,
+			wantLog: `apimguard: refusing to start: plugin configuration: unknown key "polcy" (known: policy, apis, namedValues, fragments, backends, upstreams, certificates, clientCertificates, managedIdentity, products, subscriptions, clientIp, deployment, expressions, tokenCache, telemetry, accessLog, events, eventsPerSecond, loggers, nativeCrypto, tls, rateLimitService)`,
 		},
 		{
 			name:    "not XML",

@@ -72,6 +72,9 @@ const defaultEventsPerSecond = 10
 type eventLimiter struct {
 	perSecond int // <= 0: no limit
 	buckets   map[string]*eventBucket
+	// export, when set, gets every security event line written and every
+	// summary (Azure Monitor: export.go); traces stay in Envoy's log.
+	export func(line string)
 }
 
 type eventBucket struct {
@@ -88,7 +91,14 @@ func newEventLimiter(perSecond int) *eventLimiter {
 // log writes line, the event of a denial by policy for reason, unless the
 // reason's lines for this second are used up.
 func (l *eventLimiter) log(policy, reason, line string) {
-	l.logWith(policy, reason, line, proxywasm.LogWarn)
+	write := proxywasm.LogWarn
+	if l.export != nil {
+		write = func(line string) {
+			proxywasm.LogWarn(line)
+			l.export(line)
+		}
+	}
+	l.logWith(policy, reason, line, write)
 }
 
 // logWith is log writing with write (the log level).
@@ -105,7 +115,7 @@ func (l *eventLimiter) logWith(policy, reason, line string, write func(string)) 
 	}
 	sec := now().Unix()
 	if b.second != sec {
-		b.summarize()
+		l.summarize(b)
 		b.second, b.written = sec, 0
 	}
 	if b.written < l.perSecond {
@@ -124,19 +134,23 @@ func (l *eventLimiter) tick() {
 	sec := now().Unix()
 	for _, b := range l.buckets {
 		if b.second != sec {
-			b.summarize()
+			l.summarize(b)
 		}
 	}
 }
 
 // summarize writes one line for the events of b's second that were not
 // written, if any.
-func (b *eventBucket) summarize() {
+func (l *eventLimiter) summarize(b *eventBucket) {
 	if b.suppressed == 0 {
 		return
 	}
-	proxywasm.LogWarn(`{"event":"suppressed","policy":` + policy.JSONString(b.policy) + `,"reason":` + policy.JSONString(b.reason) +
-		`,"count":` + strconv.Itoa(b.suppressed) + `,"second":` + strconv.FormatInt(b.second, 10) + `}`)
+	line := `{"event":"suppressed","policy":` + policy.JSONString(b.policy) + `,"reason":` + policy.JSONString(b.reason) +
+		`,"count":` + strconv.Itoa(b.suppressed) + `,"second":` + strconv.FormatInt(b.second, 10) + `}`
+	proxywasm.LogWarn(line)
+	if l.export != nil && b.policy != "trace" {
+		l.export(line)
+	}
 	b.suppressed = 0
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/apimguard/apimguard/internal/jsonlimit"
 	"github.com/apimguard/apimguard/internal/pluginconfig"
+	"github.com/apimguard/apimguard/policy"
 )
 
 // Fetch timing: the tick that starts fetches, how long one may take, and
@@ -128,13 +129,26 @@ type fetchCall struct {
 // ("status 503", "no answer", never the body itself: an endpoint's error
 // can echo what was sent).
 func dispatchFetch(ups pluginconfig.Upstreams, c fetchCall, ok func(body []byte), fail func(why string)) {
-	shown := c.url
-	if len(shown) > 100 {
-		shown = shown[:97] + "..."
-	}
+	dispatchBackground(ups, c, func(resp *policy.CallResponse, why string) {
+		switch {
+		case resp == nil:
+			fail(why)
+		case resp.StatusCode != 200:
+			fail(shortURL(c.url) + ": status " + strconv.Itoa(resp.StatusCode))
+		default:
+			ok(resp.Body)
+		}
+	})
+}
+
+// dispatchBackground sends c through the cluster that reaches its URL's
+// host and hands done its answer, or nil and why there is none (the URL
+// shortened, then "no answer", "bad URL"...).
+func dispatchBackground(ups pluginconfig.Upstreams, c fetchCall, done func(resp *policy.CallResponse, why string)) {
+	shown := shortURL(c.url)
 	u, err := url.Parse(c.url)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		fail("bad URL " + strconv.Quote(shown))
+		done(nil, "bad URL "+strconv.Quote(shown))
 		return
 	}
 	path := u.EscapedPath()
@@ -147,37 +161,32 @@ func dispatchFetch(ups pluginconfig.Upstreams, c fetchCall, ok func(body []byte)
 		defer func() {
 			if r := recover(); r != nil {
 				recovered(c.what, r)
-				fail(shown + ": internal error")
+				done(nil, shown+": internal error")
 			}
 		}()
 		testPanic(c.what)
-		body, why := okBody(numHeaders, bodySize)
-		if why != "" {
-			fail(shown + ": " + why)
+		if numHeaders == 0 {
+			done(nil, shown+": no answer")
 			return
 		}
-		ok(body)
+		resp, err := callResponse(bodySize)
+		if err != nil {
+			done(nil, shown+": "+err.Error())
+			return
+		}
+		done(resp, "")
 	})
 	if err != nil {
-		fail("cannot call cluster " + strconv.Quote(cluster) + ": " + err.Error())
+		done(nil, "cannot call cluster "+strconv.Quote(cluster)+": "+err.Error())
 	}
 }
 
-// okBody reads the answer of a background call: the body of a 200, or
-// why there is none.
-func okBody(numHeaders, bodySize int) ([]byte, string) {
-	if numHeaders == 0 {
-		return nil, "no answer"
+// shortURL shortens a URL that may come from outside for a log line.
+func shortURL(s string) string {
+	if len(s) > 100 {
+		return s[:97] + "..."
 	}
-	resp, err := callResponse(bodySize)
-	if err != nil || resp.StatusCode != 200 {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		return nil, "status " + strconv.Itoa(status)
-	}
-	return resp.Body, ""
+	return s
 }
 
 // storeShared publishes data under key for the other workers' VMs

@@ -186,6 +186,7 @@ func (h *httpContext) OnHttpStreamDone() {
 		if metrics := h.x.Metrics(); metrics != nil {
 			h.plugin.custom.add(h.plugin.counters, metrics)
 		}
+		h.plugin.export.messages(h.x.EventHubMessages())
 	}
 	if p := h.plugin; p != nil {
 		p.keys.cancel(h.id)
@@ -208,6 +209,7 @@ func (h *httpContext) apply(r policy.Result, dir direction) types.Action {
 	if metrics := h.x.Metrics(); metrics != nil {
 		h.plugin.custom.add(h.plugin.counters, metrics)
 	}
+	h.plugin.export.messages(h.x.EventHubMessages())
 	switch r.Action {
 	case policy.Respond:
 		if r.Preflight {

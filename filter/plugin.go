@@ -87,6 +87,7 @@ type pluginContext struct {
 	custom    customMetrics
 	telemetry bool
 	events    *eventLimiter
+	export    *exporter // nil: no sinks (export.go)
 	counters  counters
 	memory    memoryGauge
 	stale     staleGauge
@@ -136,10 +137,14 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 		perSecond = defaultEventsPerSecond
 	}
 	p.events = newEventLimiter(perSecond)
+	p.export = newExporter(cfg.Exports, p.tokens, cfg.Upstreams, p.counters)
+	if p.export != nil && p.export.monitor != nil {
+		p.events.export = p.export.event
+	}
 	p.keys.configure(gw.KeySources(), p.upstreams)
 	p.tokens.upstreams = p.upstreams
 	if p.tokens.source != nil {
-		p.tokens.reserve(gw.TokenRequests())
+		p.tokens.reserve(append(gw.TokenRequests(), p.export.tokenRequests()...))
 	}
 	// The tick fetches signing keys and tokens and hands the batched
 	// metrics to the host.
@@ -186,6 +191,7 @@ func (p *pluginContext) OnTick() {
 	p.keys.tick()
 	p.sleepers.tick()
 	p.stale.tick()
+	p.export.tick() // before the tokens: a token it wants is fetched on this tick
 	if p.tokens.source != nil {
 		p.tokens.tick()
 	}

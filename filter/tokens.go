@@ -43,6 +43,7 @@ type tokenEntry struct {
 	used      bool // asked for since the last fetch: keep it fresh
 	lastUsed  time.Time
 	reserved  bool // a constant resource of the policies: not counted against maxTokens
+	wanted    bool // asked for in the background (the exporter's): fetch without a waiter
 }
 
 // tokenManager fetches, caches, shares and refreshes managed-identity
@@ -107,6 +108,15 @@ func (m *tokenManager) Token(r policy.TokenRequest) string {
 		return e.token.Value
 	}
 	return ""
+}
+
+// want asks for r's token (reserved at start) in the background: the
+// exporter's, which no request waits for. It is fetched on a tick while
+// none is usable.
+func (m *tokenManager) want(r policy.TokenRequest) {
+	if e := m.entries[m.entryKey(r)]; e != nil {
+		e.wanted = true
+	}
 }
 
 // wait registers the HTTP context id as waiting for r's token and reports
@@ -186,12 +196,16 @@ func (m *tokenManager) tick() {
 			m.done(&e.fetchState) // a token arrived while they were being registered
 			continue
 		}
-		waited := len(e.waiters) > 0
+		if e.wanted && e.token.Usable(t) {
+			e.wanted = false // a token came since it was wanted
+		}
+		waited := len(e.waiters) > 0 || e.wanted
 		due := waited || (e.used && e.token.Value != "" && !t.Before(e.refreshAt))
 		if !due || (e.failed && t.Sub(e.lastAttempt) < coldRetry) {
 			continue
 		}
 		if m.loadShared(e, t) {
+			e.wanted = false
 			m.done(&e.fetchState)
 			continue
 		}
@@ -214,9 +228,9 @@ func (m *tokenManager) fetch(e *tokenEntry, t time.Time) {
 			return
 		}
 		at := now()
-		e.token, e.fetched, e.refreshAt, e.failed, e.used = tok, at, tok.RefreshAt(at), false, false
+		e.token, e.fetched, e.refreshAt, e.failed, e.used, e.wanted = tok, at, tok.RefreshAt(at), false, false, false
 		m.counters.count(outcomeMetric("success", "token_fetches"))
-		proxywasm.LogInfof("apimguard: managed identity: token for %s fetched, valid until %s", abbreviateURL(e.req.Resource), tok.Expires.UTC().Format(time.RFC3339))
+		proxywasm.LogInfof("apimguard: managed identity: token for %s fetched, valid until %s", shortURL(e.req.Resource), tok.Expires.UTC().Format(time.RFC3339))
 		m.storeShared(e)
 		releaseLease(m.leaseKey(e), vmOwner)
 		m.done(&e.fetchState)
@@ -225,7 +239,7 @@ func (m *tokenManager) fetch(e *tokenEntry, t time.Time) {
 
 // failed ends a fetch without a token; a token still valid stays in use.
 func (m *tokenManager) failed(e *tokenEntry, why string) {
-	proxywasm.LogWarnf("apimguard: managed identity: token fetch for %s failed: %s", abbreviateURL(e.req.Resource), why)
+	proxywasm.LogWarnf("apimguard: managed identity: token fetch for %s failed: %s", shortURL(e.req.Resource), why)
 	m.counters.count(outcomeMetric("failure", "token_fetches"))
 	e.failed = true
 	releaseLease(m.leaseKey(e), vmOwner)
@@ -279,12 +293,4 @@ func (m *tokenManager) loadShared(e *tokenEntry, t time.Time) bool {
 	}
 	e.token, e.fetched, e.refreshAt, e.failed = tok, fetched, tok.RefreshAt(fetched), false
 	return true
-}
-
-// abbreviateURL shortens a resource for a log line.
-func abbreviateURL(s string) string {
-	if len(s) > 100 {
-		return s[:97] + "..."
-	}
-	return s
 }

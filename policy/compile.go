@@ -215,6 +215,9 @@ type compiler struct {
 	// set-backend-service compiled (set_backend_service.go).
 	backends     *backendSet
 	usesBackends bool
+	// loggers are the ids of the configured loggers log-to-eventhub may
+	// name.
+	loggers map[string]bool
 	// usesRetry: a retry compiled (retry.go); readsBodies: an expression
 	// reads a message body (message_body.go).
 	usesRetry, readsBodies bool

@@ -47,6 +47,8 @@ func elements(name string) (element, bool) {
 		return element{sections: inbound, compile: compileLLMTokenMetric}, true
 	case "limit-concurrency":
 		return element{sections: anySection, compile: compileLimitConcurrency}, true
+	case "log-to-eventhub":
+		return element{sections: anySection, compile: compileLogToEventHub}, true
 	case "mock-response":
 		return element{sections: inbound | outbound | onError, compile: compileMockResponse}, true
 	case "quota":

@@ -166,6 +166,10 @@ type execMore struct {
 	retries map[*retry]*retryState
 	oneWay  []*OutgoingCall
 	metrics []Metric
+	// eventHub are log-to-eventhub's messages, eventHubDropped those over
+	// the per-request bound (log_to_eventhub.go).
+	eventHub        []EventHubMessage
+	eventHubDropped int
 	// reqBody and respBody are the body edits of the request and the
 	// response (body.go).
 	reqBody, respBody []BodyEdit

@@ -29,6 +29,9 @@ type Config struct {
 	// Backends are APIM's backend entities set-backend-service's
 	// backend-id names, by id.
 	Backends map[string]Backend
+	// Loggers are the ids of the loggers (event hubs) log-to-eventhub's
+	// logger-id may name.
+	Loggers []string
 	// Deployment is context.Deployment.
 	Deployment Deployment
 }
@@ -178,7 +181,10 @@ func CompileGateway(cfg Config, opt Options) (*Gateway, error) {
 		s.TimeoutMS = 1000
 		opt.RateLimitService = &s
 	}
-	c := &compiler{opt: opt, memo: map[memoKey]statement{}, fragments: fragmentSet{src: cfg.Fragments}}
+	c := &compiler{opt: opt, memo: map[memoKey]statement{}, fragments: fragmentSet{src: cfg.Fragments}, loggers: map[string]bool{}}
+	for _, id := range cfg.Loggers {
+		c.loggers[id] = true
+	}
 	if opt.Counters != nil {
 		c.counters = newCounterTable(opt.Counters, opt.CounterSalt)
 	}

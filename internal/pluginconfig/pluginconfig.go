@@ -88,6 +88,8 @@ type Config struct {
 	// rateLimitCluster is its cluster.
 	RateLimitService *policy.RateLimitService
 	rateLimitCluster string
+	// Exports are the sinks of "events" and "loggers" (exports.go).
+	Exports Exports
 }
 
 // MaxSize bounds the whole plugin configuration; each policy document
@@ -235,6 +237,10 @@ func Parse(data []byte) (*Config, error) {
 			})
 		case "rateLimitService":
 			err = c.parseRateLimitService(v)
+		case "events":
+			err = c.parseEvents(v)
+		case "loggers":
+			err = c.parseLoggers(v)
 		case "clientIp":
 			err = object("clientIp", v, map[string]gjson.Type{"xffTrustedHops": gjson.Number}, func(_ string, n gjson.Result) error {
 				hops := n.Int()
@@ -245,7 +251,7 @@ func Parse(data []byte) (*Config, error) {
 				return nil
 			})
 		default:
-			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, fragments, backends, upstreams, certificates, clientCertificates, managedIdentity, products, subscriptions, clientIp, deployment, expressions, tokenCache, telemetry, accessLog, eventsPerSecond, nativeCrypto, tls, rateLimitService)", key)
+			err = fmt.Errorf("plugin configuration: unknown key %q (known: policy, apis, namedValues, fragments, backends, upstreams, certificates, clientCertificates, managedIdentity, products, subscriptions, clientIp, deployment, expressions, tokenCache, telemetry, accessLog, events, eventsPerSecond, loggers, nativeCrypto, tls, rateLimitService)", key)
 		}
 		return err == nil
 	})
@@ -254,6 +260,9 @@ func Parse(data []byte) (*Config, error) {
 	}
 	if strings.TrimSpace(c.Policy) == "" && len(c.APIs) == 0 {
 		return nil, fmt.Errorf("plugin configuration: \"policy\" is missing or empty")
+	}
+	if err := c.checkExports(); err != nil {
+		return nil, err
 	}
 	if s := c.RateLimitService; s != nil {
 		// Its calls go to its cluster, like send-request's through upstreams.
@@ -430,7 +439,7 @@ func (c *Config) Compile(keys policy.KeyStore, tokens policy.TokenStore, now fun
 		return nil, err
 	}
 	return policy.CompileGateway(policy.Config{Policy: c.Policy, APIs: c.APIs, TLS: c.TLS, ClientCertificates: c.ClientCertificates,
-		Products: c.Products, Subscriptions: subs, Fragments: c.Fragments, Backends: c.Backends, Deployment: c.Deployment}, policy.Options{
+		Products: c.Products, Subscriptions: subs, Fragments: c.Fragments, Backends: c.Backends, Loggers: c.loggerIDs(), Deployment: c.Deployment}, policy.Options{
 		BackendCluster:   c.backendCluster,
 		Cache:            c.Cache,
 		Counters:         c.Counters,

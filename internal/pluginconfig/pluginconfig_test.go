@@ -217,3 +217,44 @@ func TestParse_accessLog(t *testing.T) {
 		t.Errorf("err %v", err)
 	}
 }
+
+// "events" and "loggers": the URLs the exporter posts to, the defaults, and
+// one error line for each mistake.
+func TestParse_exports(t *testing.T) {
+	c, err := Parse([]byte(`{"policy":"<policies/>","managedIdentity":{"source":"imds"},
+	  "events":{"azureMonitor":{"endpoint":"https://dce-1.eastus-1.ingest.monitor.azure.com/","ruleId":"dcr-00aa","stream":"Custom-ApimGuard_CL","clientId":"uami-1"}},
+	  "loggers":{"audit":{"endpointAddress":"contoso.servicebus.windows.net","name":"apim logs","identityClientId":"SystemAssigned"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.Exports
+	if got := e.AzureMonitor.URL(); got != "https://dce-1.eastus-1.ingest.monitor.azure.com/dataCollectionRules/dcr-00aa/streams/Custom-ApimGuard_CL?api-version=2023-01-01" {
+		t.Errorf("monitor URL %s", got)
+	}
+	if e.AzureMonitor.ClientID != "uami-1" || e.BatchEvents != DefaultBatchEvents || e.FlushSeconds != DefaultFlushSeconds || e.BufferEvents != DefaultBufferEvents {
+		t.Errorf("exports %+v", e)
+	}
+	l := e.Loggers["audit"]
+	if l.ClientID != "" || l.URL("") != "https://contoso.servicebus.windows.net/apim%20logs/messages?timeout=60&api-version=2014-01" ||
+		l.URL("3") != "https://contoso.servicebus.windows.net/apim%20logs/partitions/3/messages?timeout=60&api-version=2014-01" {
+		t.Errorf("logger %+v %s", l, l.URL("3"))
+	}
+	for _, tc := range []struct{ cfg, want string }{
+		{`"events":{"azureMonitor":{"endpoint":"https://d.ingest.monitor.azure.com","ruleId":"dcr-1"}}`, `plugin configuration: events.azureMonitor needs "ruleId" (the rule's immutable id, dcr-…) and "stream" (Custom-…)`},
+		{`"events":{"azureMonitor":{"endpoint":"https://d.ingest.monitor.azure.com/x","ruleId":"dcr-1","stream":"s"}}`, `plugin configuration: events.azureMonitor.endpoint must be the https URL of a data collection endpoint (https://<name>.<region>.ingest.monitor.azure.com), got "https://d.ingest.mon"`},
+		{`"events":{"batchEvents":0}`, `plugin configuration: events.batchEvents must be a whole number from 1 to 10000, got 0`},
+		{`"events":{"flushSeconds":1.5}`, `plugin configuration: events.flushSeconds must be a whole number from 1 to 300, got 1.5`},
+		{`"events":{"sink":1}`, `plugin configuration: events: unknown key "sink"`},
+		{`"loggers":{"a":{"endpointAddress":"https://ns.servicebus.windows.net","name":"h"}}`, `plugin configuration: loggers["a"] needs "endpointAddress" (the namespace's host, <namespace>.servicebus.windows.net) and "name" (the event hub)`},
+		{`"loggers":[]`, `plugin configuration: "loggers" must be an object of loggers by id`},
+	} {
+		_, err := Parse([]byte(`{"policy":"<policies/>","managedIdentity":{"source":"imds"},` + tc.cfg + `}`))
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s:\n got %v\nwant %s", tc.cfg, err, tc.want)
+		}
+	}
+	if _, err := Parse([]byte(`{"policy":"<policies/>","telemetry":false,"managedIdentity":{"source":"imds"},"events":{"azureMonitor":{"endpoint":"https://d.ingest.monitor.azure.com","ruleId":"dcr-1","stream":"s"}}}`)); err == nil ||
+		err.Error() != `plugin configuration: events.azureMonitor sends security events, which "telemetry": false turns off` {
+		t.Errorf("telemetry off: %v", err)
+	}
+}
