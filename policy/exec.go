@@ -166,10 +166,11 @@ type execMore struct {
 	retries map[*retry]*retryState
 	oneWay  []*OutgoingCall
 	metrics []Metric
-	// eventHub are log-to-eventhub's messages, eventHubDropped those over
-	// the per-request bound (log_to_eventhub.go).
-	eventHub        []EventHubMessage
-	eventHubDropped int
+	// eventHub are log-to-eventhub's messages the host has not taken,
+	// eventHubDropped those over the per-request bound since it last took
+	// them, eventHubMade all the request made (log_to_eventhub.go).
+	eventHub                      []EventHubMessage
+	eventHubDropped, eventHubMade int
 	// reqBody and respBody are the body edits of the request and the
 	// response (body.go).
 	reqBody, respBody []BodyEdit

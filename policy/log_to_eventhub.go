@@ -99,7 +99,7 @@ func compileLogToEventHub(c *compiler, n *Node) (statement, error) {
 }
 
 func (s *logToEventHub) run(x *Exec) error {
-	if m := x.extra(); len(m.eventHub) >= maxEventHubMessages {
+	if m := x.extra(); m.eventHubMade >= maxEventHubMessages {
 		m.eventHubDropped++
 		return nil
 	}
@@ -115,6 +115,7 @@ func (s *logToEventHub) run(x *Exec) error {
 		rec.PartitionKey = cut(rec.PartitionKey, 256)
 	}
 	x.more.eventHub = append(x.more.eventHub, rec)
+	x.more.eventHubMade++
 	return nil
 }
 

@@ -254,8 +254,8 @@ func (c *compiler) interp(n *interpLit) (value, error) {
 // stringable rejects values whose C# ToString would print a type name.
 func (c *compiler) stringable(n node, v value) error {
 	switch v.typ {
-	case Object, Null, String, Bool, Int, Double, JTokenType, urlType, guidType:
-		return nil
+	case Object, Null, String, Bool, Int, Double, JTokenType, urlType, guidType, DateTimeType:
+		return nil // a DateTime as its ToString() writes it (formatTime)
 	}
 	return errAt(n, "a %s cannot be turned into a string here", v.typ)
 }

@@ -47,6 +47,10 @@ func TestLibrary(t *testing.T) {
 		{`@(Convert.ToString(42))`, "42"},
 		{`@(Math.Max(3, Math.Min(10, 7)) + Math.Abs(-2))`, int64(9)},
 		{`@(string.Join(",", "a", "b", 3))`, "a,b,3"},
+		// log-to-eventhub's example joins DateTime.UtcNow: ToString() as
+		// DateTime.ToString() writes it (formatTime: en-US, as APIM).
+		{`@(string.Join(",", new DateTime(2026, 12, 6, 9, 5, 3), "x"))`, "12/6/2026 9:05:03 AM,x"},
+		{`@(string.Concat(new DateTime(2026, 1, 2), "|"))`, "1/2/2026 12:00:00 AM|"},
 		{`@(String.Join("|", context.Request.Headers["x-tier"]))`, "Gold"},
 		{`@(string.Concat("a", 1, true))`, "a1True"},
 		{`@(string.Format("{0}-{1:D4}-{2:X}-{2:x4}-{3:N0}-{3:N}-{4:F1}", "a", 42, 255, 1234567, 3))`, "a-0042-FF-00ff-1,234,567-1,234,567.00-3.0"},
