@@ -2,6 +2,7 @@ package envoytest
 
 import (
 	"encoding/json"
+	"gopkg.in/yaml.v3"
 	"io"
 	"net/http"
 	"os"
@@ -431,7 +432,7 @@ func readTemplate(t *testing.T) armTemplate {
 // any other name in a query must be a column of the table or a name the
 // query makes (x = ...).
 var kqlWords = map[string]bool{"where": true, "in": true, "and": true, "or": true, "extend": true, "iff": true, "summarize": true, "sumif": true,
-	"ago": true, "between": true, "by": true, "count": true, "project": true, "away": true, "source": true, "toint": true, "bin": true, "sum": true}
+	"ago": true, "between": true, "by": true, "count": true, "project": true, "away": true, "source": true, "toint": true, "bin": true, "sum": true, "top": true}
 
 // TestAzureMonitor_template: the ARM template parses, has every resource
 // docs/operations.md names, and its queries (the alert rules' and the
@@ -497,6 +498,61 @@ func TestAzureMonitor_template(t *testing.T) {
 			if !known[w] && !kqlWords[w] && !slices.Contains(table, w) {
 				t.Errorf("%s uses %q, not a column of ApimGuard_CL", name, w)
 			}
+		}
+	}
+}
+
+// TestAzureMonitor_prometheusRuleGroup: build/azure's managed Prometheus
+// rule group holds the rules of build/prometheus/apimguard-rules.yaml, each
+// with the same expression, duration and severity.
+func TestAzureMonitor_prometheusRuleGroup(t *testing.T) {
+	raw, err := os.ReadFile(rulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert, Expr, For string
+				Labels           map[string]string
+			}
+		}
+	}
+	if err := yaml.Unmarshal(raw, &rules); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(envoyrun.Root(), "build", "azure", "apimguard-prometheus-rules.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var group struct {
+		Resources []struct {
+			Type       string
+			Properties struct {
+				Rules []struct {
+					Alert, Expression, For string
+					Severity               int
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &group); err != nil || len(group.Resources) != 1 || group.Resources[0].Type != "Microsoft.AlertsManagement/prometheusRuleGroups" {
+		t.Fatalf("build/azure/apimguard-prometheus-rules.json: %v %+v", err, group)
+	}
+	got := group.Resources[0].Properties.Rules
+	want := rules.Groups[0].Rules
+	if len(got) != len(want) {
+		t.Fatalf("%d rules in the rule group, %d in the rule file", len(got), len(want))
+	}
+	for i, w := range want {
+		g := got[i]
+		dur := ""
+		if w.For != "" {
+			dur = "PT" + strings.ToUpper(w.For)
+		}
+		sev := map[string]int{"critical": 0, "warning": 2}[w.Labels["severity"]]
+		if g.Alert != w.Alert || g.Expression != strings.TrimSpace(w.Expr) || g.For != dur || g.Severity != sev {
+			t.Errorf("rule %d: %+v, want %s %q for %q severity %d", i, g, w.Alert, w.Expr, dur, sev)
 		}
 	}
 }

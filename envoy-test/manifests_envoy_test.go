@@ -10,6 +10,7 @@ import (
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -58,6 +59,18 @@ func TestManifests_plainEnvoy(t *testing.T) {
 				t.Error("use_remote_address is not set: check-ip would believe X-Forwarded-For")
 			}
 			accepts(t, wasmFilter(t, w))
+			// The access log prints the plugin's decision, which the
+			// configuration sets.
+			if logs := hcm.GetAccessLog(); len(logs) != 1 {
+				t.Errorf("%d access logs, want 1", len(logs))
+			} else {
+				var out streamv3.StdoutAccessLog
+				anyInto(t, logs[0].GetTypedConfig(), &out)
+				if !strings.Contains(out.GetLogFormat().GetTextFormatSource().GetInlineString(), "%FILTER_STATE(wasm.apimguard:PLAIN)%") ||
+					!strings.Contains(wasmFilter(t, w), `"accessLog": true`) {
+					t.Errorf("the access log does not print the plugin's decision: %v", &out)
+				}
+			}
 			for _, c := range b.GetStaticResources().GetClusters() {
 				if c.GetName() == "backend" {
 					continue
