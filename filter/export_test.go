@@ -114,10 +114,23 @@ func TestExport_batches(t *testing.T) {
 		if batches = callsTo("monitor"); len(batches) != 3 {
 			t.Fatalf("a batch of one before its time: %s", batches[len(batches)-1].Body)
 		}
+		// A batch the endpoint refuses as such (400) is dropped and counted,
+		// never sent again.
+		deny("/e")
 		p.host.Tick()
+		if batches = callsTo("monitor"); len(batches) != 4 || !strings.Contains(string(batches[3].Body), `"path":"/c"`) {
+			t.Fatalf("%d batches", len(batches))
+		}
+		p.host.CallOnHttpCallResponse(batches[3].CalloutID, [][2]string{{":status", "400"}}, nil, []byte(`{"error":{"code":"InvalidStream"}}`))
+		p.host.Tick()
+		p.host.Tick()
+		if batches = callsTo("monitor"); len(batches) != 4 {
+			t.Fatalf("a refused batch was sent again")
+		}
 		for name, want := range map[string]uint64{
 			outcomeMetric("sent", "azure_monitor_events"):    2,
-			outcomeMetric("dropped", "azure_monitor_events"): 1,
+			outcomeMetric("dropped", "azure_monitor_events"): 3,
+			outcomeMetric("refused", "export_batches"):       1,
 			outcomeMetric("retried", "export_batches"):       2,
 			outcomeMetric("sent", "export_batches"):          2,
 			outcomeMetric("sent", "eventhub_messages"):       2,
