@@ -121,3 +121,14 @@ func compileBase(c *compiler, n *Node) (statement, error) {
 	}
 	return nil, c.empty(n)
 }
+
+// ElementSupport reports whether name is a policy element apimguard runs;
+// for an element it knows and refuses, refusal says why. Tools that read
+// policies without compiling them (the APIOps importer's report) ask it;
+// the module does not.
+func ElementSupport(name string) (supported bool, refusal string) {
+	if _, ok := elements(name); ok || name == "include-fragment" {
+		return true, "" // include-fragment is spliced in before compiling
+	}
+	return false, refusedElements[name]
+}

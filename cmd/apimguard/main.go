@@ -14,6 +14,11 @@
 //	apimguard test [-v] [-wasm build/apimguard.wasm] cases.yaml...
 //	apimguard image [-wasm build/apimguard.wasm] [-version v] [-o file.tar] [-push registry/repo:tag]
 //	apimguard ratelimit-config plugin-configuration.json
+//	apimguard import [-o dir] [-image oci://...] [-ca file] [-resolve host=addr:port] artifacts-dir
+//
+// "apimguard import" turns an APIM instance kept as APIOps artifacts into a
+// plugin configuration, an Envoy bootstrap, Istio manifests and a readiness
+// report (import.go, internal/apiops).
 package main
 
 import (
@@ -32,11 +37,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "image" {
 		return image(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "import" {
+		return importTree(args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "ratelimit-config" {
 		return ratelimitConfig(args[1:], stdout, stderr)
 	}
 	if len(args) == 0 || args[0] != "test" {
-		fmt.Fprintln(stderr, "usage: apimguard test [-v] [-wasm file] cases.yaml...\n       apimguard image [-wasm file] [-version v] [-o file.tar] [-push registry/repo:tag]\n       apimguard ratelimit-config plugin-configuration.json")
+		fmt.Fprintln(stderr, "usage: apimguard test [-v] [-wasm file] cases.yaml...\n       apimguard image [-wasm file] [-version v] [-o file.tar] [-push registry/repo:tag]\n       apimguard ratelimit-config plugin-configuration.json\n       apimguard import [-o dir] [-image oci://...] [-resolve host=addr:port] artifacts-dir")
 		return 2
 	}
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)

@@ -1,0 +1,585 @@
+// Package apiops reads an Azure API Management instance as APIOps
+// artifacts (the layout Microsoft's APIOps extractor writes) and turns it
+// into apimguard's plugin configuration, an Envoy bootstrap, Istio
+// manifests and a readiness report (apimguard import). It runs outside the
+// module: its size and dependencies cost Envoy nothing. It never contacts
+// Azure, and the same tree always gives the same bytes.
+package apiops
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi2"
+	"github.com/getkin/kin-openapi/openapi2conv"
+	"github.com/getkin/kin-openapi/openapi3"
+	"gopkg.in/yaml.v3"
+)
+
+// Tree is an APIOps artifact tree as read.
+type Tree struct {
+	Global        *Doc
+	APIs          []API
+	Products      []Product
+	NamedValues   []NamedValue
+	Fragments     []Fragment
+	Backends      []Backend
+	Loggers       []Logger
+	Subscriptions []Subscription
+	// Notes are what reading found for the report (skipped APIs, files
+	// that do not parse, ...).
+	Notes []Entry
+}
+
+// Doc is one policy document: its path in the tree (slash-separated) and
+// text.
+type Doc struct {
+	File string
+	Text string
+}
+
+// API is apis/<name>.
+type API struct {
+	Name, DisplayName, Path, ServiceURL, Version string
+	SubscriptionRequired                         *bool
+	KeyHeader, KeyQuery                          string
+	Policy                                       *Doc
+	Operations                                   []Operation
+	// Spec is the specification file read ("": none).
+	Spec string
+}
+
+// Operation is one operation of an API's specification, with its policy.
+type Operation struct {
+	Name, Method, URLTemplate string
+	Policy                    *Doc
+}
+
+// Product is products/<name>.
+type Product struct {
+	Name, DisplayName, State string
+	SubscriptionRequired     *bool
+	APIs                     []string
+	Policy                   *Doc
+}
+
+// NamedValue is named values/<name>: Value is set for a plain one;
+// Secret and KeyVault (the secret's identifier) say why it is not.
+type NamedValue struct {
+	Name, DisplayName, Value, KeyVault string
+	Secret                             bool
+}
+
+// Fragment is policy fragments/<name>.
+type Fragment struct {
+	Name string
+	Doc  Doc
+}
+
+// Backend is backends/<name>.
+type Backend struct {
+	Name, URL string
+	// Credentials names what APIM adds to calls to it (headers, a query,
+	// a certificate, authorization), which apimguard does not import.
+	Credentials []string
+}
+
+// Logger is loggers/<name>.
+type Logger struct {
+	Name, Type, EndpointAddress, EventHub, ClientID string
+	ConnectionString                                bool
+}
+
+// Subscription is subscriptions/<name>.
+type Subscription struct {
+	Name, DisplayName, Scope, State string
+}
+
+// Entry is one line of the report.
+type Entry struct {
+	// Kind: "refused" (a document or element that does not load),
+	// "decide" (something the user must provide or choose), "skipped"
+	// (an artifact left out, with why), "note".
+	Kind    string `json:"kind"`
+	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Element string `json:"element,omitempty"`
+	Message string `json:"message"`
+}
+
+// maxFile bounds each file the importer reads.
+const maxFile = 16 << 20
+
+// Read reads the artifact tree under dir.
+func Read(dir string) (*Tree, error) {
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory of APIOps artifacts", dir)
+	}
+	r := &reader{root: dir, t: &Tree{}}
+	if err := r.read(); err != nil {
+		return nil, err
+	}
+	return r.t, nil
+}
+
+type reader struct {
+	root string
+	t    *Tree
+}
+
+func (r *reader) note(kind, file, msg string) {
+	r.t.Notes = append(r.t.Notes, Entry{Kind: kind, File: file, Message: msg})
+}
+
+// file reads a file of the tree; ok is false when it does not exist.
+func (r *reader) file(rel string) (string, bool, error) {
+	p := filepath.Join(r.root, filepath.FromSlash(rel))
+	st, err := os.Stat(p)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return "", false, nil
+		}
+		return "", false, err
+	}
+	if st.Size() > maxFile {
+		return "", false, fmt.Errorf("%s: %d bytes, more than the %d read", rel, st.Size(), maxFile)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "", false, err
+	}
+	return strings.TrimPrefix(string(b), "\ufeff"), true, nil
+}
+
+// doc reads a policy file, nil when there is none.
+func (r *reader) doc(rel string) (*Doc, error) {
+	text, ok, err := r.file(rel)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &Doc{File: rel, Text: text}, nil
+}
+
+// dirs lists the directories under rel, sorted.
+func (r *reader) dirs(rel string) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(r.root, filepath.FromSlash(rel)))
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() || e.Type()&fs.ModeSymlink != 0 {
+			out = append(out, e.Name())
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// info reads the "properties" object of an information file into v; ok is
+// false when the file does not exist.
+func (r *reader) info(rel string, v any) (bool, error) {
+	text, ok, err := r.file(rel)
+	if err != nil || !ok {
+		return false, err
+	}
+	var wrapper struct {
+		Properties json.RawMessage `json:"properties"`
+	}
+	if err := json.Unmarshal([]byte(text), &wrapper); err != nil {
+		return true, fmt.Errorf("%s: %v", rel, err)
+	}
+	if len(wrapper.Properties) == 0 {
+		wrapper.Properties = []byte(text)
+	}
+	if err := json.Unmarshal(wrapper.Properties, v); err != nil {
+		return true, fmt.Errorf("%s: %v", rel, err)
+	}
+	return true, nil
+}
+
+func (r *reader) read() error {
+	var err error
+	if r.t.Global, err = r.doc("policy.xml"); err != nil {
+		return err
+	}
+	steps := []func() error{r.readNamedValues, r.readFragments, r.readBackends, r.readLoggers, r.readAPIs, r.readProducts, r.readSubscriptions}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	for _, skipped := range []string{"diagnostics", "gateways", "groups", "tags", "workspaces", "authorization servers", "identity providers"} {
+		if names, _ := r.dirs(skipped); len(names) > 0 {
+			r.note("skipped", skipped, fmt.Sprintf("%d %s: not imported (no apimguard equivalent; diagnostics map to Envoy's log, metrics and \"events\")", len(names), skipped))
+		}
+	}
+	return nil
+}
+
+func (r *reader) readNamedValues() error {
+	names, err := r.dirs("named values")
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		rel := path.Join("named values", name, "namedValueInformation.json")
+		var p struct {
+			DisplayName string  `json:"displayName"`
+			Value       *string `json:"value"`
+			Secret      bool    `json:"secret"`
+			KeyVault    *struct {
+				SecretIdentifier string `json:"secretIdentifier"`
+			} `json:"keyVault"`
+		}
+		ok, err := r.info(rel, &p)
+		if err != nil {
+			r.note("refused", rel, err.Error())
+			continue
+		}
+		if !ok {
+			continue
+		}
+		nv := NamedValue{Name: name, DisplayName: cmpOr(p.DisplayName, name), Secret: p.Secret}
+		if p.KeyVault != nil {
+			nv.KeyVault = cmpOr(p.KeyVault.SecretIdentifier, "(no identifier)")
+		}
+		if p.Value != nil && !p.Secret && nv.KeyVault == "" {
+			nv.Value = *p.Value
+		}
+		r.t.NamedValues = append(r.t.NamedValues, nv)
+	}
+	return nil
+}
+
+func (r *reader) readFragments() error {
+	names, err := r.dirs("policy fragments")
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		d, err := r.doc(path.Join("policy fragments", name, "policy.xml"))
+		if err != nil {
+			return err
+		}
+		if d == nil {
+			r.note("skipped", path.Join("policy fragments", name), "no policy.xml")
+			continue
+		}
+		r.t.Fragments = append(r.t.Fragments, Fragment{Name: name, Doc: *d})
+	}
+	return nil
+}
+
+func (r *reader) readBackends() error {
+	names, err := r.dirs("backends")
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		rel := path.Join("backends", name, "backendInformation.json")
+		var p struct {
+			URL         string                     `json:"url"`
+			Credentials map[string]json.RawMessage `json:"credentials"`
+			Type        string                     `json:"type"`
+		}
+		ok, err := r.info(rel, &p)
+		if err != nil {
+			r.note("refused", rel, err.Error())
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if p.Type == "Pool" || p.URL == "" {
+			r.note("skipped", rel, "a load-balanced pool or a backend without url: set-backend-service backend-id takes single backends")
+			continue
+		}
+		b := Backend{Name: name, URL: p.URL}
+		for k, v := range p.Credentials {
+			if s := strings.TrimSpace(string(v)); s != "" && s != "null" && s != "{}" && s != "[]" {
+				b.Credentials = append(b.Credentials, k)
+			}
+		}
+		sort.Strings(b.Credentials)
+		r.t.Backends = append(r.t.Backends, b)
+	}
+	return nil
+}
+
+func (r *reader) readLoggers() error {
+	names, err := r.dirs("loggers")
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		rel := path.Join("loggers", name, "loggerInformation.json")
+		var p struct {
+			LoggerType  string            `json:"loggerType"`
+			Credentials map[string]string `json:"credentials"`
+		}
+		ok, err := r.info(rel, &p)
+		if err != nil {
+			r.note("refused", rel, err.Error())
+			continue
+		}
+		if !ok {
+			continue
+		}
+		l := Logger{Name: name, Type: p.LoggerType, EventHub: p.Credentials["name"], EndpointAddress: p.Credentials["endpointAddress"], ClientID: p.Credentials["identityClientId"]}
+		if cs := p.Credentials["connectionString"]; cs != "" {
+			l.ConnectionString = true
+			for _, part := range strings.Split(cs, ";") {
+				if k, v, ok := strings.Cut(part, "="); ok && strings.EqualFold(k, "Endpoint") {
+					if u, err := url.Parse(v); err == nil && u.Host != "" {
+						l.EndpointAddress = u.Host
+					}
+				}
+			}
+		}
+		r.t.Loggers = append(r.t.Loggers, l)
+	}
+	return nil
+}
+
+func (r *reader) readAPIs() error {
+	names, err := r.dirs("apis")
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		dir := path.Join("apis", name)
+		rel := path.Join(dir, "apiInformation.json")
+		var p struct {
+			DisplayName          string `json:"displayName"`
+			Path                 string `json:"path"`
+			ServiceURL           string `json:"serviceUrl"`
+			APIVersion           string `json:"apiVersion"`
+			Type                 string `json:"type"`
+			IsCurrent            *bool  `json:"isCurrent"`
+			SubscriptionRequired *bool  `json:"subscriptionRequired"`
+			KeyNames             struct {
+				Header string `json:"header"`
+				Query  string `json:"query"`
+			} `json:"subscriptionKeyParameterNames"`
+		}
+		ok, err := r.info(rel, &p)
+		if err != nil {
+			r.note("refused", rel, err.Error())
+			continue
+		}
+		if !ok {
+			r.note("skipped", dir, "no apiInformation.json")
+			continue
+		}
+		if strings.Contains(name, ";rev=") && (p.IsCurrent == nil || !*p.IsCurrent) {
+			r.note("skipped", dir, "a revision that is not the current one: APIM serves it only to callers naming it (;rev=), apimguard serves current revisions")
+			continue
+		}
+		switch strings.ToLower(p.Type) {
+		case "graphql", "soap", "websocket", "grpc", "odata":
+			r.note("skipped", dir, fmt.Sprintf("a %s API: apimguard imports HTTP APIs with an OpenAPI specification", p.Type))
+			continue
+		}
+		api := API{Name: strings.SplitN(name, ";", 2)[0], DisplayName: p.DisplayName, Path: strings.Trim(p.Path, "/"), ServiceURL: p.ServiceURL, Version: p.APIVersion,
+			SubscriptionRequired: p.SubscriptionRequired, KeyHeader: p.KeyNames.Header, KeyQuery: p.KeyNames.Query}
+		if api.Policy, err = r.doc(path.Join(dir, "policy.xml")); err != nil {
+			return err
+		}
+		if err := r.readSpec(&api, dir); err != nil {
+			return err
+		}
+		r.t.APIs = append(r.t.APIs, api)
+	}
+	return nil
+}
+
+// readSpec reads the API's OpenAPI specification (3.x, or Swagger 2.0
+// converted) for its operations, and the operations' policies.
+func (r *reader) readSpec(api *API, dir string) error {
+	var text, specFile string
+	for _, f := range []string{"specification.yaml", "specification.json", "specification.yml"} {
+		t, ok, err := r.file(path.Join(dir, f))
+		if err != nil {
+			return err
+		}
+		if ok {
+			text, specFile = t, path.Join(dir, f)
+			break
+		}
+	}
+	opPolicies, err := r.dirs(path.Join(dir, "operations"))
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	if specFile == "" {
+		r.note("decide", dir, "no OpenAPI specification (specification.yaml or .json): the API's operations are not imported, its policy applies to every request under its path")
+	} else {
+		api.Spec = specFile
+		ops, err := operations(text)
+		if err != nil {
+			r.note("refused", specFile, "the OpenAPI specification does not load: "+err.Error())
+		}
+		for _, op := range ops {
+			if seen[op.Name] {
+				r.note("refused", specFile, fmt.Sprintf("operationId %q is used twice", op.Name))
+				continue
+			}
+			seen[op.Name] = true
+			if op.Policy, err = r.doc(path.Join(dir, "operations", op.Name, "policy.xml")); err != nil {
+				return err
+			}
+			api.Operations = append(api.Operations, op)
+		}
+	}
+	for _, name := range opPolicies {
+		if !seen[name] {
+			if d, _ := r.doc(path.Join(dir, "operations", name, "policy.xml")); d != nil {
+				r.note("skipped", d.File, fmt.Sprintf("operation %q is not in the API's specification: its policy is left out", name))
+			}
+		}
+	}
+	return nil
+}
+
+// operations lists the operations of an OpenAPI document (JSON or YAML),
+// by path and method, named by their operationId.
+func operations(text string) ([]Operation, error) {
+	var probe struct {
+		Swagger string `yaml:"swagger"`
+	}
+	_ = yaml.Unmarshal([]byte(text), &probe)
+	var doc *openapi3.T
+	if strings.HasPrefix(probe.Swagger, "2") {
+		var v2 openapi2.T
+		if err := yaml.Unmarshal([]byte(text), &v2); err != nil {
+			return nil, err
+		}
+		var err error
+		if doc, err = openapi2conv.ToV3(&v2); err != nil {
+			return nil, err
+		}
+	} else {
+		loader := openapi3.NewLoader()
+		loader.IsExternalRefsAllowed = false
+		var err error
+		if doc, err = loader.LoadFromData([]byte(text)); err != nil {
+			return nil, err
+		}
+	}
+	if doc.Paths == nil {
+		return nil, nil
+	}
+	var out []Operation
+	for _, p := range doc.Paths.InMatchingOrder() {
+		item := doc.Paths.Value(p)
+		methods := item.Operations()
+		keys := make([]string, 0, len(methods))
+		for m := range methods {
+			keys = append(keys, m)
+		}
+		sort.Strings(keys)
+		for _, m := range keys {
+			op := methods[m]
+			name := op.OperationID
+			if name == "" {
+				name = strings.ToLower(m) + strings.NewReplacer("/", "-", "{", "", "}", "").Replace(p)
+			}
+			out = append(out, Operation{Name: name, Method: strings.ToUpper(m), URLTemplate: p})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].URLTemplate != out[j].URLTemplate {
+			return out[i].URLTemplate < out[j].URLTemplate
+		}
+		return out[i].Method < out[j].Method
+	})
+	return out, nil
+}
+
+func (r *reader) readProducts() error {
+	names, err := r.dirs("products")
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		dir := path.Join("products", name)
+		var p struct {
+			DisplayName          string `json:"displayName"`
+			State                string `json:"state"`
+			SubscriptionRequired *bool  `json:"subscriptionRequired"`
+		}
+		ok, err := r.info(path.Join(dir, "productInformation.json"), &p)
+		if err != nil {
+			r.note("refused", path.Join(dir, "productInformation.json"), err.Error())
+			continue
+		}
+		if !ok {
+			r.note("skipped", dir, "no productInformation.json")
+			continue
+		}
+		prod := Product{Name: name, DisplayName: p.DisplayName, State: p.State, SubscriptionRequired: p.SubscriptionRequired}
+		if text, ok, err := r.file(path.Join(dir, "apis.json")); err != nil {
+			return err
+		} else if ok {
+			var apis []struct {
+				Name string `json:"name"`
+			}
+			if err := json.Unmarshal([]byte(text), &apis); err != nil {
+				r.note("refused", path.Join(dir, "apis.json"), err.Error())
+			}
+			for _, a := range apis {
+				prod.APIs = append(prod.APIs, a.Name)
+			}
+			sort.Strings(prod.APIs)
+		}
+		if prod.Policy, err = r.doc(path.Join(dir, "policy.xml")); err != nil {
+			return err
+		}
+		r.t.Products = append(r.t.Products, prod)
+	}
+	return nil
+}
+
+func (r *reader) readSubscriptions() error {
+	names, err := r.dirs("subscriptions")
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		rel := path.Join("subscriptions", name, "subscriptionInformation.json")
+		var p struct {
+			DisplayName string `json:"displayName"`
+			Scope       string `json:"scope"`
+			State       string `json:"state"`
+		}
+		ok, err := r.info(rel, &p)
+		if err != nil {
+			r.note("refused", rel, err.Error())
+			continue
+		}
+		if ok {
+			r.t.Subscriptions = append(r.t.Subscriptions, Subscription{Name: name, DisplayName: p.DisplayName, Scope: p.Scope, State: p.State})
+		}
+	}
+	return nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
