@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -131,5 +134,55 @@ descriptors:
 	errs.Reset()
 	if code := run([]string{"ratelimit-config", local}, &out, &errs); code != 1 || !strings.Contains(errs.String(), "the configuration has no rateLimitService") {
 		t.Errorf("without rateLimitService: exit %d, %s", code, errs.String())
+	}
+}
+
+// TestImport_casesUnderWazero imports internal/apiops/testdata/contoso with
+// apimguard import and runs the cases written against it
+// (contoso.cases.yaml) on the built module under wazero, with the secrets
+// the VM's environment would hold put into the configuration.
+func TestImport_casesUnderWazero(t *testing.T) {
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"import", "-o", out, "../../internal/apiops/testdata/contoso"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("import: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "apimguard import: 9 of 9 policy documents load") {
+		t.Errorf("import printed:\n%s", stdout.String())
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "plugin-config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	nv := cfg["namedValues"].(map[string]any)
+	nv["orders-api-key"], nv["payments-function-key"] = "orders-key-7f3a", "fn-key-from-vault-91c2"
+	sum := sha256.Sum256([]byte("gold-key-55e1-4b7d-a0c3"))
+	sub := cfg["subscriptions"].([]any)[0].(map[string]any)
+	if sub["primaryKey"] != "{{APIM_SUBSCRIPTION_KEY_GOLD_TEAM}}" {
+		t.Fatalf("primaryKey %v", sub["primaryKey"])
+	}
+	sub["primaryKey"] = "sha256:" + hex.EncodeToString(sum[:])
+	b, _ := json.Marshal(cfg)
+	if err := os.WriteFile(filepath.Join(out, "contoso.test-config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases, err := os.ReadFile("../../internal/apiops/testdata/contoso.cases.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "contoso.cases.yaml"), cases, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"test", "-wasm", wasm, filepath.Join(out, "contoso.cases.yaml")}, &stdout, &stderr); code != 0 {
+		t.Fatalf("apimguard test: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "7 passed, 0 failed") {
+		t.Errorf("apimguard test printed:\n%s", stdout.String())
 	}
 }
