@@ -2,6 +2,8 @@ package apiops
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -142,6 +144,10 @@ func (c *converter) build() {
 		c.docs = append(c.docs, scoped{doc: &f.Doc, scope: "fragment"})
 	}
 	for _, b := range t.Backends {
+		if u, err := url.Parse(strings.TrimSpace(b.URL)); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || u.RawQuery != "" {
+			c.add("decide", "backends/"+b.Name+"/backendInformation.json", 0, 0, "", fmt.Sprintf("url %q is not an absolute http(s) URL without credentials or query: the backend is left out", b.URL))
+			continue
+		}
 		if c.cfg.Backends == nil {
 			c.cfg.Backends = map[string]backendJSON{}
 		}
@@ -167,7 +173,13 @@ func (c *converter) build() {
 			}
 		}
 	}
+	paths := map[string]string{}
 	for _, a := range t.APIs {
+		if other, dup := paths["/"+a.Path]; dup {
+			c.add("decide", "apis/"+a.Name, 0, 0, "", fmt.Sprintf("the same path as API %q (/%s): APIM tells them apart by a version header or query (a version set), apimguard by path and host; left out", other, a.Path))
+			continue
+		}
+		paths["/"+a.Path] = a.Name
 		j := apiJSON{Name: a.Name, DisplayName: a.DisplayName, Version: a.Version, ServiceURL: a.ServiceURL, PathPrefix: "/" + a.Path, SubscriptionRequired: a.SubscriptionRequired}
 		if a.KeyHeader != "" || a.KeyQuery != "" {
 			j.KeyNames = &keyNamesJSON{Header: a.KeyHeader, Query: a.KeyQuery}
@@ -421,7 +433,8 @@ func (c *converter) compileAlone(d scoped) error {
 		// Keys stand in as digests for the check (the configuration reads
 		// them from the environment).
 		for _, s := range c.cfg.Subscriptions {
-			s.PrimaryKey = "sha256:" + strings.Repeat("0", 64)
+			sum := sha256.Sum256([]byte("check " + s.ID))
+			s.PrimaryKey = "sha256:" + hex.EncodeToString(sum[:])
 			alone.Subscriptions = append(alone.Subscriptions, s)
 		}
 		if len(alone.Subscriptions) == 0 {

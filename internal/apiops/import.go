@@ -48,7 +48,9 @@ func Import(t *Tree, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Files: map[string][]byte{"plugin-config.json": cfg}, Documents: len(c.docs), Loaded: loaded}
+	// Every policy.xml of the tree counts, also those of APIs, revisions
+	// and operations left out.
+	res := &Result{Files: map[string][]byte{"plugin-config.json": cfg}, Documents: max(len(c.docs), t.PolicyFiles), Loaded: loaded}
 	sort.SliceStable(c.entries, func(i, j int) bool {
 		a, b := c.entries[i], c.entries[j]
 		if a.File != b.File {
