@@ -238,28 +238,15 @@ func (r *reader) read() error {
 }
 
 func (r *reader) readNamedValues() error {
-	names, err := r.dirs("named values")
-	if err != nil {
-		return err
+	type info struct {
+		DisplayName string  `json:"displayName"`
+		Value       *string `json:"value"`
+		Secret      bool    `json:"secret"`
+		KeyVault    *struct {
+			SecretIdentifier string `json:"secretIdentifier"`
+		} `json:"keyVault"`
 	}
-	for _, name := range names {
-		rel := path.Join("named values", name, "namedValueInformation.json")
-		var p struct {
-			DisplayName string  `json:"displayName"`
-			Value       *string `json:"value"`
-			Secret      bool    `json:"secret"`
-			KeyVault    *struct {
-				SecretIdentifier string `json:"secretIdentifier"`
-			} `json:"keyVault"`
-		}
-		ok, err := r.info(rel, &p)
-		if err != nil {
-			r.note("refused", rel, err.Error())
-			continue
-		}
-		if !ok {
-			continue
-		}
+	return eachEntity(r, "named values", "namedValueInformation.json", func(name string, p *info) error {
 		nv := NamedValue{Name: name, DisplayName: cmpOr(p.DisplayName, name), Secret: p.Secret}
 		if p.KeyVault != nil {
 			nv.KeyVault = cmpOr(p.KeyVault.SecretIdentifier, "(no identifier)")
@@ -268,8 +255,8 @@ func (r *reader) readNamedValues() error {
 			nv.Value = *p.Value
 		}
 		r.t.NamedValues = append(r.t.NamedValues, nv)
-	}
-	return nil
+		return nil
+	})
 }
 
 func (r *reader) readFragments() error {
@@ -292,28 +279,15 @@ func (r *reader) readFragments() error {
 }
 
 func (r *reader) readBackends() error {
-	names, err := r.dirs("backends")
-	if err != nil {
-		return err
+	type info struct {
+		URL         string                     `json:"url"`
+		Credentials map[string]json.RawMessage `json:"credentials"`
+		Type        string                     `json:"type"`
 	}
-	for _, name := range names {
-		rel := path.Join("backends", name, "backendInformation.json")
-		var p struct {
-			URL         string                     `json:"url"`
-			Credentials map[string]json.RawMessage `json:"credentials"`
-			Type        string                     `json:"type"`
-		}
-		ok, err := r.info(rel, &p)
-		if err != nil {
-			r.note("refused", rel, err.Error())
-			continue
-		}
-		if !ok {
-			continue
-		}
+	return eachEntity(r, "backends", "backendInformation.json", func(name string, p *info) error {
 		if p.Type == "Pool" || p.URL == "" {
-			r.note("skipped", rel, "a load-balanced pool or a backend without url: set-backend-service backend-id takes single backends")
-			continue
+			r.note("skipped", path.Join("backends", name), "a load-balanced pool or a backend without url: set-backend-service backend-id takes single backends")
+			return nil
 		}
 		b := Backend{Name: name, URL: p.URL}
 		for k, v := range p.Credentials {
@@ -323,29 +297,16 @@ func (r *reader) readBackends() error {
 		}
 		sort.Strings(b.Credentials)
 		r.t.Backends = append(r.t.Backends, b)
-	}
-	return nil
+		return nil
+	})
 }
 
 func (r *reader) readLoggers() error {
-	names, err := r.dirs("loggers")
-	if err != nil {
-		return err
+	type info struct {
+		LoggerType  string            `json:"loggerType"`
+		Credentials map[string]string `json:"credentials"`
 	}
-	for _, name := range names {
-		rel := path.Join("loggers", name, "loggerInformation.json")
-		var p struct {
-			LoggerType  string            `json:"loggerType"`
-			Credentials map[string]string `json:"credentials"`
-		}
-		ok, err := r.info(rel, &p)
-		if err != nil {
-			r.note("refused", rel, err.Error())
-			continue
-		}
-		if !ok {
-			continue
-		}
+	return eachEntity(r, "loggers", "loggerInformation.json", func(name string, p *info) error {
 		l := Logger{Name: name, Type: p.LoggerType, EventHub: p.Credentials["name"], EndpointAddress: p.Credentials["endpointAddress"], ClientID: p.Credentials["identityClientId"]}
 		if cs := p.Credentials["connectionString"]; cs != "" {
 			l.ConnectionString = true
@@ -358,51 +319,38 @@ func (r *reader) readLoggers() error {
 			}
 		}
 		r.t.Loggers = append(r.t.Loggers, l)
-	}
-	return nil
+		return nil
+	})
 }
 
 func (r *reader) readAPIs() error {
-	names, err := r.dirs("apis")
-	if err != nil {
-		return err
+	type info struct {
+		DisplayName          string `json:"displayName"`
+		Path                 string `json:"path"`
+		ServiceURL           string `json:"serviceUrl"`
+		APIVersion           string `json:"apiVersion"`
+		Type                 string `json:"type"`
+		IsCurrent            *bool  `json:"isCurrent"`
+		SubscriptionRequired *bool  `json:"subscriptionRequired"`
+		KeyNames             struct {
+			Header string `json:"header"`
+			Query  string `json:"query"`
+		} `json:"subscriptionKeyParameterNames"`
 	}
-	for _, name := range names {
+	return eachEntity(r, "apis", "apiInformation.json", func(name string, p *info) error {
 		dir := path.Join("apis", name)
-		rel := path.Join(dir, "apiInformation.json")
-		var p struct {
-			DisplayName          string `json:"displayName"`
-			Path                 string `json:"path"`
-			ServiceURL           string `json:"serviceUrl"`
-			APIVersion           string `json:"apiVersion"`
-			Type                 string `json:"type"`
-			IsCurrent            *bool  `json:"isCurrent"`
-			SubscriptionRequired *bool  `json:"subscriptionRequired"`
-			KeyNames             struct {
-				Header string `json:"header"`
-				Query  string `json:"query"`
-			} `json:"subscriptionKeyParameterNames"`
-		}
-		ok, err := r.info(rel, &p)
-		if err != nil {
-			r.note("refused", rel, err.Error())
-			continue
-		}
-		if !ok {
-			r.note("skipped", dir, "no apiInformation.json")
-			continue
-		}
 		if strings.Contains(name, ";rev=") && (p.IsCurrent == nil || !*p.IsCurrent) {
 			r.note("skipped", dir, "a revision that is not the current one: APIM serves it only to callers naming it (;rev=), apimguard serves current revisions")
-			continue
+			return nil
 		}
 		switch strings.ToLower(p.Type) {
 		case "graphql", "soap", "websocket", "grpc", "odata":
 			r.note("skipped", dir, fmt.Sprintf("a %s API: apimguard imports HTTP APIs with an OpenAPI specification", p.Type))
-			continue
+			return nil
 		}
 		api := API{Name: strings.SplitN(name, ";", 2)[0], DisplayName: p.DisplayName, Path: strings.Trim(p.Path, "/"), ServiceURL: p.ServiceURL, Version: p.APIVersion,
 			SubscriptionRequired: p.SubscriptionRequired, KeyHeader: p.KeyNames.Header, KeyQuery: p.KeyNames.Query}
+		var err error
 		if api.Policy, err = r.doc(path.Join(dir, "policy.xml")); err != nil {
 			return err
 		}
@@ -410,8 +358,8 @@ func (r *reader) readAPIs() error {
 			return err
 		}
 		r.t.APIs = append(r.t.APIs, api)
-	}
-	return nil
+		return nil
+	})
 }
 
 // readSpec reads the API's OpenAPI specification (3.x, or Swagger 2.0
@@ -511,18 +459,29 @@ func operations(text string) ([]Operation, error) {
 			op := methods[m]
 			name := op.OperationID
 			if name == "" {
-				name = strings.ToLower(m) + strings.NewReplacer("/", "-", "{", "", "}", "").Replace(p)
+				name = unnamedOperation(m, p)
 			}
 			out = append(out, Operation{Name: name, Method: strings.ToUpper(m), URLTemplate: p})
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].URLTemplate != out[j].URLTemplate {
-			return out[i].URLTemplate < out[j].URLTemplate
-		}
-		return out[i].Method < out[j].Method
-	})
+	sortOperations(out)
 	return out, nil
+}
+
+// unnamedOperation names an operation without an operationId by its
+// method and path: GET /items/{id} is get-items-id.
+func unnamedOperation(method, p string) string {
+	return strings.ToLower(method) + strings.NewReplacer("/", "-", "{", "", "}", "").Replace(p)
+}
+
+// sortOperations orders operations by URL template, then method.
+func sortOperations(ops []Operation) {
+	sort.SliceStable(ops, func(i, j int) bool {
+		if ops[i].URLTemplate != ops[j].URLTemplate {
+			return ops[i].URLTemplate < ops[j].URLTemplate
+		}
+		return ops[i].Method < ops[j].Method
+	})
 }
 
 // lenientOperations reads the operations of a specification from its
@@ -548,41 +507,23 @@ func lenientOperations(text string) ([]Operation, bool) {
 			_ = node.Decode(&op)
 			name := op.OperationID
 			if name == "" {
-				name = m + strings.NewReplacer("/", "-", "{", "", "}", "").Replace(p)
+				name = unnamedOperation(m, p)
 			}
 			out = append(out, Operation{Name: name, Method: strings.ToUpper(m), URLTemplate: p})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].URLTemplate != out[j].URLTemplate {
-			return out[i].URLTemplate < out[j].URLTemplate
-		}
-		return out[i].Method < out[j].Method
-	})
+	sortOperations(out)
 	return out, true
 }
 
 func (r *reader) readProducts() error {
-	names, err := r.dirs("products")
-	if err != nil {
-		return err
+	type info struct {
+		DisplayName          string `json:"displayName"`
+		State                string `json:"state"`
+		SubscriptionRequired *bool  `json:"subscriptionRequired"`
 	}
-	for _, name := range names {
+	return eachEntity(r, "products", "productInformation.json", func(name string, p *info) error {
 		dir := path.Join("products", name)
-		var p struct {
-			DisplayName          string `json:"displayName"`
-			State                string `json:"state"`
-			SubscriptionRequired *bool  `json:"subscriptionRequired"`
-		}
-		ok, err := r.info(path.Join(dir, "productInformation.json"), &p)
-		if err != nil {
-			r.note("refused", path.Join(dir, "productInformation.json"), err.Error())
-			continue
-		}
-		if !ok {
-			r.note("skipped", dir, "no productInformation.json")
-			continue
-		}
 		prod := Product{Name: name, DisplayName: p.DisplayName, State: p.State, SubscriptionRequired: p.SubscriptionRequired}
 		if text, ok, err := r.file(path.Join(dir, "apis.json")); err != nil {
 			return err
@@ -598,33 +539,48 @@ func (r *reader) readProducts() error {
 			}
 			sort.Strings(prod.APIs)
 		}
+		var err error
 		if prod.Policy, err = r.doc(path.Join(dir, "policy.xml")); err != nil {
 			return err
 		}
 		r.t.Products = append(r.t.Products, prod)
-	}
-	return nil
+		return nil
+	})
 }
 
 func (r *reader) readSubscriptions() error {
-	names, err := r.dirs("subscriptions")
+	type info struct {
+		DisplayName string `json:"displayName"`
+		Scope       string `json:"scope"`
+		State       string `json:"state"`
+	}
+	return eachEntity(r, "subscriptions", "subscriptionInformation.json", func(name string, p *info) error {
+		r.t.Subscriptions = append(r.t.Subscriptions, Subscription{Name: name, DisplayName: p.DisplayName, Scope: p.Scope, State: p.State})
+		return nil
+	})
+}
+
+// eachEntity reads dir/<name>/file of every entity under dir into a T and
+// hands it to visit; a file that does not parse, or is missing, is a
+// report line.
+func eachEntity[T any](r *reader, dir, file string, visit func(name string, p *T) error) error {
+	names, err := r.dirs(dir)
 	if err != nil {
 		return err
 	}
 	for _, name := range names {
-		rel := path.Join("subscriptions", name, "subscriptionInformation.json")
-		var p struct {
-			DisplayName string `json:"displayName"`
-			Scope       string `json:"scope"`
-			State       string `json:"state"`
-		}
+		rel := path.Join(dir, name, file)
+		var p T
 		ok, err := r.info(rel, &p)
-		if err != nil {
+		switch {
+		case err != nil:
 			r.note("refused", rel, err.Error())
-			continue
-		}
-		if ok {
-			r.t.Subscriptions = append(r.t.Subscriptions, Subscription{Name: name, DisplayName: p.DisplayName, Scope: p.Scope, State: p.State})
+		case !ok:
+			r.note("skipped", path.Join(dir, name), "no "+file)
+		default:
+			if err := visit(name, &p); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
