@@ -11,8 +11,13 @@ import (
 	"testing"
 	"time"
 
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	networking "istio.io/api/networking/v1alpha3"
+
 	"github.com/apimguard/apimguard/envoy-test/internal/envoyrun"
 	"github.com/apimguard/apimguard/internal/apiops"
+	"github.com/apimguard/apimguard/internal/pluginconfig"
+	"github.com/apimguard/apimguard/policy"
 )
 
 // serviceStandIn is a local HTTPS service that records the requests it
@@ -189,5 +194,99 @@ func TestImport_throughEnvoy(t *testing.T) {
 
 	if strings.Contains(e.Log(), "fn-key-from-vault-91c2") || strings.Contains(cfg, "fn-key-from-vault-91c2") {
 		t.Error("a secret is in Envoy's log or configuration")
+	}
+}
+
+// TestImport_manifests reads the bootstrap and the Istio manifests the
+// import writes into their real API types (unknown fields refused) and holds
+// them to what the shipped ones promise: the hardened connection manager,
+// TLS 1.2 or higher to every service, the decision in the access log, a
+// WasmPlugin pinned by digest that never fails open with the secrets from
+// the environment, a ServiceEntry and DestinationRule per host, and a
+// plugin configuration the plugin reads and compiles.
+func TestImport_manifests(t *testing.T) {
+	tree, err := apiops.Read(filepath.Join(envoyrun.Root(), "internal", "apiops", "testdata", "contoso"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := apiops.Import(tree, apiops.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bootstrapFrom(t, "envoy.yaml", res.Files["envoy.yaml"])
+	if err := b.ValidateAll(); err != nil {
+		t.Fatal(err)
+	}
+	hcm, w := plugin(t, b)
+	checkHardened(t, hcm)
+	if len(hcm.GetAccessLog()) != 1 {
+		t.Error("no access log")
+	}
+	clusters := map[string]bool{}
+	for _, c := range b.GetStaticResources().GetClusters() {
+		clusters[c.GetName()] = true
+		var up tlsv3.UpstreamTlsContext
+		anyInto(t, c.GetTransportSocket().GetTypedConfig(), &up)
+		if up.GetSni() == "" || up.GetCommonTlsContext().GetTlsParams().GetTlsMinimumProtocolVersion() != tlsv3.TlsParameters_TLSv1_2 {
+			t.Errorf("cluster %s: TLS 1.2 or higher with SNI, got %v", c.GetName(), &up)
+		}
+	}
+	for _, want := range []string{"outbound|443||orders.contoso.com", "outbound|443||payments.contoso.com", "outbound|443||payments-v2.contoso.com"} {
+		if !clusters[want] {
+			t.Errorf("no cluster %s (have %v)", want, clusters)
+		}
+	}
+	t.Setenv("orders-api-key", "k-0123456789")
+	t.Setenv("payments-function-key", "f-0123456789")
+	t.Setenv("APIM_SUBSCRIPTION_KEY_GOLD_TEAM", "gold-0123456789abcdef")
+	compiles := func(where, cfg string) {
+		t.Helper()
+		c, err := pluginconfig.Parse([]byte(cfg))
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		c.Counters = &policy.MemoryStore{}
+		if _, err := c.Compile(noKeys{}, nil, time.Now, nil); err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+	}
+	compiles("envoy.yaml", wasmFilter(t, w))
+	kinds := map[string]int{}
+	for _, d := range manifestDocs(t, "istio.yaml", res.Files["istio.yaml"]) {
+		kinds[d.kind]++
+		switch d.kind {
+		case "WasmPlugin":
+			compiles("istio.yaml", wasmPlugin(t, d))
+		case "EnvoyFilter":
+			if hardened, _ := envoyFilter(t, d); !hardened {
+				t.Error("the EnvoyFilter does not harden the connection manager")
+			}
+		case "ServiceEntry":
+			var se networking.ServiceEntry
+			if err := strict.Unmarshal(d.spec, &se); err != nil {
+				t.Fatalf("not a ServiceEntry: %v", err)
+			}
+		case "DestinationRule":
+			var dr networking.DestinationRule
+			if err := strict.Unmarshal(d.spec, &dr); err != nil {
+				t.Fatalf("not a DestinationRule: %v", err)
+			}
+			if tls := dr.GetTrafficPolicy().GetTls(); tls.GetMode() != networking.ClientTLSSettings_SIMPLE || tls.GetSni() != dr.GetHost() {
+				t.Errorf("DestinationRule %s: mode %v sni %q", dr.GetHost(), tls.GetMode(), tls.GetSni())
+			}
+		case "VirtualService":
+			var vs networking.VirtualService
+			if err := strict.Unmarshal(d.spec, &vs); err != nil {
+				t.Fatalf("not a VirtualService: %v", err)
+			}
+			if len(vs.GetHttp()) != 2 {
+				t.Errorf("%d routes, want one per API (2)", len(vs.GetHttp()))
+			}
+		default:
+			t.Errorf("unexpected %s", d.kind)
+		}
+	}
+	if kinds["WasmPlugin"] != 1 || kinds["EnvoyFilter"] != 1 || kinds["ServiceEntry"] != 3 || kinds["DestinationRule"] != 3 || kinds["VirtualService"] != 1 {
+		t.Errorf("istio.yaml holds %v", kinds)
 	}
 }

@@ -123,15 +123,21 @@ func bootstrap(t *testing.T, name string) (b *bootstrapv3.Bootstrap, text string
 	if err != nil {
 		t.Fatal(err)
 	}
+	return bootstrapFrom(t, name, raw), string(raw)
+}
+
+// bootstrapFrom reads YAML as Envoy's Bootstrap (unknown fields refused).
+func bootstrapFrom(t *testing.T, name string, raw []byte) *bootstrapv3.Bootstrap {
+	t.Helper()
 	js, err := yaml.YAMLToJSON(raw)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	b = &bootstrapv3.Bootstrap{}
+	b := &bootstrapv3.Bootstrap{}
 	if err := strict.Unmarshal(js, b); err != nil {
 		t.Fatalf("%s is not an Envoy bootstrap: %v", name, err)
 	}
-	return b, string(raw)
+	return b
 }
 
 // plugin unpacks the listener's connection manager and its first HTTP

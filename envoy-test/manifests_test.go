@@ -47,6 +47,12 @@ func manifests(t *testing.T, file string) []doc {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return manifestDocs(t, file, raw)
+}
+
+// manifestDocs reads the documents of multi-document YAML (file names it).
+func manifestDocs(t *testing.T, file string, raw []byte) []doc {
+	t.Helper()
 	var out []doc
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	for {

@@ -244,6 +244,14 @@ func (m manifestData) Resolved(h host) (string, int) {
 	return h.Name, h.Port
 }
 
+// Digest is the image's pinned digest, for the WasmPlugin's sha256.
+func (m manifestData) Digest() string {
+	if i := strings.LastIndex(m.Image, "@sha256:"); i >= 0 {
+		return m.Image[i+len("@sha256:"):]
+	}
+	return ""
+}
+
 // HasBackendCluster: a route goes to the placeholder cluster "backend".
 func (m manifestData) HasBackendCluster() bool {
 	for _, r := range m.Routes {

@@ -203,6 +203,9 @@ spec:
     matchLabels:
       istio: ingressgateway
   url: {{.Image}}
+{{- with .Digest}}
+  sha256: "{{.}}"
+{{- end}}
   imagePullPolicy: IfNotPresent
   phase: AUTHN
   failStrategy: FAIL_RELOAD
