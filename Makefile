@@ -164,8 +164,9 @@ test.envoy:
 ## input has one: the document reader, the expression compiler, the JSON depth guard,
 ## the JWS/JWT reader, key sets and discovery, the request's host, path and origin,
 ## the plugin configuration, client addresses, validate-jwt's Authorization reader,
-## the module's layer in an OCI image, and the client-certificate checks that decide on
-## outside input: name matching and the choice of a CRL.
+## the module's layer in an OCI image, the client-certificate checks that decide on
+## outside input (name matching and the choice of a CRL), and the APIOps importer's own
+## readers (a specification's operations, the scan for elements apimguard does not run).
 FUZZ_TARGETS := \
 	FuzzParse:./policy/xmldoc \
 	FuzzRequestShape:./policy \
@@ -184,7 +185,8 @@ FUZZ_TARGETS := \
 	FuzzCredential:./policy \
 	FuzzRequestURL:./policy \
 	FuzzExtract:./internal/wasmimage \
-	FuzzPretty:./internal/pretty
+	FuzzPretty:./internal/pretty \
+	FuzzImport:./internal/apiops
 
 # A target in a directory with its own go.mod (internal/pretty, the stand-in for
 # gjson's formatter) is fuzzed from inside it: go test fuzzes only main modules.
