@@ -51,6 +51,14 @@ func Import(t *Tree, opt Options) (*Result, error) {
 	// Every policy.xml of the tree counts, also those of APIs, revisions
 	// and operations left out.
 	res := &Result{Files: map[string][]byte{"plugin-config.json": cfg}, Documents: max(len(c.docs), t.PolicyFiles), Loaded: loaded}
+	hosts := c.hosts()
+	if len(hosts) > 0 {
+		var names []string
+		for _, h := range hosts {
+			names = append(names, h.Scheme+"://"+h.Name+":"+strconv.Itoa(h.Port))
+		}
+		c.entries = append(c.entries, Entry{Kind: "decide", File: "(clusters)", Message: fmt.Sprintf("the gateway calls %d hosts: %s; envoy.yaml has a cluster for each (the plugin's name for it, outbound|PORT||HOST; TLS checked against the system's CAs) and istio.yaml a ServiceEntry: check that they are reachable from the gateway", len(hosts), strings.Join(names, ", "))})
+	}
 	sort.SliceStable(c.entries, func(i, j int) bool {
 		a, b := c.entries[i], c.entries[j]
 		if a.File != b.File {
@@ -62,7 +70,6 @@ func Import(t *Tree, opt Options) (*Result, error) {
 		return a.Column < b.Column
 	})
 	res.Entries = c.entries
-	hosts := c.hosts()
 	m := manifestData{Options: opt, Config: string(cfg), Env: c.env, Hosts: hosts, BackendRoute: len(c.cfg.Backends) > 0 || c.uses("set-backend-service")}
 	if m.CAFile == "" {
 		m.CAFile = "/etc/ssl/certs/ca-certificates.crt"
