@@ -67,6 +67,7 @@ type sink struct {
 	bytes       int
 	oldest      time.Time // of recs[0]'s arrival in an empty buffer
 	inflight    int       // records at the front being sent
+	seq         uint32    // the batch in flight's number: a late answer to an earlier one is ignored
 	sentAt      time.Time
 	retryAt     time.Time
 	backoff     time.Duration
@@ -234,12 +235,14 @@ func (x *exporter) send(s *sink, tok string, t time.Time) {
 		b.WriteString(r.data)
 	}
 	b.WriteByte(']')
+	s.seq++
 	s.inflight, s.sentAt = n, t
+	seq := s.seq
 	call := fetchCall{what: "export", method: "POST", url: s.url, body: []byte(b.String()),
 		headers: [][2]string{{"authorization", "Bearer " + tok}, {"content-type", s.contentType}}}
 	dispatchBackground(x.ups, call, func(resp *policy.CallResponse, why string) {
-		if s.inflight == 0 {
-			return // given up as stuck
+		if s.inflight == 0 || s.seq != seq {
+			return // given up as stuck (and maybe another batch sent since)
 		}
 		at := now()
 		switch {
