@@ -13,7 +13,7 @@ WASM          := build/apimguard.wasm
 # (golang/go#75804, fixed in Go 1.27). 200000 inputs take about 6-8 s here.
 FUZZTIME      ?= 200000x
 
-.PHONY: build binaryen image push promtool ratelimit check test test.policy test.filter test.envoy test.fuzz test.cases run envoy browser bench bench.quick bench.go bench.tools bench.envoy clean
+.PHONY: build binaryen native cc image push promtool ratelimit check test test.policy test.filter test.envoy test.fuzz test.cases run envoy browser bench bench.quick bench.go bench.tools bench.envoy clean
 
 # wasm-opt (Debian's binaryen) shrinks the module's code by about an eighth;
 # V8 compiles every byte of it when Envoy loads the plugin (BENCHMARKS.md).
@@ -62,6 +62,25 @@ binaryen:
 	  echo "installing binaryen (wasm-opt) from Debian's packages"; \
 	  $(call apt_install,binaryen); }
 	@command -v $(WASM_OPT) >/dev/null
+
+## native: the same engine as an Envoy $(ENVOY_VERSION) dynamic module, build/native/libapimguard.so
+## (cgo, -buildmode=c-shared), for measuring what the engine costs outside V8 (BENCHMARKS.md,
+## variant D); the Wasm module is the product. Built for exactly this Envoy's ABI (native/abi.h).
+NATIVE         := build/native/libapimguard.so
+NATIVE_SOURCES := $(shell find native policy internal -name '*.go' ! -name '*_test.go') native/abi.h go.mod go.sum
+native: $(NATIVE)
+
+$(NATIVE): $(NATIVE_SOURCES) Makefile | cc
+	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -trimpath -o $@ ./native
+	rm -f build/native/libapimguard.h
+	@ls -l $@
+
+## cc: install Debian's gcc when it is missing (cgo, for the native build and for vetting it).
+cc:
+	@command -v gcc >/dev/null || { \
+	  echo "installing gcc from Debian's packages"; \
+	  $(call apt_install,gcc libc6-dev); }
+	@command -v gcc >/dev/null
 
 # The version images and release files carry: the git tag or commit.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -120,8 +139,9 @@ $(RATELIMIT):
 	GOBIN=$(TOOLS)/ratelimit-build $(GO) install github.com/envoyproxy/ratelimit/src/service_cmd@$(RATELIMIT_VERSION)
 	mv $(TOOLS)/ratelimit-build/service_cmd $@
 
-## test: build, then all three tiers: engine, plugin (native + wazero), real Envoy (and Chromium).
-test: check build envoy browser promtool ratelimit
+## test: build (the module and the native build), then all three tiers: engine, plugin (native Go +
+## wazero), real Envoy (and Chromium; the native build too).
+test: cc check build native envoy browser promtool ratelimit
 	$(MAKE) --no-print-directory test.policy test.fuzz test.filter test.cases test.envoy
 
 STATICCHECK_VERSION := v0.8.2
@@ -131,7 +151,7 @@ STATICCHECK         := $(TOOLS)/bin/staticcheck
 ## module's target (GOOS=wasip1: the filter's build-tagged files, clock_wasm.go and
 ## memory_wasm.go, are checked only there; its tests need the SDK's emulator, which does
 ## not build for wasip1), and, on CI (CI=true), a tree with no change and nothing untracked.
-check: $(STATICCHECK)
+check: $(STATICCHECK) | cc
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$unformatted" ]; then echo "gofmt -w these files:"; echo "$$unformatted"; exit 1; fi
 	@$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy"; exit 1; }
 	$(GO) vet ./... github.com/tidwall/pretty
@@ -215,12 +235,12 @@ bench.tools:
 
 ## bench: apimguard against the no-op Go module and Envoy's native filters in a real Envoy,
 ## with issue #17's targets (about 17 minutes; rewrites its section of BENCHMARKS.md).
-bench: build envoy bench.tools ratelimit build/noop.wasm
+bench: build native envoy bench.tools ratelimit build/noop.wasm
 	PATH="$(TOOLS)/bin:$$PATH" $(GO) run ./envoy-test/cmd/bench -out BENCHMARKS.md
 
 ## bench.quick: the same tables from 2 rounds of 3 s and a 200,000-request soak, printed
 ## only (about 5 minutes), for iterating on a change.
-bench.quick: build envoy bench.tools ratelimit build/noop.wasm
+bench.quick: build native envoy bench.tools ratelimit build/noop.wasm
 	PATH="$(TOOLS)/bin:$$PATH" $(GO) run ./envoy-test/cmd/bench -rounds 2 -seconds 3 -soak 200000
 
 # G0's module: every callback the SDK's default, built as the plugin is (wasm-opt too),
@@ -235,5 +255,5 @@ bench.envoy: build envoy
 
 clean:
 	rm -f $(WASM) build/apimguard.go.wasm build/noop.wasm build/noop.go.wasm build/apimguard-*.wasm build/apimguard-*.wasm.sha256
-	rm -rf build/apimguard-oci
+	rm -rf build/apimguard-oci build/native
 	rm -rf $(TOOLS)

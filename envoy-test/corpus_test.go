@@ -42,7 +42,7 @@ func TestCorpus_throughEnvoy(t *testing.T) {
 		suites = append(suites, s)
 	}
 	for _, group := range shareEnvoys(suites) {
-		replay(t, group)
+		replay(t, group, "")
 	}
 }
 
@@ -77,11 +77,12 @@ next:
 }
 
 // replay runs suites' cases through one Envoy, each suite on its own
-// listener (runShared), one subtest per file.
-func replay(t *testing.T, suites []*corpus.Suite) {
+// listener (runShared), one subtest per file; with dynamicModule, through
+// the native build instead of the Wasm module.
+func replay(t *testing.T, suites []*corpus.Suite, dynamicModule string) {
 	var mu sync.Mutex
 	var current corpus.Case
-	var p envoyrun.Params
+	p := envoyrun.Params{DynamicModule: dynamicModule}
 	if suites[0].Time != "" {
 		p.VMConfig = `{"testClock": "` + suites[0].Time + `"}`
 	}

@@ -45,6 +45,19 @@ func Root() string {
 	}
 }
 
+// NativePath returns the native build's library (make native), or an error
+// that says how to get it. APIMGUARD_NATIVE overrides the default.
+func NativePath() (string, error) {
+	lib := os.Getenv("APIMGUARD_NATIVE")
+	if lib == "" {
+		lib = filepath.Join(Root(), "build", "native", "libapimguard.so")
+	}
+	if _, err := os.Stat(lib); err != nil {
+		return "", fmt.Errorf("the native build %s is missing: run make native", lib)
+	}
+	return lib, nil
+}
+
 // Paths returns the Envoy binary and the module, or an error that says how to
 // get them. ENVOY_BIN and APIMGUARD_WASM override the defaults.
 func Paths() (envoyBin, wasm string, err error) {
@@ -82,6 +95,10 @@ type Params struct {
 	// cache, the plugin, the key rbac checks and the JWK set jwt_authn uses.
 	Native, JWTCache, Plugin bool
 	APIKey, JWKS             string
+	// DynamicModule, when set, is the native build's shared library
+	// (make native): every listener runs it as a dynamic-module filter
+	// with its plugin configuration instead of the Wasm module.
+	DynamicModule string
 	// TLS, when set, makes the listener terminate TLS.
 	TLS *TLSListener
 	// VMConfig is the VM configuration (a JSON object), when not empty.
