@@ -73,14 +73,43 @@ func report(variants []variant, r map[string][]measurement, rounds, seconds int,
 		fmt.Fprintf(&b, "\n%s cannot sustain the fixed rate: their latencies there are those of a saturated server (vegeta caps the requests in flight at 64).\n", strings.Join(saturated, ", "))
 	}
 	b.WriteString("\n| comparison | max req/s ratio | Envoy CPU per request ratio |\n|---|---|---|\n")
-	for _, c := range [][2]string{{"P", "G0"}, {"P0", "G0"}, {"P-nc", "N-nc"}, {"P", "N"}, {"P-u", "N-u"}, {"P", "B0"}, {"N", "B0"}, {"G0", "B0"}, {"P0", "B0"}, {"P-rl", "P"}, {"P-rlg", "P"}} {
+	for _, c := range [][2]string{{"P", "G0"}, {"P0", "G0"}, {"P-nc", "N-nc"}, {"P", "N"}, {"P-u", "N-u"}, {"P", "B0"}, {"N", "B0"}, {"G0", "B0"}, {"P0", "B0"}, {"P-rl", "P"}, {"P-rlg", "P"}, {"D", "N"}, {"D-u", "N-u"}, {"P", "D"}} {
 		a, z := r[c[0]], r[c[1]]
 		fmt.Fprintf(&b, "| %s / %s | %s | %s |\n", c[0], c[1], summarize(ratio(a, z, rps)).format("%.2f"), summarize(ratio(a, z, cpu)).format("%.2f"))
 	}
 	b.WriteString("\n| Envoy CPU per request, difference | µs |\n|---|---|\n")
-	for _, c := range [][2]string{{"P", "G0"}, {"P0", "G0"}, {"P", "P0"}, {"N", "B0"}, {"G0", "B0"}, {"P-nc", "N-nc"}, {"P-rl", "P"}, {"P-rlg", "P"}} {
+	for _, c := range [][2]string{{"P", "G0"}, {"P0", "G0"}, {"P", "P0"}, {"N", "B0"}, {"G0", "B0"}, {"P-nc", "N-nc"}, {"P-rl", "P"}, {"P-rlg", "P"}, {"D", "B0"}, {"D", "N"}, {"P", "D"}, {"D-u", "N-u"}, {"P-u", "D-u"}} {
 		fmt.Fprintf(&b, "| %s − %s | %s |\n", c[0], c[1], summarize(difference(r[c[0]], r[c[1]], cpu)).format("%.1f"))
 	}
+	b.WriteString(nativeTable(r))
+	return b.String()
+}
+
+// nativeTable is issue #33's table: the native build (D) against Envoy's
+// native filters, the Wasm module and the no-op Go module, from the same
+// interleaved run.
+func nativeTable(r map[string][]measurement) string {
+	if r["D"] == nil {
+		return ""
+	}
+	rps := func(m measurement) float64 { return m.rps }
+	cpu := func(m measurement) float64 { return m.cpuMicros }
+	ready := func(m measurement) float64 { return m.readyMS }
+	rss := func(m measurement) float64 { return m.rssMB }
+	var b strings.Builder
+	b.WriteString("\n| the native build (D) | this run |\n|---|---|\n")
+	for _, c := range [][2]string{{"D", "B0"}, {"D", "N"}, {"P", "D"}} {
+		fmt.Fprintf(&b, "| Envoy CPU per request, %s − %s | %s µs |\n", c[0], c[1], summarize(difference(r[c[0]], r[c[1]], cpu)).format("%.1f"))
+	}
+	fmt.Fprintf(&b, "| max req/s, D / N | %s |\n", summarize(ratio(r["D"], r["N"], rps)).format("%.2f"))
+	if r["D-u"] != nil {
+		fmt.Fprintf(&b, "| unique RS256 tokens: Envoy CPU per request, D-u − N-u; P-u − D-u | %s µs; %s µs |\n",
+			summarize(difference(r["D-u"], r["N-u"], cpu)).format("%.1f"), summarize(difference(r["P-u"], r["D-u"], cpu)).format("%.1f"))
+	}
+	fmt.Fprintf(&b, "| time to ready, D; P; G0; B0 | %.0f ms; %.0f ms; %.0f ms; %.0f ms |\n", summarize(perRound(r["D"], ready)).med,
+		summarize(perRound(r["P"], ready)).med, summarize(perRound(r["G0"], ready)).med, summarize(perRound(r["B0"], ready)).med)
+	fmt.Fprintf(&b, "| RSS after the load run, D; P; G0; N; B0 | %.0f MB; %.0f MB; %.0f MB; %.0f MB; %.0f MB |\n", summarize(perRound(r["D"], rss)).med,
+		summarize(perRound(r["P"], rss)).med, summarize(perRound(r["G0"], rss)).med, summarize(perRound(r["N"], rss)).med, summarize(perRound(r["B0"], rss)).med)
 	return b.String()
 }
 
