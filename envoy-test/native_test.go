@@ -5,6 +5,8 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -108,6 +110,25 @@ func TestNative_throughEnvoy(t *testing.T) {
 		}
 	})
 
+	t.Run("streams cut off mid-request leave the library serving", func(t *testing.T) {
+		// 20 requests whose bodies never finish, the connection closed
+		// under them: Envoy resets each stream after the plugin allowed
+		// its headers; the library must neither crash nor keep them.
+		for i := 0; i < 20; i++ {
+			conn, err := net.Dial("tcp", "127.0.0.1:"+itoa(st.envoy.Port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(conn, "POST /orders HTTP/1.1\r\nHost: api.example.com\r\nx-api-key: %s\r\nContent-Length: 100000\r\n\r\npartial", apiKey)
+			conn.Close()
+		}
+		if r := st.do(t, "GET", "/", map[string][]string{"x-api-key": {apiKey}}, ""); r.status != 200 {
+			t.Fatalf("a request after the resets: status %d, want 200", r.status)
+		}
+		if strings.Contains(st.envoy.Log(), "apimguard: stream end") || strings.Contains(st.envoy.Log(), "panic") {
+			t.Fatal("the library logged a panic")
+		}
+	})
 	t.Run("validate-jwt with issuer-signing-keys", func(t *testing.T) {
 		s := on(ports[0])
 		now := time.Now()

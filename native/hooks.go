@@ -42,7 +42,13 @@ func envoy_dynamic_module_on_http_filter_new(config, envoyFilter C.uintptr_t) C.
 
 //export envoy_dynamic_module_on_http_filter_request_headers
 func envoy_dynamic_module_on_http_filter_request_headers(envoyFilter, filter C.uintptr_t, endOfStream C.bool) C.int {
-	return C.int(filters.get(uintptr(filter)).requestHeaders(uintptr(envoyFilter)))
+	f := filters.get(uintptr(filter))
+	if f == nil {
+		// No filter of ours (its configuration is gone): fail closed.
+		sendResponse(uintptr(envoyFilter), 500, internalError, internalErrorBody)
+		return statusStopIteration
+	}
+	return C.int(f.requestHeaders(uintptr(envoyFilter)))
 }
 
 //export envoy_dynamic_module_on_http_filter_response_headers

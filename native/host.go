@@ -110,11 +110,11 @@ func newFilter(configHandle, envoy uintptr) uintptr {
 
 var internalError = [][2]string{{"content-type", "application/json"}}
 
+// internalErrorBody is the fixed body of a request-time failure.
+const internalErrorBody = policy.InternalErrorBody
+
 // requestHeaders runs the inbound section.
 func (f *filter) requestHeaders(envoy uintptr) (status int) {
-	if f == nil {
-		return statusStopIteration // never: Envoy passes the handle newFilter gave
-	}
 	f.envoy = envoy
 	defer f.recoverTo(&status)
 	f.c.mu.Lock()
@@ -161,11 +161,11 @@ func (f *filter) apply(r policy.Result, kind int) int {
 	case policy.Continue:
 	default:
 		log(levelError, "apimguard: denying request: the policy needs "+r.Action.String()+", which the native build does not do")
-		return f.respond(500, internalError, policy.InternalErrorBody)
+		return f.respond(500, internalError, internalErrorBody)
 	}
 	if r.BodyEdits != nil {
 		log(levelError, "apimguard: denying request: the policy changes a body, which the native build does not do")
-		return f.respond(500, internalError, policy.InternalErrorBody)
+		return f.respond(500, internalError, internalErrorBody)
 	}
 	ok := true
 	if kind == responseHeaders && r.Status != 0 {
@@ -188,7 +188,7 @@ func (f *filter) apply(r policy.Result, kind int) int {
 	}
 	if !ok {
 		log(levelError, "apimguard: denying request: Envoy refused a header edit")
-		return f.respond(500, internalError, policy.InternalErrorBody)
+		return f.respond(500, internalError, internalErrorBody)
 	}
 	return statusContinue
 }
@@ -205,7 +205,7 @@ func (f *filter) respond(status int, headers [][2]string, body string) int {
 func (f *filter) recoverTo(status *int) {
 	if r := recover(); r != nil {
 		log(levelError, fmt.Sprintf("apimguard: denying request: %v", r))
-		*status = f.respond(500, internalError, policy.InternalErrorBody)
+		*status = f.respond(500, internalError, internalErrorBody)
 	}
 }
 
@@ -321,6 +321,9 @@ func (t *filterTable) release(h uintptr) {
 	if f == nil {
 		return
 	}
+	// A stream Envoy destroys without completing it (a reset) still gives
+	// back what it held.
+	f.complete()
 	*f = filter{}
 	t.mu.Lock()
 	if len(t.spare) < 64 {

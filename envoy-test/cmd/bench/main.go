@@ -164,6 +164,7 @@ func run(rounds, seconds int, soak float64, out, only, policyFile, module string
 		{"P", "apimguard: cors, ip-filter, check-header, validate-jwt", envoyrun.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(0)}, reuse},
 		{"P-u", "P, unique tokens: every request misses the token cache", envoyrun.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(0)}, unique},
 		{"P-nc", "P with the verified-token cache off, unique tokens", envoyrun.Params{Plugin: true, WasmPath: wasm, PluginConfig: pluginCfg(-1)}, unique},
+		{"D0", "the native build with an empty policy (Go inside Envoy, the ABI's crossings)", envoyrun.Params{DynamicModule: nativeLib, PluginConfig: `{"policy": "<policies/>"}`}, reuse},
 		{"D", "P's policy through the native build (the engine as an Envoy dynamic module)", envoyrun.Params{DynamicModule: nativeLib, PluginConfig: pluginCfg(0)}, reuse},
 		{"D-u", "D, unique tokens: every request misses the token cache (signatures in Go)", envoyrun.Params{DynamicModule: nativeLib, PluginConfig: pluginCfg(0)}, unique},
 		{"P-rl", "P and a local rate-limit-by-key (counters in shared data)", envoyrun.Params{Plugin: true, WasmPath: wasm, PluginConfig: string(limited)}, reuse},
@@ -173,7 +174,7 @@ func run(rounds, seconds int, soak float64, out, only, policyFile, module string
 		names := strings.Split(only, ",")
 		variants = slices.DeleteFunc(variants, func(v variant) bool { return !slices.Contains(names, v.name) })
 		if len(variants) != len(names) {
-			return fmt.Errorf("-only %s: the variants are B0, N, N-u, N-nc, G0, P0, P, P-u, P-nc, D, D-u, P-rl, P-rlg", only)
+			return fmt.Errorf("-only %s: the variants are B0, N, N-u, N-nc, G0, P0, P, P-u, P-nc, D0, D, D-u, P-rl, P-rlg", only)
 		}
 	}
 	if twin != "" {

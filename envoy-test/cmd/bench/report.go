@@ -78,7 +78,7 @@ func report(variants []variant, r map[string][]measurement, rounds, seconds int,
 		fmt.Fprintf(&b, "| %s / %s | %s | %s |\n", c[0], c[1], summarize(ratio(a, z, rps)).format("%.2f"), summarize(ratio(a, z, cpu)).format("%.2f"))
 	}
 	b.WriteString("\n| Envoy CPU per request, difference | µs |\n|---|---|\n")
-	for _, c := range [][2]string{{"P", "G0"}, {"P0", "G0"}, {"P", "P0"}, {"N", "B0"}, {"G0", "B0"}, {"P-nc", "N-nc"}, {"P-rl", "P"}, {"P-rlg", "P"}, {"D", "B0"}, {"D", "N"}, {"P", "D"}, {"D-u", "N-u"}, {"P-u", "D-u"}} {
+	for _, c := range [][2]string{{"P", "G0"}, {"P0", "G0"}, {"P", "P0"}, {"N", "B0"}, {"G0", "B0"}, {"P-nc", "N-nc"}, {"P-rl", "P"}, {"P-rlg", "P"}, {"D0", "B0"}, {"D", "D0"}, {"D", "B0"}, {"D", "N"}, {"P", "D"}, {"D-u", "N-u"}, {"P-u", "D-u"}} {
 		fmt.Fprintf(&b, "| %s − %s | %s |\n", c[0], c[1], summarize(difference(r[c[0]], r[c[1]], cpu)).format("%.1f"))
 	}
 	b.WriteString(nativeTable(r))
@@ -98,7 +98,7 @@ func nativeTable(r map[string][]measurement) string {
 	rss := func(m measurement) float64 { return m.rssMB }
 	var b strings.Builder
 	b.WriteString("\n| the native build (D) | this run |\n|---|---|\n")
-	for _, c := range [][2]string{{"D", "B0"}, {"D", "N"}, {"P", "D"}} {
+	for _, c := range [][2]string{{"D", "B0"}, {"D", "N"}, {"P", "D"}, {"D0", "B0"}, {"D", "D0"}, {"P0", "D0"}} {
 		fmt.Fprintf(&b, "| Envoy CPU per request, %s − %s | %s µs |\n", c[0], c[1], summarize(difference(r[c[0]], r[c[1]], cpu)).format("%.1f"))
 	}
 	fmt.Fprintf(&b, "| max req/s, D / N | %s |\n", summarize(ratio(r["D"], r["N"], rps)).format("%.2f"))
