@@ -19,7 +19,6 @@ package main
 
 import (
 	"fmt"
-	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -43,7 +42,7 @@ type config struct {
 func newConfig(name string, data []byte) (handle uintptr) {
 	defer func() {
 		if r := recover(); r != nil {
-			log(levelCritical, fmt.Sprintf("apimguard: refusing to start: %v\n%s", r, debug.Stack()))
+			log(levelCritical, fmt.Sprintf("apimguard: refusing to start: configuration: %v", r))
 			handle = 0
 		}
 	}()
