@@ -234,7 +234,7 @@ bench.tools:
 	@command -v vegeta >/dev/null || test -x $(TOOLS)/bin/vegeta || GOBIN=$(TOOLS)/bin $(GO) install github.com/tsenart/vegeta/v12@v12.12.0
 
 ## bench: apimguard against the no-op Go module and Envoy's native filters in a real Envoy,
-## with issue #17's targets (about 17 minutes; rewrites its section of BENCHMARKS.md).
+## with issue #17's targets and the native build (about 20 minutes; rewrites its section of BENCHMARKS.md).
 bench: build native envoy bench.tools ratelimit build/noop.wasm
 	PATH="$(TOOLS)/bin:$$PATH" $(GO) run ./envoy-test/cmd/bench -out BENCHMARKS.md
 
