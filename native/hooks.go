@@ -32,12 +32,12 @@ func envoy_dynamic_module_on_http_filter_config_new(envoyConfig C.uintptr_t, nam
 
 //export envoy_dynamic_module_on_http_filter_config_destroy
 func envoy_dynamic_module_on_http_filter_config_destroy(config C.uintptr_t) {
-	configs.remove(uintptr(config))
+	configs.take(uintptr(config))
 }
 
 //export envoy_dynamic_module_on_http_filter_new
 func envoy_dynamic_module_on_http_filter_new(config, envoyFilter C.uintptr_t) C.uintptr_t {
-	return C.uintptr_t(newFilter(uintptr(config), uintptr(envoyFilter)))
+	return C.uintptr_t(newFilter(uintptr(config)))
 }
 
 //export envoy_dynamic_module_on_http_filter_request_headers

@@ -55,7 +55,7 @@ func newConfig(name string, data []byte) (handle uintptr) {
 		log(levelWarn, "apimguard: "+w)
 	}
 	log(levelInfo, "apimguard: policy loaded (native, filter "+strconv.Quote(name)+")")
-	return configs.add(c)
+	return configs.put(c)
 }
 
 // compile reads and compiles the plugin configuration, refusing what this
@@ -99,7 +99,7 @@ type filter struct {
 	clientIP *string
 }
 
-func newFilter(configHandle, envoy uintptr) uintptr {
+func newFilter(configHandle uintptr) uintptr {
 	c := configs.get(configHandle)
 	if c == nil {
 		return 0
@@ -290,11 +290,6 @@ func (t *table[T]) take(h uintptr) *T {
 	return v
 }
 
-type configTable struct{ table[config] }
-
-func (t *configTable) add(c *config) uintptr { return t.put(c) }
-func (t *configTable) remove(h uintptr)      { t.take(h) }
-
 // filterTable keeps finished filters for reuse: a request then allocates
 // no filter.
 type filterTable struct {
@@ -332,6 +327,6 @@ func (t *filterTable) release(h uintptr) {
 }
 
 var (
-	configs configTable
+	configs table[config]
 	filters filterTable
 )
